@@ -1,0 +1,1 @@
+"""Dialects of taylor-mlir (installed as `taylor_mlir.dialects`)."""

@@ -1,0 +1,262 @@
+"""
+Elementwise functions known to `taylor.elementwise`, with their derivative rules.
+
+A rule returns `[s(z), s'(z), ..., s^(n)(z)]` at the primal point `z`, written
+against a tiny arithmetic interface (`ElementwiseOps`) so the same rule emits IR
+(the expand pass) or evaluates torch tensors (the unit tests check every rule
+against torch autograd). Faa di Bruno's formula then combines the derivatives
+with the jet's coefficients (`transforms/taylor_expand.py`).
+
+Adding a function is one entry at the bottom of this file: write its rule, add it
+to `ELEMENTWISE_FUNCTIONS`. A derivative that is identically zero is returned as
+`None`, so no work is emitted for it (piecewise-linear functions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Value = Any  # an SSAValue when emitting IR, a torch.Tensor when evaluating
+
+
+class ElementwiseOps(Protocol):
+    """The arithmetic a derivative rule may use. `None` stands for zero."""
+
+    def constant(self, value: float, like: Value) -> Value: ...
+    def add(self, a: Value, b: Value) -> Value: ...
+    def sub(self, a: Value, b: Value) -> Value: ...
+    def mul(self, a: Value, b: Value) -> Value: ...
+    def div(self, a: Value, b: Value) -> Value: ...
+    def neg(self, a: Value) -> Value: ...
+    def primitive(self, name: str, a: Value) -> Value:
+        """One of PRIMITIVES applied elementwise."""
+        ...
+
+    def powf(self, a: Value, exponent: float) -> Value:
+        """a ** exponent for a non-integer exponent (a > 0)."""
+        ...
+
+
+# The primitive functions every `ElementwiseOps` implements (and the frontend and
+# both backends know): they map one to one onto `math` dialect ops, except
+# `sigmoid` and `relu`/`step`, which are emitted as small compositions.
+PRIMITIVES = (
+    "tanh",
+    "exp",
+    "log",
+    "log1p",
+    "sin",
+    "cos",
+    "sqrt",
+    "rsqrt",
+    "sigmoid",
+    "relu",
+    "step",
+    "erf",
+)
+
+Rule = Callable[[ElementwiseOps, Value, int, float | None], list[Value | None]]
+
+
+@dataclass(frozen=True)
+class ElementwiseFunction:
+    name: str
+    rule: Rule
+    needs_exponent: bool = False
+
+    def derivatives(
+        self, ops: ElementwiseOps, z: Value, order: int, exponent: float | None = None
+    ) -> list[Value | None]:
+        """`[s(z), s'(z), ..., s^(order)(z)]`, None where identically zero."""
+        out = self.rule(ops, z, order, exponent)
+        assert len(out) == order + 1, (self.name, len(out), order)
+        return out
+
+
+# ------------------------------------------------------------- shared machinery
+
+
+def _polynomial_derivatives(
+    ops: ElementwiseOps, u: Value, chain: list[int], order: int
+) -> list[Value | None]:
+    """Derivatives of s where s = u and du/dz = chain(u) is a polynomial in u.
+
+    Then every s^(n) is a polynomial P_n(u) with P_0 = u and
+    P_{n+1} = P_n' * chain. `chain` lists coefficients, lowest degree first
+    (tanh: 1 - u^2 = [1, 0, -1]; sigmoid: u - u^2 = [0, 1, -1]).
+    """
+    polys = [[0, 1]]
+    for _ in range(order):
+        p = polys[-1]
+        dp = [i * c for i, c in enumerate(p)][1:] or [0]
+        prod = [0] * (len(dp) + len(chain) - 1)
+        for i, a in enumerate(dp):
+            for j, b in enumerate(chain):
+                prod[i + j] += a * b
+        polys.append(prod)
+    return [u] + [_horner(ops, u, p) for p in polys[1:]]
+
+
+def _horner(ops: ElementwiseOps, u: Value, coefficients: list[int]) -> Value | None:
+    while coefficients and coefficients[-1] == 0:
+        coefficients = coefficients[:-1]
+    if not coefficients:
+        return None
+    acc = ops.constant(float(coefficients[-1]), u)
+    for c in reversed(coefficients[:-1]):
+        acc = ops.mul(acc, u)
+        if c != 0:
+            acc = ops.add(acc, ops.constant(float(c), u))
+    return acc
+
+
+def _integer_power(ops: ElementwiseOps, z: Value, n: int) -> Value:
+    """z ** n for an integer n >= 1 by repeated squaring (exact for negative z)."""
+    result = None
+    base = z
+    while n:
+        if n & 1:
+            result = base if result is None else ops.mul(result, base)
+        n >>= 1
+        if n:
+            base = ops.mul(base, base)
+    return result
+
+
+def _power(ops: ElementwiseOps, z: Value, exponent: float) -> Value:
+    """z ** exponent; integer exponents by multiplication (valid for z < 0)."""
+    if exponent == 0:
+        return ops.constant(1.0, z)
+    if float(exponent).is_integer():
+        n = int(exponent)
+        positive = _integer_power(ops, z, abs(n))
+        return positive if n > 0 else ops.div(ops.constant(1.0, z), positive)
+    if exponent == 0.5:
+        return ops.primitive("sqrt", z)
+    if exponent == -0.5:
+        return ops.primitive("rsqrt", z)
+    return ops.powf(z, exponent)
+
+
+def _power_rule(
+    ops: ElementwiseOps, z: Value, order: int, exponent: float, primal: Value
+) -> list[Value | None]:
+    """s = z^p: s^(n) = p (p-1) ... (p-n+1) z^(p-n)."""
+    out: list[Value | None] = [primal]
+    falling = 1.0
+    for n in range(1, order + 1):
+        falling *= exponent - (n - 1)
+        if falling == 0:
+            out.extend([None] * (order + 1 - n))
+            break
+        out.append(ops.mul(ops.constant(falling, z), _power(ops, z, exponent - n)))
+    return out
+
+
+# ---------------------------------------------------------------------- rules
+
+
+def _tanh(ops, z, order, _):
+    return _polynomial_derivatives(ops, ops.primitive("tanh", z), [1, 0, -1], order)
+
+
+def _sigmoid(ops, z, order, _):
+    return _polynomial_derivatives(ops, ops.primitive("sigmoid", z), [0, 1, -1], order)
+
+
+def _exp(ops, z, order, _):
+    e = ops.primitive("exp", z)
+    return [e] * (order + 1)
+
+
+def _sin_cos(first: str):
+    def rule(ops, z, order, _):
+        s, c = ops.primitive("sin", z), ops.primitive("cos", z)
+        cycle = [s, c, ops.neg(s), ops.neg(c)] if first == "sin" else [
+            c, ops.neg(s), ops.neg(c), s
+        ]  # fmt: skip
+        return [cycle[n % 4] for n in range(order + 1)]
+
+    return rule
+
+
+def _log_like(shift: bool):
+    """log(u) with u = z (log) or u = 1 + z (log1p):
+    s^(n) = (-1)^(n-1) (n-1)! / u^n."""
+
+    def rule(ops, z, order, _):
+        primal = ops.primitive("log1p" if shift else "log", z)
+        u = ops.add(z, ops.constant(1.0, z)) if shift else z
+        inverse = ops.div(ops.constant(1.0, z), u)
+        out, power = [primal], None
+        for n in range(1, order + 1):
+            power = inverse if power is None else ops.mul(power, inverse)
+            scale = (-1) ** (n - 1) * math.factorial(n - 1)
+            out.append(power if scale == 1 else ops.mul(ops.constant(scale, z), power))
+        return out
+
+    return rule
+
+
+def _pow(ops, z, order, exponent):
+    return _power_rule(ops, z, order, exponent, _power(ops, z, exponent))
+
+
+def _fixed_power(exponent: float, primitive: str | None):
+    def rule(ops, z, order, _):
+        primal = (
+            ops.primitive(primitive, z) if primitive else _power(ops, z, exponent)
+        )
+        return _power_rule(ops, z, order, exponent, primal)
+
+    return rule
+
+
+def _relu(ops, z, order, _):
+    return [ops.primitive("relu", z), ops.primitive("step", z)] + [None] * (order - 1)
+
+
+def _erf(ops, z, order, _):
+    """erf' = 2/sqrt(pi) exp(-z^2); higher derivatives are Hermite polynomials:
+    erf^(n+1)(z) = (-1)^n H_n(z) erf'(z)."""
+    g = ops.mul(
+        ops.constant(2.0 / math.sqrt(math.pi), z),
+        ops.primitive("exp", ops.neg(ops.mul(z, z))),
+    )
+    out = [ops.primitive("erf", z)]
+    hermite = [[1], [0, 2]]  # physicists' H_0, H_1, lowest degree first
+    while len(hermite) < order:
+        h1, h0 = hermite[-1], hermite[-2]
+        n = len(hermite) - 1
+        nxt = [0] + [2 * c for c in h1]
+        for i, c in enumerate(h0):
+            nxt[i] -= 2 * n * c
+        hermite.append(nxt)
+    for n in range(order):
+        coefficients = [(-1) ** n * c for c in hermite[n]]
+        poly = _horner(ops, z, coefficients)
+        out.append(ops.mul(poly, g))
+    return out
+
+
+ELEMENTWISE_FUNCTIONS: dict[str, ElementwiseFunction] = {
+    f.name: f
+    for f in [
+        ElementwiseFunction("tanh", _tanh),
+        ElementwiseFunction("sigmoid", _sigmoid),
+        ElementwiseFunction("exp", _exp),
+        ElementwiseFunction("sin", _sin_cos("sin")),
+        ElementwiseFunction("cos", _sin_cos("cos")),
+        ElementwiseFunction("log", _log_like(shift=False)),
+        ElementwiseFunction("log1p", _log_like(shift=True)),
+        ElementwiseFunction("sqrt", _fixed_power(0.5, "sqrt")),
+        ElementwiseFunction("rsqrt", _fixed_power(-0.5, "rsqrt")),
+        ElementwiseFunction("reciprocal", _fixed_power(-1.0, None)),
+        ElementwiseFunction("pow", _pow, needs_exponent=True),
+        ElementwiseFunction("relu", _relu),
+        ElementwiseFunction("erf", _erf),
+    ]
+}

@@ -1,0 +1,43 @@
+"""The exceptions taylor-mlir raises for bad input. Each names what is wrong."""
+
+
+class TaylorMLIRError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UnsupportedOperatorError(TaylorMLIRError):
+    """An ATen op (or IR op) that the importer or a pass does not handle.
+
+    The message names the op and, for user code, the source line that produced it.
+    """
+
+    def __init__(self, op: str, source_line: str | None = None, detail: str = ""):
+        self.op = op
+        self.source_line = source_line
+        message = f"unsupported operator {op}"
+        if detail:
+            message += f": {detail}"
+        if source_line:
+            message += f"\n  from your code: {source_line}"
+        super().__init__(message)
+
+
+class ExportError(TaylorMLIRError):
+    """torch.export could not trace the user's function."""
+
+
+class RowInteractionError(TaylorMLIRError):
+    """The function mixes rows of the batch, so per-datum operators are undefined."""
+
+
+class CallError(TaylorMLIRError):
+    """A compiled callable was called with a shape, dtype or device it was not
+    built for."""
+
+
+class InvalidIRError(TaylorMLIRError):
+    """IR handed to a pass or backend is malformed or outside what it accepts."""
+
+
+class BackendError(TaylorMLIRError):
+    """A backend (IREE) failed to compile or run a program."""

@@ -1,0 +1,335 @@
+"""
+Building tensor-level IR: the upstream ops both backends consume.
+
+The contract (DESIGN.md, level 6): elementwise `arith`/`math` ops on tensors of
+one type (broadcasting is explicit, through `linalg.broadcast`), `linalg.matmul`,
+`linalg.transpose`, `linalg.broadcast`, `linalg.reduce` (sum), `linalg.fill`,
+`tensor.empty`/`dim`/`collapse_shape`/`expand_shape`/`extract_slice`/`concat`,
+and `arith.constant`. Dynamic dimensions (`?`, the batch) are carried as `index`
+SSA values read with `tensor.dim`.
+
+`TensorBuilder` appends these ops at an insertion point and returns their
+results; every frontend rule, expansion rule and lowering goes through it, so
+the IR they emit has one shape. `IRElementwiseOps` implements the arithmetic the
+derivative rules of `taylor_mlir.dialects.elementwise` are written against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from xdsl.builder import Builder, InsertPoint
+from xdsl.dialects import arith, linalg, math, tensor
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    ArrayAttr,
+    DenseArrayBase,
+    DenseIntOrFPElementsAttr,
+    Float32Type,
+    Float64Type,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    TensorType,
+    f32,
+    f64,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+
+from taylor_mlir.dialects.arith_tensor import CmpfOp, SelectOp
+
+DYNAMIC = DYNAMIC_INDEX
+
+Dim = int | SSAValue  # a static size, or an index value for a dynamic one
+
+# math dialect op per primitive with a one-to-one op
+_UNARY_MATH = {
+    "tanh": math.TanhOp,
+    "exp": math.ExpOp,
+    "log": math.LogOp,
+    "log1p": math.Log1pOp,
+    "sin": math.SinOp,
+    "cos": math.CosOp,
+    "sqrt": math.SqrtOp,
+    "rsqrt": math.RsqrtOp,
+    "erf": math.ErfOp,
+}
+
+
+def tensor_type(value: SSAValue) -> TensorType:
+    t = value.type
+    assert isinstance(t, TensorType), f"expected a tensor, got {t}"
+    return t
+
+
+def shape_of(value: SSAValue) -> tuple[int, ...]:
+    return tuple(tensor_type(value).get_shape())
+
+
+def element_of(value: SSAValue) -> Attribute:
+    return tensor_type(value).get_element_type()
+
+
+def make_tensor_type(shape: Sequence[Dim], element_type: Attribute) -> TensorType:
+    return TensorType(
+        element_type, [d if isinstance(d, int) else DYNAMIC for d in shape]
+    )
+
+
+class TensorBuilder:
+    """Appends tensor-level ops at an insertion point."""
+
+    def __init__(self, where: InsertPoint | Builder | Block):
+        if isinstance(where, Block):
+            where = InsertPoint.at_end(where)
+        if isinstance(where, InsertPoint):
+            where = Builder(where)
+        self.builder = where
+
+    def insert(self, op: Operation) -> Operation:
+        return self.builder.insert(op)
+
+    def _result(self, op: Operation) -> SSAValue:
+        self.insert(op)
+        return op.results[0]
+
+    # ------------------------------------------------------------------ shapes
+
+    def index(self, value: int) -> SSAValue:
+        return self._result(arith.ConstantOp(IntegerAttr(value, IndexType())))
+
+    def dim(self, value: SSAValue, i: int) -> Dim:
+        """Size i of value: an int when static, a `tensor.dim` when dynamic."""
+        size = shape_of(value)[i]
+        if size != DYNAMIC:
+            return size
+        return self._result(tensor.DimOp(value, self.index(i)))
+
+    def dims(self, value: SSAValue) -> list[Dim]:
+        return [self.dim(value, i) for i in range(len(shape_of(value)))]
+
+    def mul_dims(self, a: Dim, b: Dim) -> Dim:
+        if isinstance(a, int) and isinstance(b, int):
+            return a * b
+        a_value = self.index(a) if isinstance(a, int) else a
+        b_value = self.index(b) if isinstance(b, int) else b
+        return self._result(arith.MuliOp(a_value, b_value))
+
+    def empty(self, shape: Sequence[Dim], element_type: Attribute) -> SSAValue:
+        dynamic = [d for d in shape if not isinstance(d, int)]
+        return self._result(
+            tensor.EmptyOp(dynamic, make_tensor_type(shape, element_type))
+        )
+
+    # --------------------------------------------------------------- constants
+
+    def scalar(self, value: float, element_type: Attribute) -> SSAValue:
+        return self._result(arith.ConstantOp(FloatAttr(float(value), element_type)))
+
+    def fill(
+        self, value: float, shape: Sequence[Dim], element_type: Attribute
+    ) -> SSAValue:
+        """A tensor of one value (`linalg.fill` of an `arith.constant`)."""
+        init = self.empty(shape, element_type)
+        scalar = self.scalar(value, element_type)
+        return self._result(linalg.FillOp([scalar], [init], [init.type]))
+
+    def full_like(self, like: SSAValue, value: float) -> SSAValue:
+        return self.fill(value, self.dims(like), element_of(like))
+
+    def constant(self, array: np.ndarray, element_type: Attribute) -> SSAValue:
+        """A dense constant tensor (weights, directions)."""
+        array = np.asarray(array, dtype=np.float64)
+        t = TensorType(element_type, list(array.shape))
+        attr = DenseIntOrFPElementsAttr.from_list(t, array.reshape(-1).tolist())
+        return self._result(arith.ConstantOp(attr, t))
+
+    # ------------------------------------------------------------- elementwise
+
+    def add(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self._result(arith.AddfOp(a, b))
+
+    def sub(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self._result(arith.SubfOp(a, b))
+
+    def mul(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self._result(arith.MulfOp(a, b))
+
+    def div(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self._result(arith.DivfOp(a, b))
+
+    def neg(self, a: SSAValue) -> SSAValue:
+        return self._result(arith.NegfOp(a))
+
+    def maximum(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self._result(arith.MaximumfOp(a, b))
+
+    def minimum(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self._result(arith.MinimumfOp(a, b))
+
+    def unary(self, name: str, a: SSAValue) -> SSAValue:
+        """A math-dialect function with a one-to-one op (tanh, exp, log, ...)."""
+        return self._result(_UNARY_MATH[name](a))
+
+    def powf(self, a: SSAValue, exponent: float) -> SSAValue:
+        return self._result(math.PowFOp(a, self.full_like(a, exponent)))
+
+    def cmpf(self, predicate: str, a: SSAValue, b: SSAValue) -> SSAValue:
+        """`arith.cmpf` (predicate such as "ogt", "olt", "oeq"): a tensor of i1."""
+        return self._result(CmpfOp(a, b, predicate))
+
+    def select(self, condition: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self._result(SelectOp(condition, a, b))
+
+    # -------------------------------------------------------------- structural
+
+    def matmul(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        """(M x K) @ (K x N) -> M x N, accumulating into zeros."""
+        shape = [self.dim(a, 0), self.dim(b, 1)]
+        init = self.fill(0.0, shape, element_of(a))
+        return self._result(linalg.MatmulOp([a, b], [init]))
+
+    def transpose(self, a: SSAValue, permutation: Sequence[int]) -> SSAValue:
+        dims = self.dims(a)
+        init = self.empty([dims[p] for p in permutation], element_of(a))
+        return self._result(
+            linalg.TransposeOp(
+                a, init, DenseArrayBase.from_list(i64, list(permutation))
+            )
+        )
+
+    def broadcast(
+        self, a: SSAValue, shape: Sequence[Dim], added_dims: Sequence[int]
+    ) -> SSAValue:
+        """Inserts the dimensions `added_dims` of the result `shape` (a
+        `linalg.broadcast`: the other result dimensions are a's, in order)."""
+        init = self.empty(shape, element_of(a))
+        return self._result(
+            linalg.BroadcastOp(a, init, DenseArrayBase.from_list(i64, list(added_dims)))
+        )
+
+    def reduce_sum(self, a: SSAValue, dims: Sequence[int]) -> SSAValue:
+        """Sums over `dims` (dropped from the result)."""
+        kept = [d for i, d in enumerate(self.dims(a)) if i not in set(dims)]
+        element = element_of(a)
+        init = self.fill(0.0, kept, element)
+        body = Block(arg_types=[element, element])
+        add = arith.AddfOp(body.args[0], body.args[1])
+        body.add_ops([add, linalg.YieldOp(add.result)])
+        return self._result(
+            linalg.ReduceOp(
+                a, init, DenseArrayBase.from_list(i64, sorted(dims)), Region(body)
+            )
+        )
+
+    def collapse(self, a: SSAValue, reassociation: Sequence[Sequence[int]]) -> SSAValue:
+        """`tensor.collapse_shape`: merges each group of dimensions into one."""
+        shape = shape_of(a)
+        result_shape = []
+        for group in reassociation:
+            sizes = [shape[i] for i in group]
+            result_shape.append(
+                DYNAMIC if DYNAMIC in sizes else int(np.prod(sizes, dtype=np.int64))
+            )
+        op = tensor.CollapseShapeOp.create(
+            operands=[a],
+            result_types=[TensorType(element_of(a), result_shape)],
+            properties={"reassociation": _reassociation_attr(reassociation)},
+        )
+        return self._result(op)
+
+    def expand(
+        self,
+        a: SSAValue,
+        reassociation: Sequence[Sequence[int]],
+        output_shape: Sequence[Dim],
+    ) -> SSAValue:
+        """`tensor.expand_shape`: splits dimensions into groups of `output_shape`."""
+        result_type = make_tensor_type(output_shape, element_of(a))
+        dynamic = [d for d in output_shape if not isinstance(d, int)]
+        static = [d if isinstance(d, int) else DYNAMIC for d in output_shape]
+        return self._result(
+            tensor.ExpandShapeOp(
+                a, dynamic, _reassociation_attr(reassociation), static, result_type
+            )
+        )
+
+    def extract_slice(
+        self,
+        a: SSAValue,
+        offsets: Sequence[Dim],
+        sizes: Sequence[Dim],
+        strides: Sequence[Dim],
+    ) -> SSAValue:
+        result_type = make_tensor_type(sizes, element_of(a))
+        return self._result(
+            tensor.ExtractSliceOp(a, offsets, sizes, strides, result_type)
+        )
+
+    def concat(self, values: Sequence[SSAValue], dim: int) -> SSAValue:
+        shapes = [shape_of(v) for v in values]
+        result_shape = list(shapes[0])
+        sizes = [s[dim] for s in shapes]
+        result_shape[dim] = DYNAMIC if DYNAMIC in sizes else sum(sizes)
+        result_type = TensorType(element_of(values[0]), result_shape)
+        return self._result(tensor.ConcatOp(values, dim, result_type))
+
+
+def _reassociation_attr(reassociation: Sequence[Sequence[int]]) -> ArrayAttr:
+    return ArrayAttr(
+        [ArrayAttr([IntegerAttr(i, i64) for i in group]) for group in reassociation]
+    )
+
+
+def float_type(dtype_name: str) -> Attribute:
+    """The MLIR float type for "float32" / "float64"."""
+    return {"float32": f32, "float64": f64}[dtype_name]
+
+
+def is_float(t: Attribute) -> bool:
+    return isinstance(t, Float32Type | Float64Type)
+
+
+class IRElementwiseOps:
+    """`ElementwiseOps` (dialects/elementwise.py) emitting tensor-level IR."""
+
+    def __init__(self, builder: TensorBuilder):
+        self.b = builder
+
+    def constant(self, value: float, like: SSAValue) -> SSAValue:
+        return self.b.full_like(like, value)
+
+    def add(self, a, b):
+        return self.b.add(a, b)
+
+    def sub(self, a, b):
+        return self.b.sub(a, b)
+
+    def mul(self, a, b):
+        return self.b.mul(a, b)
+
+    def div(self, a, b):
+        return self.b.div(a, b)
+
+    def neg(self, a):
+        return self.b.neg(a)
+
+    def powf(self, a, exponent):
+        return self.b.powf(a, exponent)
+
+    def primitive(self, name: str, a: SSAValue) -> SSAValue:
+        if name in _UNARY_MATH:
+            return self.b.unary(name, a)
+        if name == "sigmoid":  # 1 / (1 + exp(-a))
+            one = self.b.full_like(a, 1.0)
+            return self.b.div(one, self.b.add(one, self.b.unary("exp", self.b.neg(a))))
+        if name == "relu":
+            return self.b.maximum(a, self.b.full_like(a, 0.0))
+        if name == "step":  # 1 where a > 0, else 0
+            zero = self.b.full_like(a, 0.0)
+            return self.b.select(
+                self.b.cmpf("ogt", a, zero), self.b.full_like(a, 1.0), zero
+            )
+        raise KeyError(f"unknown primitive {name}")

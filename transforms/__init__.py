@@ -1,0 +1,46 @@
+"""Passes of taylor-mlir (installed as `taylor_mlir.transforms`)."""
+
+from collections.abc import Callable
+
+from xdsl.passes import ModulePass
+
+
+def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """Our passes by name, each behind a lazy getter (as xDSL registers its own)."""
+
+    def get_taylor_mode():
+        from taylor_mlir.transforms.taylor_mode import TaylorModePass
+
+        return TaylorModePass
+
+    def get_taylor_expand():
+        from taylor_mlir.transforms.taylor_expand import TaylorExpandPass
+
+        return TaylorExpandPass
+
+    def get_taylor_collapse():
+        from taylor_mlir.transforms.taylor_collapse import TaylorCollapsePass
+
+        return TaylorCollapsePass
+
+    def get_convert_taylor_to_tensor():
+        from taylor_mlir.transforms.convert_taylor_to_tensor import (
+            ConvertTaylorToTensorPass,
+        )
+
+        return ConvertTaylorToTensorPass
+
+    def get_convert_elementwise_to_linalg():
+        from taylor_mlir.transforms.convert_elementwise_to_linalg import (
+            ConvertElementwiseToLinalgPass,
+        )
+
+        return ConvertElementwiseToLinalgPass
+
+    return {
+        "taylor-mode": get_taylor_mode,
+        "taylor-expand": get_taylor_expand,
+        "taylor-collapse": get_taylor_collapse,
+        "convert-taylor-to-tensor": get_convert_taylor_to_tensor,
+        "convert-elementwise-to-linalg": get_convert_elementwise_to_linalg,
+    }
