@@ -216,7 +216,10 @@ def _fixed_power(exponent: float, primitive: str | None):
 
 
 def _relu(ops, z, order, _):
-    return [ops.primitive("relu", z), ops.primitive("step", z)] + [None] * (order - 1)
+    out = [ops.primitive("relu", z)]
+    if order >= 1:
+        out += [ops.primitive("step", z)] + [None] * (order - 1)
+    return out
 
 
 def _erf(ops, z, order, _):

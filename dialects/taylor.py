@@ -23,10 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 from xdsl.dialects.builtin import (
-    ArrayAttr,
     DenseArrayBase,
-    FlatSymbolRefAttrConstr,
     FloatAttr,
     IntAttr,
     StringAttr,
@@ -36,7 +35,6 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import (
     Attribute,
-    Block,
     Dialect,
     Operation,
     ParametrizedAttribute,
@@ -51,8 +49,8 @@ from xdsl.irdl import (
     base,
     irdl_attr_definition,
     irdl_op_definition,
-    opt_prop_def,
     operand_def,
+    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -63,15 +61,11 @@ from xdsl.irdl import (
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import (
-    HasParent,
     IsTerminator,
-    NoTerminator,
     Pure,
     SymbolTable,
 )
 from xdsl.utils.exceptions import VerifyException
-
-from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 
 # --------------------------------------------------------------------------- types
 
@@ -372,9 +366,11 @@ class CallOp(IRDLOperation):
             if not isinstance(r, JetType):
                 raise VerifyException(f"taylor.call results must be jets, got {r}")
             _jets_agree([jets[0], r], "taylor.call")
+        if not _has_symbol_table_ancestor(self):
+            return  # not yet inside a module (e.g. while building)
         callee = SymbolTable.lookup_symbol(self, self.callee)
         if callee is None:
-            return  # not yet inside a module (e.g. while building)
+            raise VerifyException(f"taylor.call: no function named {self.callee}")
         from xdsl.dialects.func import FuncOp
 
         if not isinstance(callee, FuncOp):
@@ -396,6 +392,15 @@ class CallOp(IRDLOperation):
             raise VerifyException(
                 f"taylor.call: result primal types do not match @{callee.sym_name.data}"
             )
+
+
+def _has_symbol_table_ancestor(op: Operation) -> bool:
+    parent = op.parent_op()
+    while parent is not None:
+        if parent.has_trait(SymbolTable):
+            return True
+        parent = parent.parent_op()
+    return False
 
 
 class _RegionOpMixin:

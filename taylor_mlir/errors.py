@@ -41,3 +41,14 @@ class InvalidIRError(TaylorMLIRError):
 
 class BackendError(TaylorMLIRError):
     """A backend (IREE) failed to compile or run a program."""
+
+
+class OptionError(TaylorMLIRError, ValueError):
+    """An argument of the public API does not define anything valid: an unknown
+    operator, level or randomization, non-symmetric coefficients, an input index
+    out of range, a biased estimator asked for, ..."""
+
+
+class DtypeError(TaylorMLIRError):
+    """Tensors of a dtype the compiler does not handle (not float32/float64), or
+    of several float dtypes where one program needs one."""

@@ -276,6 +276,64 @@ class TensorBuilder:
         result_type = TensorType(element_of(values[0]), result_shape)
         return self._result(tensor.ConcatOp(values, dim, result_type))
 
+    def elementwise_like(
+        self, op: Operation, operands: Sequence[SSAValue]
+    ) -> SSAValue | None:
+        """Re-emits the elementwise op `op` (arith/math on tensors, `arith.cmpf`,
+        `arith.select`) on new operands of another shape, e.g. batched or primal
+        ones. None when `op` is not elementwise."""
+        binary = {
+            arith.AddfOp: self.add,
+            arith.SubfOp: self.sub,
+            arith.MulfOp: self.mul,
+            arith.DivfOp: self.div,
+            arith.MaximumfOp: self.maximum,
+            arith.MinimumfOp: self.minimum,
+        }
+        if type(op) in binary:
+            return binary[type(op)](*operands)
+        if isinstance(op, arith.NegfOp):
+            return self.neg(*operands)
+        if isinstance(op, math.PowFOp):
+            return self._result(math.PowFOp(*operands))
+        if isinstance(op, CmpfOp):
+            return self.cmpf(op.predicate_name, *operands)
+        if isinstance(op, SelectOp):
+            return self.select(*operands)
+        for name, op_type in _UNARY_MATH.items():
+            if isinstance(op, op_type):
+                return self.unary(name, *operands)
+        return None
+
+
+    def batch_matmul(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        """A batch of matrix products, out[i] = a[i] @ b[i] (B x M x P), from
+        upstream ops only; a 2-D side is one matrix shared by the batch.
+
+        - (B x M x K) @ (K x P): `tensor.collapse_shape` to (B*M) x K, one
+          `linalg.matmul`, `tensor.expand_shape` back.
+        - (M x K) @ (B x K x P): the same on transposes, (a @ b)^T = b^T @ a^T.
+        - (B x M x K) @ (B x K x P): both sides vary over the batch, so there is no
+          GEMM to share; both are broadcast to B x M x K x P, multiplied
+          (`arith.mulf`) and summed over K (`linalg.reduce`): bilinear in upstream
+          elementwise and structural ops, which the Taylor rules know.
+        """
+        a_rank, b_rank = len(shape_of(a)), len(shape_of(b))
+        if a_rank == 3 and b_rank == 2:
+            batch, rows = self.dim(a, 0), self.dim(a, 1)
+            product = self.matmul(self.collapse(a, [[0, 1], [2]]), b)
+            return self.expand(product, [[0, 1], [2]], [batch, rows, self.dim(b, 1)])
+        if a_rank == 2 and b_rank == 3:
+            b_t = self.transpose(b, [0, 2, 1])
+            product_t = self.batch_matmul(b_t, self.transpose(a, [1, 0]))
+            return self.transpose(product_t, [0, 2, 1])
+        assert a_rank == 3 and b_rank == 3, "batch_matmul takes 3-D or 2-D operands"
+        batch, rows, inner = self.dim(a, 0), self.dim(a, 1), self.dim(a, 2)
+        shape = [batch, rows, inner, self.dim(b, 2)]
+        a_wide = self.broadcast(a, shape, [3])
+        b_wide = self.broadcast(b, shape, [1])
+        return self.reduce_sum(self.mul(a_wide, b_wide), [2])
+
 
 def _reassociation_attr(reassociation: Sequence[Sequence[int]]) -> ArrayAttr:
     return ArrayAttr(
@@ -333,3 +391,19 @@ class IRElementwiseOps:
                 self.b.cmpf("ogt", a, zero), self.b.full_like(a, 1.0), zero
             )
         raise KeyError(f"unknown primitive {name}")
+
+
+ELEMENTWISE_OPS: tuple[type[Operation], ...] = (
+    arith.AddfOp,
+    arith.SubfOp,
+    arith.MulfOp,
+    arith.DivfOp,
+    arith.NegfOp,
+    arith.MaximumfOp,
+    arith.MinimumfOp,
+    math.PowFOp,
+    CmpfOp,
+    SelectOp,
+    *_UNARY_MATH.values(),
+)
+"""The elementwise ops `TensorBuilder.elementwise_like` re-emits."""

@@ -1,1 +1,60 @@
+"""
+Executors of tensor-level IR (DESIGN.md, level 7).
 
+`build_executable(module, func_name, backend)` returns a callable taking torch
+tensors and returning a tuple of torch tensors:
+
+- "torch": each op becomes one ATen call in an FX GraphModule (`torch_backend`).
+- "iree-cpu" / "iree-cuda": IREE compiles the program to native code
+  (`iree_backend`; imported only when asked for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+from xdsl.dialects.builtin import ModuleOp
+
+from taylor_mlir.errors import BackendError
+
+
+class Executable(Protocol):
+    def __call__(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
+
+def _torch(module: ModuleOp, func_name: str, **options: Any) -> Executable:
+    from taylor_mlir.backends.torch_backend import TorchExecutable
+
+    return TorchExecutable(module, func_name, **options)
+
+
+def _iree_cpu(module: ModuleOp, func_name: str, **options: Any) -> Executable:
+    from taylor_mlir.backends.iree_backend import IREEExecutable
+
+    return IREEExecutable(module, func_name, target="cpu", **options)
+
+
+def _iree_cuda(module: ModuleOp, func_name: str, **options: Any) -> Executable:
+    from taylor_mlir.backends.iree_backend import IREEExecutable
+
+    return IREEExecutable(module, func_name, target="cuda", **options)
+
+
+BACKENDS: dict[str, Callable[..., Executable]] = {
+    "torch": _torch,
+    "iree-cpu": _iree_cpu,
+    "iree-cuda": _iree_cuda,
+}
+
+
+def build_executable(
+    module: ModuleOp, func_name: str, backend: str = "torch", **options: Any
+) -> Executable:
+    """The function `func_name` of `module` (tensor-level IR) made runnable."""
+    if backend not in BACKENDS:
+        raise BackendError(
+            f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}"
+        )
+    return BACKENDS[backend](module, func_name, **options)

@@ -1,0 +1,411 @@
+"""
+The public API: compile a PyTorch function's differential operator, call it.
+
+```python
+import taylor_mlir as tm
+lap = tm.laplacian(f, x)                 # compiled once for x's shape and dtype
+lap(x)                                   # (N, *out): per-datum Laplacian
+lap.mlir("collapsed"); lap.stats()
+```
+
+`compile(f, x, operator)` is the object behind the helpers: it imports f
+(`torch.export`, dynamic batch), builds the operator function
+(`operators.build`), runs the pipeline (`pipeline.compile_levels`) and hands the
+tensor-level IR to a backend. Calling it passes the current values of f's
+parameters and buffers (an `nn.Module` may be trained between calls) and, for
+randomized operators, directions drawn for this call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from taylor_mlir.backends import build_executable
+from taylor_mlir.errors import CallError, DtypeError, OptionError
+from taylor_mlir.frontend import import_torch
+from taylor_mlir.operators import spec as specs
+from taylor_mlir.operators.build import build_jet, build_operator
+from taylor_mlir.operators.sampling import sample_directions
+from taylor_mlir.operators.spec import OperatorSpec
+from taylor_mlir.pipeline import LEVELS, compile_levels
+from taylor_mlir.stats import ProgramStats, level_stats
+
+OperatorLike = OperatorSpec | str | Callable[[int], OperatorSpec]
+
+_NAMED_OPERATORS: dict[str, Callable[..., OperatorSpec]] = {
+    "laplacian": specs.laplacian,
+    "weighted_laplacian": specs.weighted_laplacian,
+    "biharmonic": specs.biharmonic,
+    "linear_operator": specs.linear_operator,
+}
+_DTYPES = (torch.float32, torch.float64)
+
+
+def _check_example(x: Any) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise OptionError(f"x must be a torch.Tensor example input, got {type(x).__name__}")
+    if x.dtype not in _DTYPES:
+        raise DtypeError(f"x must be float32 or float64, got {x.dtype}")
+    if x.dim() < 2:
+        raise OptionError(
+            f"x must be a batch of shape (N, *S) with at least one entry per datum, "
+            f"got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def _make_generator(seed: int | None, generator: torch.Generator | None):
+    if seed is not None and generator is not None:
+        raise OptionError("pass seed= or generator=, not both")
+    if seed is not None:
+        return torch.Generator().manual_seed(int(seed))
+    return generator
+
+
+class _CompiledProgram:
+    """Import, build, lower and load one function of the primal; shared by
+    operators and jets."""
+
+    function_name: str
+
+    def __init__(
+        self,
+        f: Callable,
+        x: torch.Tensor,
+        collapsed: bool,
+        backend: str,
+    ):
+        x = _check_example(x)
+        self.f = f
+        self.backend = backend
+        self.collapsed = collapsed
+        self.dtype = x.dtype
+        self.datum_shape = tuple(x.shape[1:])
+        self.imported = import_torch(f, (x,), dynamic_batch=True)
+
+    def _compile(self, operator_module) -> None:
+        self.levels = compile_levels(
+            self.imported.module, operator_module, self.collapsed, self.backend
+        )
+        self._executable = build_executable(
+            self.levels.final, self.function_name, self.backend
+        )
+
+    @property
+    def input_size(self) -> int:
+        return math.prod(self.datum_shape)
+
+    # ------------------------------------------------------------- calling
+
+    def _check_input(self, x: Any, what: str = "x") -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise CallError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dtype != self.dtype:
+            raise CallError(
+                f"{what} has dtype {x.dtype}, but this operator was compiled for "
+                f"{self.dtype}"
+            )
+        if x.dim() != 1 + len(self.datum_shape) or tuple(x.shape[1:]) != self.datum_shape:
+            raise CallError(
+                f"{what} has shape {tuple(x.shape)}, but this operator was compiled for "
+                f"(N, {', '.join(map(str, self.datum_shape))})"
+            )
+        if x.shape[0] < 1:
+            raise CallError(f"{what} is an empty batch")
+        if x.device.type != "cpu" and self.backend != "iree-cuda":
+            raise CallError(f"{what} is on {x.device}; the {self.backend} backend runs on CPU")
+        return x
+
+    def _parameters(self) -> list[torch.Tensor]:
+        """The parameters and buffers in the order of the function's arguments:
+        an nn.Module's current values, else the ones captured at import."""
+        values = list(self.imported.parameters)
+        if isinstance(self.f, torch.nn.Module):
+            current = dict(self.f.named_parameters(remove_duplicate=False))
+            current |= dict(self.f.named_buffers(remove_duplicate=False))
+            values = [
+                current.get(name, value)
+                for name, value in zip(self.imported.parameter_names, values, strict=True)
+            ]
+        return values
+
+    # ----------------------------------------------------------- inspection
+
+    def mlir(self, level: str = "linalg") -> str:
+        """The IR at `level`: one of import, taylor, expanded, collapsed, linalg."""
+        if level not in LEVELS:
+            raise OptionError(f"unknown IR level {level!r}; levels: {', '.join(LEVELS)}")
+        if level not in self.levels:
+            raise OptionError(
+                f"level {level!r} was not built (collapsed=False skips it); "
+                f"built: {', '.join(self.levels.modules)}"
+            )
+        return str(self.levels[level])
+
+    def stats(self) -> ProgramStats:
+        """Vectors per layer, op counts and FLOPs per datum, measured on the
+        `expanded` and `collapsed` IR (see `taylor_mlir.stats`)."""
+        measured = {
+            level: level_stats(
+                self.levels[level],
+                self.function_name,
+                level,
+                num_inputs=1,
+                parameter_names=self.imported.parameter_names,
+            )
+            for level in ("expanded", "collapsed")
+            if level in self.levels
+        }
+        return ProgramStats(measured)
+
+
+class CompiledOperator(_CompiledProgram):
+    """A differential operator of f, compiled for inputs shaped like x.
+
+    `op(x)` returns the per-datum operator value, `(N, *out)`.
+    """
+
+    function_name = "operator"
+
+    def __init__(
+        self,
+        f: Callable,
+        x: torch.Tensor,
+        operator: OperatorLike,
+        collapsed: bool = True,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        backend: str = "torch",
+        **operator_options: Any,
+    ):
+        super().__init__(f, x, collapsed, backend)
+        self.generator = _make_generator(seed, generator)
+        self.spec = _resolve_operator(operator, self.input_size, operator_options)
+        if not self.spec.is_random and (seed is not None or generator is not None):
+            raise OptionError(
+                f"seed= and generator= are for randomized operators; the "
+                f"{self.spec.name} requested is exact"
+            )
+        self._compile(
+            build_operator(
+                self.imported.module,
+                self.spec,
+                self.imported.func_name,
+                self.imported.num_inputs,
+                self.function_name,
+            )
+        )
+
+    def _directions(self, batch: int) -> list[torch.Tensor]:
+        return [
+            sample_directions(g.random, batch, self.datum_shape, self.dtype, self.generator)
+            for g in self.spec.groups
+            if g.is_random
+        ]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._check_input(x)
+        arguments = [x, *self._parameters(), *self._directions(x.shape[0])]
+        (result,) = self._executable(*arguments)
+        return result
+
+
+class CompiledJet(_CompiledProgram):
+    """The K-jet of f: `jet(x0, [x1..xK]) -> (f0, [f1..fK])` with
+    `f_k = d^k/dt^k f(x(t))` at t = 0 for `x(t) = sum_k t^k/k! x_k` (like
+    `jax.experimental.jet`, in the plain-derivative convention). Missing trailing
+    coefficients are zero."""
+
+    function_name = "jet"
+
+    def __init__(
+        self,
+        f: Callable,
+        x: torch.Tensor,
+        order: int,
+        collapsed: bool = True,
+        backend: str = "torch",
+    ):
+        if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+            raise OptionError(f"the jet order must be an integer >= 1, got {order!r}")
+        super().__init__(f, x, collapsed, backend)
+        self.order = order
+        self._compile(
+            build_jet(
+                self.imported.module,
+                order,
+                self.imported.func_name,
+                self.imported.num_inputs,
+                self.function_name,
+            )
+        )
+
+    def __call__(
+        self, x0: torch.Tensor, coefficients: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        x0 = self._check_input(x0, "x0")
+        coefficients = list(coefficients)
+        if len(coefficients) > self.order:
+            raise CallError(
+                f"{len(coefficients)} coefficients given to a jet of order {self.order}"
+            )
+        for k, x_k in enumerate(coefficients, start=1):
+            self._check_input(x_k, f"x{k}")
+            if x_k.shape != x0.shape:
+                raise CallError(
+                    f"x{k} has shape {tuple(x_k.shape)}, x0 has {tuple(x0.shape)}"
+                )
+        coefficients += [torch.zeros_like(x0)] * (self.order - len(coefficients))
+        f0, *rest = self._executable(x0, *self._parameters(), *coefficients)
+        return f0, list(rest)
+
+
+def _resolve_operator(
+    operator: OperatorLike, input_size: int, options: Mapping[str, Any]
+) -> OperatorSpec:
+    """An OperatorSpec for inputs of `input_size` entries per datum."""
+    if isinstance(operator, OperatorSpec):
+        if options:
+            raise OptionError(
+                f"options {sorted(options)} given with a ready OperatorSpec"
+            )
+        spec = operator
+    elif isinstance(operator, str):
+        if operator not in _NAMED_OPERATORS:
+            raise OptionError(
+                f"unknown operator {operator!r}; known: {', '.join(_NAMED_OPERATORS)}"
+            )
+        spec = _NAMED_OPERATORS[operator](input_size, **options)
+    elif callable(operator):
+        spec = operator(input_size, **options)
+    else:
+        raise OptionError(
+            f"operator must be an OperatorSpec, a name or a function of the input "
+            f"size, got {type(operator).__name__}"
+        )
+    if not isinstance(spec, OperatorSpec):
+        raise OptionError(f"the operator built {type(spec).__name__}, not an OperatorSpec")
+    if spec.input_size != input_size:
+        raise OptionError(
+            f"the {spec.name} operator is for inputs of {spec.input_size} entries per "
+            f"datum, x has {input_size}"
+        )
+    return spec
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def compile(  # noqa: A001 (the public name of the design)
+    f: Callable,
+    x: torch.Tensor,
+    operator: OperatorLike,
+    collapsed: bool = True,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    backend: str = "torch",
+    **operator_options: Any,
+) -> CompiledOperator:
+    """`operator` of f compiled for inputs shaped like x. `operator` is an
+    `OperatorSpec`, a name ("laplacian", "weighted_laplacian", "biharmonic",
+    "linear_operator", with its options as keywords), or a function of the input
+    size returning an `OperatorSpec`."""
+    return CompiledOperator(
+        f, x, operator, collapsed, seed, generator, backend, **operator_options
+    )
+
+
+def laplacian(
+    f: Callable,
+    x: torch.Tensor,
+    collapsed: bool = True,
+    randomization: tuple[str, int] | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    backend: str = "torch",
+) -> CompiledOperator:
+    """The per-datum Laplacian of f (Hutchinson's estimator with
+    `randomization=("rademacher" | "normal", S)`)."""
+    return compile(
+        f, x, "laplacian", collapsed, seed, generator, backend, randomization=randomization
+    )
+
+
+def weighted_laplacian(
+    f: Callable,
+    x: torch.Tensor,
+    coefficients: np.ndarray | torch.Tensor | None = None,
+    factor: np.ndarray | torch.Tensor | None = None,
+    collapsed: bool = True,
+    randomization: tuple[str, int] | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    backend: str = "torch",
+) -> CompiledOperator:
+    """`tr(C H)` per datum, for `coefficients=C` (symmetric, any signature) or
+    `factor=S` with `C = S S^T`."""
+    return compile(
+        f,
+        x,
+        "weighted_laplacian",
+        collapsed,
+        seed,
+        generator,
+        backend,
+        coefficients=_as_numpy(coefficients),
+        factor=_as_numpy(factor),
+        randomization=randomization,
+    )
+
+
+def biharmonic(
+    f: Callable,
+    x: torch.Tensor,
+    collapsed: bool = True,
+    randomization: tuple[str, int] | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    backend: str = "torch",
+) -> CompiledOperator:
+    """The per-datum biharmonic `Delta^2 f` (STDE with
+    `randomization=("normal", S)`)."""
+    return compile(
+        f, x, "biharmonic", collapsed, seed, generator, backend, randomization=randomization
+    )
+
+
+def linear_operator(
+    f: Callable,
+    x: torch.Tensor,
+    terms: Mapping[tuple[int, ...], float],
+    collapsed: bool = True,
+    backend: str = "torch",
+) -> CompiledOperator:
+    """`sum_alpha c_alpha d^alpha f`: `terms={(0, 0): 1.0, (1,): -1.0}` is
+    `d^2 f/dx_0^2 - d f/dx_1`; a key lists the (flattened) input indices
+    differentiated, `()` is f itself."""
+    return compile(f, x, "linear_operator", collapsed, None, None, backend, terms=terms)
+
+
+def jet(
+    f: Callable,
+    x: torch.Tensor,
+    order: int,
+    collapsed: bool = True,
+    backend: str = "torch",
+) -> CompiledJet:
+    """The compiled K-jet of f (see `CompiledJet`)."""
+    return CompiledJet(f, x, order, collapsed, backend)
+
+
+def _as_numpy(value) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().to(torch.float64).numpy()
+    return np.asarray(value, dtype=np.float64)

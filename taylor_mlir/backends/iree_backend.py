@@ -1,0 +1,318 @@
+"""
+The IREE backend: tensor-level IR compiled to native code by IREE 3.13.
+
+`IREEExecutable(module, func_name, target="cpu" | "cuda")` lowers elementwise
+ops to `linalg.generic` (`convert-elementwise-to-linalg`), prints the module,
+compiles it with `iree.compiler` (llvm-cpu for the host CPU, or cuda), and runs
+it with `iree.runtime` (driver `local-task` / `cuda`). Calls take and return
+torch CPU tensors: inputs are imported into IREE without a copy, outputs are
+mapped and wrapped with `torch.from_numpy` (no copy on the CPU).
+
+Compiled modules are cached in memory and on disk, keyed by the sha256 of the
+MLIR text, the flags and the IREE version; the directory is `$TAYLOR_MLIR_CACHE`
+or `~/.cache/taylor-mlir`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from xdsl.dialects.builtin import Float64Type, ModuleOp, TensorType
+from xdsl.ir import Operation, SSAValue
+
+from taylor_mlir.backends.torch_backend import argument_specs, check_call, find_function
+from taylor_mlir.context import make_context
+from taylor_mlir.errors import BackendError, InvalidIRError
+
+TARGETS = ("cpu", "cuda")
+
+# What IREE 3.13 cannot compile, found before invoking the compiler:
+# (op name, element type class, reason)
+_UNSUPPORTED_ON_CPU = [
+    (
+        "math.erf",
+        Float64Type,
+        "IREE 3.13's llvm-cpu backend has no float64 erf "
+        "(use float32, or backend='torch')",
+    ),
+]
+
+
+def _iree():
+    try:
+        import iree.compiler as compiler
+        import iree.runtime as runtime
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise BackendError(
+            "the IREE backends need iree-base-compiler and iree-base-runtime "
+            f"(pip install iree-base-compiler iree-base-runtime): {error}"
+        ) from error
+    return compiler, runtime
+
+
+def compiler_flags(target: str, cuda_arch: str = "sm_80") -> list[str]:
+    """iree-compile flags for a target ("cpu" or "cuda")."""
+    keep_f64 = "--iree-input-demote-f64-to-f32=false"
+    if target == "cpu":
+        return [
+            "--iree-hal-target-device=local",
+            "--iree-hal-local-target-device-backends=llvm-cpu",
+            "--iree-llvmcpu-target-cpu=host",
+            keep_f64,
+            # the system linker links libm: tanh/sin/cos in float64
+            "--iree-llvmcpu-link-embedded=false",
+        ]
+    if target == "cuda":
+        return [
+            "--iree-hal-target-device=cuda",
+            f"--iree-cuda-target={cuda_arch}",
+            keep_f64,
+        ]
+    raise BackendError(f"unknown IREE target {target!r}; choose one of {TARGETS}")
+
+
+def lower_for_iree(module: ModuleOp) -> ModuleOp:
+    """The module IREE compiles (the input module is left unchanged)."""
+    from taylor_mlir.transforms.convert_elementwise_to_linalg import (
+        ConvertElementwiseToLinalgPass,
+    )
+
+    lowered = module.clone()
+    ConvertElementwiseToLinalgPass().apply(make_context(), lowered)
+    return lowered
+
+
+# Ops that only look at (a view of) a tensor operand.
+_VIEWS = frozenset(
+    {"tensor.collapse_shape", "tensor.expand_shape", "tensor.extract_slice"}
+)
+_READERS = frozenset({"tensor.dim", "tensor.concat", "func.return"})
+
+
+def only_read(value: SSAValue) -> bool:
+    """Whether IREE can only read `value`'s buffer: no use (through views) is
+    a destination of a linalg op. IREE computes a destination in place, so an
+    argument used as one would have its (imported) memory overwritten."""
+    for use in value.uses:
+        op = use.operation
+        if op.name in _VIEWS:
+            if use.index == 0 and only_read(op.results[0]):
+                continue
+            return False
+        if op.name in _READERS:
+            continue
+        if op.name.startswith("linalg.") and use.index < _input_count(op):
+            continue
+        return False
+    return True
+
+
+def _input_count(op: Operation) -> int:
+    """How many leading operands of a linalg op are inputs (not destinations)."""
+    if hasattr(op, "inputs"):
+        return len(op.inputs)
+    return 1 if hasattr(op, "input") else 0
+
+
+def _element_type(t):
+    return t.get_element_type() if isinstance(t, TensorType) else t
+
+
+def check_supported(module: ModuleOp, target: str) -> None:
+    """Raises BackendError for ops IREE is known not to compile for target."""
+    if target != "cpu":
+        return
+    for op in module.walk():
+        for name, element_class, reason in _UNSUPPORTED_ON_CPU:
+            if op.name == name and isinstance(
+                _element_type(op.results[0].type), element_class
+            ):
+                raise BackendError(
+                    f"cannot compile {name} on {op.results[0].type}: {reason}"
+                )
+
+
+# ------------------------------------------------------------------ caching
+
+
+def cache_dir() -> Path:
+    return Path(
+        os.environ.get("TAYLOR_MLIR_CACHE") or Path.home() / ".cache" / "taylor-mlir"
+    )
+
+
+_MEMORY_CACHE: dict[str, bytes] = {}
+
+
+def _cache_key(mlir: str, flags: list[str]) -> str:
+    from iree.compiler import version
+
+    digest = hashlib.sha256()
+    for part in [mlir, *flags, getattr(version, "VERSION", "")]:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def compile_mlir(mlir: str, flags: list[str]) -> bytes:
+    """The IREE VM flatbuffer of `mlir` (from the memory or disk cache if there)."""
+    key = _cache_key(mlir, flags)
+    if key in _MEMORY_CACHE:
+        return _MEMORY_CACHE[key]
+    path = cache_dir() / f"{key}.vmfb"
+    if path.is_file():
+        artifact = path.read_bytes()
+    else:
+        compiler, _ = _iree()
+        try:
+            artifact = compiler.compile_str(mlir, extra_args=flags)
+        except compiler.CompilerToolError as error:
+            raise BackendError(
+                "IREE failed to compile the program:\n" + _diagnostics(str(error))
+            ) from error
+        _write_atomically(path, artifact)
+    _MEMORY_CACHE[key] = artifact
+    return artifact
+
+
+def _diagnostics(message: str) -> str:
+    """The compiler's diagnostics, without the command line it echoes."""
+    head = message.split("Invoked with:")[0]
+    return head.replace("Error invoking IREE compiler tool iree-compile\n", "").strip()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Best effort: an unwritable cache only costs a recompile."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, path)
+    except OSError:
+        pass
+
+
+# ------------------------------------------------------------------ running
+
+
+@cache
+def _runtime_config(driver: str):
+    """One IREE instance and device per driver, shared by every executable."""
+    _, runtime = _iree()
+    try:
+        return runtime.Config(driver)
+    except (RuntimeError, ValueError) as error:
+        raise BackendError(f"IREE driver {driver!r} is not usable: {error}") from error
+
+
+def cuda_available() -> bool:
+    _, runtime = _iree()
+    try:
+        return bool(runtime.get_driver("cuda").query_available_devices())
+    except (RuntimeError, ValueError):
+        return False
+
+
+class IREEExecutable:
+    """A function of tensor-level IR compiled by IREE; torch tensors in and out."""
+
+    def __init__(
+        self,
+        module: ModuleOp,
+        func_name: str,
+        target: str = "cpu",
+        cuda_arch: str = "sm_80",
+    ):
+        self.func_name = func_name
+        self.target = target
+        function = find_function(module, func_name)
+        self.specs = argument_specs(function)
+        self.result_count = len(function.function_type.outputs)
+        self.flags = compiler_flags(target, cuda_arch)
+        check_supported(module, target)
+        lowered = lower_for_iree(module)
+        self.mlir = str(lowered)
+        # arguments IREE may write to are copied in, the others imported as is
+        self.zero_copy = [
+            only_read(arg) for arg in find_function(lowered, func_name).body.block.args
+        ]
+        self.artifact = compile_mlir(self.mlir, self.flags)
+        self._function = None  # loaded on the first call (cuda needs a device)
+
+    def _load(self):
+        _, runtime = _iree()
+        if self.target == "cuda" and not cuda_available():
+            raise BackendError(
+                "target 'cuda' compiled, but running it needs a CUDA device; none found"
+            )
+        config = _runtime_config("local-task" if self.target == "cpu" else "cuda")
+        context = runtime.SystemContext(config=config)
+        vm_module = runtime.VmModule.copy_buffer(config.vm_instance, self.artifact)
+        context.add_vm_module(vm_module)
+        function = vm_module.lookup_function(self.func_name)
+        if function is None:
+            raise InvalidIRError(f"@{self.func_name} is not a public function")
+        self._config, self._context, self._function = config, context, function
+
+    def __call__(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        check_call(f"@{self.func_name}", self.specs, args, torch.device("cpu"))
+        if self._function is None:
+            self._load()
+        _, runtime = _iree()
+        device = self._config.device
+        arrays = [_host_array(a) for a in args]
+        arguments = runtime.VmVariantList(len(arrays))
+        for array, zero_copy in zip(arrays, self.zero_copy, strict=True):
+            arguments.push_ref(self._import(runtime, array, zero_copy).ref)
+        results = runtime.VmVariantList(self.result_count)
+        try:
+            self._context.vm_context.invoke(self._function, arguments, results)
+        except RuntimeError as error:
+            raise BackendError(
+                f"IREE failed to run @{self.func_name}: {error}"
+            ) from error
+        outputs = []
+        for i in range(len(results)):
+            view = results.get_as_object(i, runtime.HalBufferView)
+            host = runtime.DeviceArray(device, view).to_host()
+            outputs.append(_to_torch(host, arrays))
+        return tuple(outputs)
+
+    def _import(self, runtime, array: np.ndarray, zero_copy: bool):
+        """A buffer view of a host array: imported without a copy on the CPU
+        when IREE only reads it."""
+        allocator = self._config.device.allocator
+        element_type = runtime.array_interop.map_dtype_to_element_type(array.dtype)
+        if self.target == "cpu" and zero_copy:
+            buffer = allocator.import_host_allocation(
+                array,
+                runtime.MemoryType.HOST_LOCAL | runtime.MemoryType.DEVICE_VISIBLE,
+                runtime.BufferUsage.DEFAULT,
+            )
+            return runtime.HalBufferView(buffer, list(array.shape), element_type)
+        return allocator.allocate_buffer_copy(
+            memory_type=runtime.MemoryType.DEVICE_LOCAL,
+            allowed_usage=runtime.BufferUsage.DEFAULT,
+            device=self._config.device,
+            buffer=array,
+            element_type=element_type,
+        )
+
+
+def _host_array(tensor: torch.Tensor) -> np.ndarray:
+    """A contiguous numpy view of a CPU tensor (a copy only if it is strided)."""
+    return tensor.detach().contiguous().numpy()
+
+
+def _to_torch(host: np.ndarray, inputs: list[np.ndarray]) -> torch.Tensor:
+    """Wraps an output without a copy, unless it aliases an input's memory
+    (IREE may return an argument's buffer as is)."""
+    if any(np.may_share_memory(host, a) for a in inputs):
+        return torch.from_numpy(host.copy())
+    return torch.from_numpy(host)

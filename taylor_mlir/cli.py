@@ -1,0 +1,666 @@
+"""
+`taylor-mlir`: the user's tool.
+
+    taylor-mlir demo     compile an operator of the paper's tanh MLP standard and
+                         collapsed on each backend, check it against torch.func
+                         (nested autograd) and print a timing table
+    taylor-mlir compile  dump a user's function at any IR level, or as an IREE binary
+    taylor-mlir bench    run benchmarks/bench_operators.py (quick by default)
+
+Every error a user can cause (a bad module path, a missing attribute, an unknown
+operator, a bad shape, an op the compiler does not support, a failed export) is
+printed as one line `taylor-mlir: error: ...` with a non-zero exit code; `--debug`
+shows the traceback instead.
+
+The torch.func references and the interleaved timer live here too, so that the
+demo and the benchmark (benchmarks/) measure the same baseline the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from taylor_mlir.errors import TaylorMLIRError
+
+PROG = "taylor-mlir"
+OPERATORS = ("laplacian", "biharmonic", "weighted-laplacian")
+COMPILE_OPERATORS = (*OPERATORS, "jet")
+IR_LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
+EMIT_CHOICES = (*IR_LEVELS, "vmfb")
+BACKENDS = ("torch", "iree-cpu", "iree-cuda")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+# Max error relative to max |reference| that the demo accepts, per dtype.
+DEMO_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
+MAX_ERROR_LENGTH = 400  # characters of an error line; --debug shows the rest
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_SCRIPT = REPO_ROOT / "benchmarks" / "bench_operators.py"
+
+
+class CLIError(TaylorMLIRError):
+    """Bad command-line input: a path, an attribute, a shape, an option."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors raise `CLIError` (printed as one line
+    by `main`) instead of printing the usage block and exiting."""
+
+    def error(self, message: str):
+        raise CLIError(f"{message} (see `{self.prog} --help`)")
+
+
+# ------------------------------------------------------------------ arguments
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`"256x50"` -> `(256, 50)`: positive sizes separated by `x`."""
+    parts = text.lower().split("x")
+    if not all(part.strip().isdigit() for part in parts):
+        raise CLIError(
+            f"invalid input shape {text!r}: expected positive sizes separated "
+            "by 'x', batch first, e.g. 256x50"
+        )
+    shape = tuple(int(part) for part in parts)
+    if len(shape) < 2 or min(shape) < 1:
+        raise CLIError(
+            f"invalid input shape {text!r}: need a batch size and at least one "
+            "feature dimension, all >= 1, e.g. 256x50"
+        )
+    return shape
+
+
+def parse_backends(text: str) -> list[str]:
+    """`"torch,iree-cpu"` -> `["torch", "iree-cpu"]`, each one we know."""
+    backends = [b.strip() for b in text.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise CLIError(
+            f"unknown backend {', '.join(unknown) or repr(text)}: "
+            f"choose from {', '.join(BACKENDS)}"
+        )
+    return backends
+
+
+# ------------------------------------------------------- loading user functions
+
+
+def load_function(spec: str, dtype: torch.dtype) -> Callable:
+    """The callable named by `path/to/file.py:NAME` or `package.module:NAME`.
+
+    A class is instantiated with no arguments; a zero-argument callable is a
+    factory and is called (it must return a `torch.nn.Module`); any other
+    callable is the tensor function itself. Modules are cast to `dtype` and put
+    in eval mode (rows must not interact, so no batch statistics).
+    """
+    module_name, sep, attribute = spec.rpartition(":")
+    if not sep or not module_name or not attribute:
+        raise CLIError(
+            f"invalid function {spec!r}: expected MODULE:NAME, e.g. "
+            "path/to/model.py:Net or mypackage.models:make_net"
+        )
+    module = _import_user_module(module_name)
+    obj = module
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise CLIError(f"{module_name} has no attribute {attribute!r}")
+        obj = getattr(obj, part)
+    function = _instantiate(obj, spec)
+    if isinstance(function, torch.nn.Module):
+        function = function.to(dtype).eval()
+    return function
+
+
+def _import_user_module(name: str):
+    """A module from a file path (`.py`) or an importable dotted name."""
+    if name.endswith(".py") or "/" in name:
+        path = Path(name)
+        if not path.is_file():
+            raise CLIError(f"no such Python file: {name}")
+        # A name of its own (decorators such as @dataclass look the module up).
+        module_name = f"_taylor_mlir_user_{abs(hash(str(path.resolve())))}_{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        # The file's own directory is importable, as when running it as a script.
+        sys.path.insert(0, str(path.resolve().parent))
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as error:
+            del sys.modules[module_name]
+            raise CLIError(f"importing {name} failed: {_describe(error)}") from error
+        finally:
+            sys.path.remove(str(path.resolve().parent))
+        return module
+    # Like `python -m`, modules in the working directory are importable.
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        raise CLIError(
+            f"cannot import module {name!r}: {error} (give a file path ending in "
+            ".py or an importable module name)"
+        ) from error
+    except Exception as error:
+        raise CLIError(f"importing {name} failed: {_describe(error)}") from error
+
+
+def _instantiate(obj, spec: str) -> Callable:
+    if inspect.isclass(obj):
+        try:
+            obj = obj()
+        except Exception as error:
+            raise CLIError(
+                f"cannot instantiate {spec} with no arguments: {_describe(error)}"
+            ) from error
+    elif not isinstance(obj, torch.nn.Module) and _takes_no_arguments(obj):
+        try:
+            result = obj()
+        except Exception as error:
+            raise CLIError(f"calling factory {spec}() failed: {_describe(error)}") from error
+        if not isinstance(result, torch.nn.Module):
+            raise CLIError(
+                f"{spec} takes no arguments, so it was called as a model factory, "
+                f"but it returned {type(result).__name__}, not a torch.nn.Module"
+            )
+        obj = result
+    if not callable(obj):
+        raise CLIError(
+            f"{spec} is a {type(obj).__name__}: expected a torch.nn.Module (class "
+            "or instance), a factory returning one, or a tensor function"
+        )
+    return obj
+
+
+def _takes_no_arguments(obj) -> bool:
+    """True for a callable whose every parameter has a default."""
+    if not callable(obj):
+        return False
+    try:
+        parameters = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: a tensor function
+        return False
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in parameters
+    )
+
+
+def _describe(error: BaseException) -> str:
+    """An exception as one line: `Type: message` (first line of the message)."""
+    message = " ".join(str(error).split("\n")[0].split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+# ---------------------------------------------------------------- operators
+
+
+def default_coefficients(dim: int, dtype: torch.dtype) -> torch.Tensor:
+    """A fixed symmetric positive definite `C = S S^T / D` (seeded) for the
+    weighted Laplacian `tr(C H)` when the user gives none."""
+    generator = torch.Generator().manual_seed(1234)
+    s = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
+    return (s @ s.T / dim).to(dtype)
+
+
+def compile_operator(
+    f: Callable,
+    x: torch.Tensor,
+    operator: str,
+    *,
+    collapsed: bool = True,
+    backend: str = "torch",
+    coefficients: torch.Tensor | None = None,
+    order: int = 2,
+    randomization: tuple[str, int] | None = None,
+    seed: int | None = None,
+):
+    """`tm.<operator>(f, x, ...)`: the compiled operator object."""
+    import taylor_mlir as tm
+
+    options = dict(collapsed=collapsed, backend=backend)
+    if randomization is not None:
+        options.update(randomization=randomization, seed=seed)
+    if operator == "laplacian":
+        return tm.laplacian(f, x, **options)
+    if operator == "biharmonic":
+        return tm.biharmonic(f, x, **options)
+    if operator == "weighted-laplacian":
+        if coefficients is None:
+            coefficients = default_coefficients(x.shape[1], x.dtype)
+        return tm.weighted_laplacian(f, x, coefficients=coefficients, **options)
+    if operator == "jet":
+        return tm.jet(f, x, order=order, backend=backend)
+    raise CLIError(f"unknown operator {operator!r}: choose from {', '.join(COMPILE_OPERATORS)}")
+
+
+def _per_datum(f: Callable) -> Callable:
+    """The function of one datum `x : (D,)` behind a batched `f : (N, D) -> (N, ...)`."""
+    return lambda x: f(x.unsqueeze(0)).squeeze(0)
+
+
+def _trace(matrix: torch.Tensor) -> torch.Tensor:
+    return torch.diagonal(matrix, dim1=-2, dim2=-1).sum(-1)
+
+
+def nested_laplacian(f: Callable) -> Callable:
+    """Per-datum trace of the torch.func Hessian (forward over reverse), vmapped:
+    the nested-autograd baseline of the paper."""
+    hessian = torch.func.hessian(_per_datum(f))
+    return torch.func.vmap(lambda x: _trace(hessian(x)))
+
+
+def nested_weighted_laplacian(f: Callable, coefficients: torch.Tensor) -> Callable:
+    """`tr(C H)` per datum from the torch.func Hessian, vmapped."""
+    hessian = torch.func.hessian(_per_datum(f))
+    return torch.func.vmap(
+        lambda x: torch.einsum("...ij,ij->...", hessian(x), coefficients)
+    )
+
+
+def nested_biharmonic(f: Callable) -> Callable:
+    """The Laplacian of the Laplacian, both by torch.func Hessians, vmapped."""
+    hessian = torch.func.hessian(_per_datum(f))
+    laplacian = lambda x: _trace(hessian(x))  # noqa: E731
+    return torch.func.vmap(lambda x: _trace(torch.func.hessian(laplacian)(x)))
+
+
+def nested_reference(
+    f: Callable, operator: str, coefficients: torch.Tensor | None = None
+) -> Callable:
+    if operator == "laplacian":
+        return nested_laplacian(f)
+    if operator == "biharmonic":
+        return nested_biharmonic(f)
+    if operator == "weighted-laplacian":
+        return nested_weighted_laplacian(f, coefficients)
+    raise CLIError(f"no torch.func reference for operator {operator!r}")
+
+
+# ------------------------------------------------------------------- timing
+
+
+def time_interleaved(
+    functions: dict[str, Callable[[], object]], repeats: int
+) -> dict[str, float]:
+    """Median wall-clock seconds per call of each function, its repeats
+    interleaved with the others' so that drifting machine load hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def repeats_for_budget(seconds_per_round: float, budget: float, low: int, high: int) -> int:
+    """How many interleaved rounds fit in `budget` seconds, clamped to [low, high]."""
+    if seconds_per_round <= 0:
+        return high
+    return max(low, min(high, int(budget / seconds_per_round)))
+
+
+def vectors_per_node(op) -> str:
+    """The vectors per node of `op.stats()` at the last level measured
+    (`collapsed` when the operator was collapsed, else `expanded`)."""
+    try:
+        levels = op.stats().levels
+    except AttributeError:  # not a compiled operator (a test's stand-in)
+        return "?"
+    last = "collapsed" if "collapsed" in levels else "expanded"
+    return str(levels[last].vectors_per_node)
+
+
+# --------------------------------------------------------------------- demo
+
+
+@dataclass
+class DemoRow:
+    strategy: str
+    seconds: float | None = None
+    max_error: float | None = None
+    vectors: str = "-"
+    compile_seconds: float | None = None
+    note: str = ""
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from taylor_mlir.models import paper_mlp
+
+    operator = args.operator
+    dtype = DTYPES[args.dtype]
+    dim = args.dim or (5 if operator == "biharmonic" else 50)
+    batch = args.batch or (64 if operator == "biharmonic" else 256)
+    backends = parse_backends(args.backends)
+
+    torch.manual_seed(0)
+    model = paper_mlp(dim).to(dtype)
+    x = torch.rand(batch, dim, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    coefficients = (
+        default_coefficients(dim, dtype) if operator == "weighted-laplacian" else None
+    )
+    widths = "->".join(
+        str(m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)
+    )
+    print(
+        f"{operator} of the paper's tanh MLP {dim}->{widths}, batch {batch}, "
+        f"{args.dtype}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
+
+    baseline = nested_reference(model, operator, coefficients)
+    start = time.perf_counter()
+    reference = baseline(x).detach()  # also the baseline's warm-up call
+    seconds_per_round = time.perf_counter() - start
+    scale = max(reference.abs().max().item(), torch.finfo(dtype).tiny)
+    rows = [DemoRow("torch.func nested")]
+    calls: dict[str, Callable[[], object]] = {rows[0].strategy: lambda: baseline(x)}
+
+    for backend in backends:
+        for collapsed in (False, True):
+            row = DemoRow(f"{'collapsed' if collapsed else 'standard'} ({backend})")
+            rows.append(row)
+            print(f"  compiling {row.strategy} ...", end=" ", flush=True)
+            start = time.perf_counter()
+            try:
+                op = compile_operator(
+                    model,
+                    x,
+                    operator,
+                    collapsed=collapsed,
+                    backend=backend,
+                    coefficients=coefficients,
+                )
+            except TaylorMLIRError as error:
+                row.note = f"failed: {_error_line(error)}"
+                print(row.note)
+                continue
+            row.compile_seconds = time.perf_counter() - start
+            print(f"{row.compile_seconds:.1f} s", flush=True)
+            start = time.perf_counter()
+            result = op(x)  # the warm-up call, checked
+            seconds_per_round += time.perf_counter() - start
+            row.max_error = (result.detach() - reference).abs().max().item()
+            row.vectors = vectors_per_node(op)
+            calls[row.strategy] = lambda op=op: op(x)
+
+    repeats = args.repeats or repeats_for_budget(
+        seconds_per_round, budget=6.0, low=2, high=25
+    )
+    print(f"  timing: median of {repeats} interleaved calls each", flush=True)
+    medians = time_interleaved(calls, repeats)
+    for row in rows:
+        row.seconds = medians.get(row.strategy)
+
+    print(format_demo_table(rows, baseline_seconds=rows[0].seconds))
+    failed = [
+        row
+        for row in rows
+        if row.max_error is not None and row.max_error > DEMO_TOLERANCE[dtype] * scale
+    ]
+    for row in failed:
+        print(
+            f"MISMATCH: {row.strategy} differs from torch.func by {row.max_error:.2e} "
+            f"(tolerance {DEMO_TOLERANCE[dtype] * scale:.1e})"
+        )
+    return 1 if failed or any(row.note for row in rows) else 0
+
+
+def format_demo_table(rows: Sequence[DemoRow], baseline_seconds: float | None) -> str:
+    header = ("strategy", "time/call", "vs nested", "max |error|", "vectors/node", "compile")
+    lines = [header]
+    for row in rows:
+        if row.seconds is None:
+            lines.append((row.strategy, row.note, "", "", "", ""))
+            continue
+        ratio = f"{row.seconds / baseline_seconds:.2f}x" if baseline_seconds else "-"
+        lines.append(
+            (
+                row.strategy,
+                _format_seconds(row.seconds),
+                ratio,
+                "-" if row.max_error is None else f"{row.max_error:.1e}",
+                row.vectors,
+                "-" if row.compile_seconds is None else f"{row.compile_seconds:.1f} s",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines if line[2] or i == 0) for i in range(6)]
+    text = []
+    for line in lines:
+        if not line[2] and line is not lines[0]:  # an unavailable strategy
+            text.append(f"{line[0]:<{widths[0]}}  {line[1]}")
+            continue
+        cells = [f"{line[0]:<{widths[0]}}"]
+        cells += [f"{cell:>{width}}" for cell, width in zip(line[1:], widths[1:])]
+        text.append("  ".join(cells))
+    return "\n".join(text)
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.1f} ms"
+
+
+# ------------------------------------------------------------------ compile
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    if args.emit == "vmfb" and args.output is None:
+        raise CLIError("--emit vmfb writes a binary file: give -o FILE")
+    dtype = DTYPES[args.dtype]
+    shape = parse_shape(args.input_shape)
+    coefficients = _load_coefficients(args.coefficients, shape[1], dtype)
+    function = load_function(args.function, dtype)
+    x = torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    if args.operator != "weighted-laplacian" and coefficients is not None:
+        raise CLIError("--coefficients only applies to --operator weighted-laplacian")
+    if args.emit == "vmfb":
+        op = compile_operator(
+            function,
+            x,
+            args.operator,
+            collapsed=not args.standard,
+            backend="iree-cpu",
+            coefficients=coefficients,
+            order=args.order,
+        )
+        Path(args.output).write_bytes(_vmfb_bytes(op))
+        return 0
+    op = compile_operator(
+        function,
+        x,
+        args.operator,
+        collapsed=not args.standard,
+        coefficients=coefficients,
+        order=args.order,
+    )
+    text = op.mlir(args.emit)
+    if args.output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
+def _vmfb_bytes(op) -> bytes:
+    """The IREE binary of an operator compiled for the iree-cpu backend (from
+    the backend's cache: compiling the operator compiled it)."""
+    from taylor_mlir.backends.iree_backend import (
+        compile_mlir,
+        compiler_flags,
+        lower_for_iree,
+    )
+
+    return compile_mlir(lower_for_iree(op.levels.final), compiler_flags("cpu"))
+
+
+def _load_coefficients(path: str | None, dim: int, dtype: torch.dtype):
+    """A `D x D` coefficient matrix from a `.pt` or `.npy` file, or None."""
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise CLIError(f"no such coefficient file: {path}")
+    try:
+        if file.suffix == ".npy":
+            import numpy as np
+
+            matrix = torch.from_numpy(np.load(file))
+        else:
+            matrix = torch.load(file, weights_only=True)
+    except Exception as error:
+        raise CLIError(f"cannot read coefficients from {path}: {_describe(error)}") from error
+    if not isinstance(matrix, torch.Tensor) or tuple(matrix.shape) != (dim, dim):
+        got = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+        raise CLIError(f"coefficients in {path} must be a {dim}x{dim} matrix, got {got}")
+    return matrix.to(dtype)
+
+
+# -------------------------------------------------------------------- bench
+
+
+def load_bench_module():
+    """benchmarks/bench_operators.py of the source checkout, as a module."""
+    if not BENCH_SCRIPT.is_file():
+        raise CLIError(
+            f"{BENCH_SCRIPT} not found: `taylor-mlir bench` needs the source "
+            "checkout (pip install -e .)"
+        )
+    if "bench_operators" in sys.modules:
+        return sys.modules["bench_operators"]
+    # Its sibling `strategies` must be importable, as when run as a script.
+    sys.path.insert(0, str(BENCH_SCRIPT.parent))
+    module_spec = importlib.util.spec_from_file_location("bench_operators", BENCH_SCRIPT)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules["bench_operators"] = module
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def run_bench(argv: Sequence[str]) -> int:
+    bench = load_bench_module()
+    parser = bench.build_parser(
+        prog=f"{PROG} bench", parser_class=OneLineArgumentParser
+    )
+    return bench.run(parser.parse_args(list(argv)))
+
+
+# --------------------------------------------------------------------- main
+
+
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
+        prog=PROG,
+        description="Collapsed Taylor mode differential operators for PyTorch functions.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks instead of one-line errors"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="compile an operator of the paper's tanh MLP, check it, time it",
+        description="Compile an operator of the paper's tanh MLP standard and "
+        "collapsed on each backend, check it against torch.func (nested autograd) "
+        "and print a timing table.",
+    )
+    demo.add_argument("--operator", choices=OPERATORS, default="laplacian")
+    demo.add_argument("--dim", type=int, help="input dimension D (50; biharmonic: 5)")
+    demo.add_argument("--batch", type=int, help="batch size N (256; biharmonic: 64)")
+    demo.add_argument("--dtype", choices=tuple(DTYPES), default="float64")
+    demo.add_argument(
+        "--backends", default="torch,iree-cpu", help="comma-separated: torch,iree-cpu"
+    )
+    demo.add_argument(
+        "--repeats", type=int, help="timed calls per strategy (default: fit ~6 s)"
+    )
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="dump a function's operator at an IR level (or an IREE binary)",
+        description="Compile an operator of MODULE:FUNCTION and print its IR at "
+        "one level, or write the IREE binary (vmfb). A class is instantiated "
+        "with no arguments, a zero-argument function is called as a factory of an "
+        "nn.Module, any other function is the tensor function itself.",
+    )
+    compile_.add_argument(
+        "function", metavar="MODULE:FUNCTION", help="path/to/file.py:Net or pkg.mod:name"
+    )
+    compile_.add_argument(
+        "--input-shape", required=True, help="example input shape, batch first: 256x50"
+    )
+    compile_.add_argument("--dtype", choices=tuple(DTYPES), default="float64")
+    compile_.add_argument("--operator", choices=COMPILE_OPERATORS, default="laplacian")
+    compile_.add_argument("--emit", choices=EMIT_CHOICES, default="collapsed")
+    compile_.add_argument("-o", "--output", help="write to FILE instead of stdout")
+    compile_.add_argument(
+        "--standard", action="store_true", help="standard Taylor mode (no collapse)"
+    )
+    compile_.add_argument("--order", type=int, default=2, help="jet order K (--operator jet)")
+    compile_.add_argument(
+        "--coefficients",
+        help="weighted Laplacian: D x D matrix C (.npy or .pt); default a fixed SPD one",
+    )
+
+    commands.add_parser(
+        "bench",
+        help="run benchmarks/bench_operators.py (--quick by default)",
+        description="Run benchmarks/bench_operators.py; options are passed on "
+        "(see `taylor-mlir bench --help`).",
+        add_help=False,
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args, rest = build_parser().parse_known_args(argv)
+        if args.command == "bench":
+            # Quick unless asked otherwise (the script alone defaults to full).
+            if not {"--quick", "--full"} & set(rest):
+                rest = ["--quick", *rest]
+            status = run_bench(rest)
+        elif rest:
+            raise CLIError(f"unrecognized arguments: {' '.join(rest)}")
+        elif args.command == "demo":
+            status = run_demo(args)
+        else:
+            status = run_compile(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        print(f"{PROG}: error: {_error_line(error)}", file=sys.stderr)
+        return 1
+    return status or 0
+
+
+def _error_line(error: Exception) -> str:
+    """Our own errors say what is wrong; anything else is named by its type."""
+    if not isinstance(error, TaylorMLIRError):
+        return f"{_describe(error)} (internal error: rerun with --debug for the traceback)"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    line = "; ".join(lines) or type(error).__name__
+    if len(line) > MAX_ERROR_LENGTH:
+        line = line[:MAX_ERROR_LENGTH].rstrip() + " ... (rerun with --debug for all of it)"
+    return line
+
+
+if __name__ == "__main__":
+    sys.exit(main())

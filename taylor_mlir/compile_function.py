@@ -1,0 +1,89 @@
+"""
+`compile_function(f, x)`: a PyTorch function compiled as it is (no operator),
+through the frontend and one of the backends.
+
+The compiled function takes the batch `x` only; the parameters (the function
+arguments after the user input) are passed on every call with their current
+values, read from `f` when it is an `nn.Module`, so updated weights need no
+recompile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from taylor_mlir.backends import BACKENDS, Executable, build_executable
+from taylor_mlir.errors import BackendError, CallError, DtypeError
+
+LEVELS = ("import", "linalg")
+
+
+class CompiledFunction:
+    """`f` compiled for one backend; `self(x)` returns what `f(x)` returns."""
+
+    def __init__(self, f, program, backend: str, executable: Executable):
+        self.f = f
+        self.program = program
+        self.backend = backend
+        self.executable = executable
+
+    def parameters(self) -> list[torch.Tensor]:
+        """The current values of the parameter arguments, in order: read from
+        the module where it has them (parameters, buffers), else the values
+        captured at export (lifted constants)."""
+        if not isinstance(self.f, torch.nn.Module):
+            return list(self.program.parameters)
+        current = dict(self.f.named_parameters())
+        current.update(self.f.named_buffers())
+        return [
+            current.get(name, captured)
+            for name, captured in zip(
+                self.program.parameter_names, self.program.parameters, strict=True
+            )
+        ]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise CallError(f"the input must be a torch.Tensor, got {type(x).__name__}")
+        (result,) = self.executable(x, *self.parameters())
+        return result
+
+    def mlir(self, level: str = "import") -> str:
+        """The program's IR: "import" (tensor level, what the torch backend
+        runs) or "linalg" (elementwise ops as linalg.generic, what IREE
+        compiles)."""
+        if level == "import":
+            return str(self.program.module)
+        if level == "linalg":
+            from taylor_mlir.backends.iree_backend import lower_for_iree
+
+            return str(lower_for_iree(self.program.module))
+        raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
+
+
+def compile_function(
+    f: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    backend: str = "torch",
+    dtype: torch.dtype | None = None,
+) -> CompiledFunction:
+    """Compiles `f` (batch (N, ...) -> (N, ...)) for inputs like `x`, with a
+    dynamic batch size. `dtype` (float32/float64) casts the example input;
+    an `nn.Module`'s parameters must already be of that dtype."""
+    from taylor_mlir.frontend import import_torch
+
+    if backend not in BACKENDS:
+        raise BackendError(
+            f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}"
+        )
+    if dtype is not None:
+        if dtype not in (torch.float32, torch.float64):
+            raise DtypeError(
+                f"dtype must be torch.float32 or torch.float64, got {dtype}"
+            )
+        x = x.to(dtype)
+    program = import_torch(f, (x,), dynamic_batch=True)
+    executable = build_executable(program.module, program.func_name, backend)
+    return CompiledFunction(f, program, backend, executable)

@@ -1,0 +1,440 @@
+"""
+`import_torch`: a PyTorch function as a tensor-level `func.func`.
+
+The core-ATen graph of `torch.export` is walked in order; each node becomes
+tensor-level IR through its rule in `aten.py` (all IR through `TensorBuilder`,
+docs/ir-conventions.md). The function takes the user inputs first, then the
+parameters, buffers and lifted constants the graph uses, so new weights need no
+recompile. Along the walk, `rows.py` follows the batch dimension and stops
+functions whose rows interact.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+from xdsl.builder import Builder, InsertPoint
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Attribute, Block, SSAValue
+from xdsl.transforms.common_subexpression_elimination import cse
+from xdsl.transforms.dead_code_elimination import region_dce
+
+from taylor_mlir.errors import (
+    DtypeError,
+    ExportError,
+    RowInteractionError,
+    UnsupportedOperatorError,
+)
+from taylor_mlir.frontend.export import SUPPORTED_DTYPES, check_example_args, export
+from taylor_mlir.frontend.rows import RowAnalysis, RowsMix
+from taylor_mlir.frontend.sizes import (
+    SizeError,
+    SizeValues,
+    monomial,
+    reassociation,
+)
+from taylor_mlir.frontend.source import source_line
+from taylor_mlir.tensor_ir import (
+    DYNAMIC,
+    Dim,
+    IRElementwiseOps,
+    TensorBuilder,
+    element_of,
+    float_type,
+    shape_of,
+)
+
+
+@dataclass
+class ImportedProgram:
+    """A function imported at tensor level, with the values of its parameters."""
+
+    module: ModuleOp
+    """Verified; one public `func.func @<func_name>`."""
+    func_name: str
+    num_inputs: int
+    """The first `num_inputs` arguments are the user inputs (batch first)."""
+    parameters: list[torch.Tensor]
+    """The values of the other arguments (parameters, buffers, constants), in order."""
+    parameter_names: list[str]
+    input_types: list[TensorType]
+    """The types of all arguments: user inputs, then parameters."""
+    output_type: TensorType
+    dtype: torch.dtype
+    exported: ExportedProgram
+
+    @property
+    def function(self) -> func.FuncOp:
+        for op in self.module.ops:
+            if isinstance(op, func.FuncOp) and op.sym_name.data == self.func_name:
+                return op
+        raise KeyError(self.func_name)
+
+    def __str__(self) -> str:
+        return str(self.module)
+
+
+def import_torch(
+    f: torch.nn.Module | Callable[..., torch.Tensor],
+    example_args: torch.Tensor | Sequence[torch.Tensor],
+    dynamic_batch: bool = True,
+    func_name: str = "forward",
+) -> ImportedProgram:
+    """Exports `f` (a module or a function of tensors mapping batches (N, ...) to
+    (N, ...)) with torch.export and imports it as tensor-level MLIR."""
+    if isinstance(example_args, torch.Tensor):
+        example_args = (example_args,)
+    dtype = check_example_args(example_args)
+    exported = export(f, example_args, dynamic_batch)
+    importer = GraphImporter(exported, dtype, dynamic_batch, func_name)
+    return importer.run()
+
+
+# ops that check metadata and produce no value
+_ASSERTIONS = {
+    torch.ops.aten._assert_tensor_metadata.default,
+    torch.ops.aten._assert_scalar.default,
+    torch.ops.aten.sym_constrain_range_for_size.default,
+    torch.ops.aten._assert_async.msg,
+}
+
+
+@dataclass
+class _Argument:
+    node: torch.fx.Node
+    name: str
+    value: torch.Tensor | None  # None for user inputs
+
+
+class GraphImporter:
+    """Walks one exported graph, emitting its function. Rules (aten.py) use the
+    helpers below: operands broadcast to a result, reshapes, sizes, errors."""
+
+    def __init__(
+        self,
+        exported: ExportedProgram,
+        dtype: torch.dtype,
+        dynamic_batch: bool,
+        func_name: str,
+    ):
+        self.exported = exported
+        self.dtype = dtype
+        self.element: Attribute = float_type(str(dtype).removeprefix("torch."))
+        self.func_name = func_name
+        self.rows = RowAnalysis() if dynamic_batch else None
+        self.values: dict[torch.fx.Node, Any] = {}
+        self.b: TensorBuilder
+        self.ops: IRElementwiseOps
+        self.sizes: SizeValues
+
+    # ------------------------------------------------------------------ walk
+
+    def run(self) -> ImportedProgram:
+        from taylor_mlir.frontend.aten import RULES
+
+        graph = self.exported.graph_module.graph
+        output = next(n for n in graph.nodes if n.op == "output")
+        inputs, parameters = self._arguments(graph)
+        arguments = inputs + parameters
+        input_types = [self._argument_type(a.node) for a in arguments]
+        result = self._single_output(output)
+        output_type = self._tensor_type(result.meta["val"])
+
+        function = func.FuncOp(self.func_name, (input_types, [output_type]))
+        block = function.body.block
+        self.b = TensorBuilder(Builder(InsertPoint.at_end(block)))
+        self.ops = IRElementwiseOps(self.b)
+        self.sizes = SizeValues(self.b, block.args[0] if self.rows else None)
+        for argument, block_arg in zip(arguments, block.args):
+            block_arg.name_hint = argument.node.name
+            self.values[argument.node] = block_arg
+        if self.rows:
+            for argument in inputs:
+                self.rows.set_input(argument.node)
+
+        for node in graph.nodes:
+            if node.op == "call_function":
+                self._visit(node, RULES)
+        self._check_rows(result, output=True)
+        self.b.insert(func.ReturnOp(self.values[result]))
+        cse(function.body)  # the repeated `tensor.dim`s and zero fills
+        region_dce(function.body)
+
+        module = ModuleOp([function])
+        module.verify()
+        return ImportedProgram(
+            module=module,
+            func_name=self.func_name,
+            num_inputs=len(inputs),
+            parameters=[a.value for a in parameters],
+            parameter_names=[a.name for a in parameters],
+            input_types=input_types,
+            output_type=output_type,
+            dtype=self.dtype,
+            exported=self.exported,
+        )
+
+    def _visit(self, node: torch.fx.Node, rules: dict[Any, Callable]) -> None:
+        if node.target in _ASSERTIONS:
+            return
+        if isinstance(node.meta.get("val"), _SYMBOLIC_NUMBERS):
+            self.values[node] = _SymbolicScalar(node)  # rules read sizes from meta
+            return
+        if node.target is operator.getitem:  # one result of a multi-result op
+            self._check_rows(node)
+            self.values[node] = self.values[node.args[0]][node.args[1]]
+            return
+        if node.target not in rules:
+            raise UnsupportedOperatorError(_op_name(node), source_line(node))
+        self._check_dtype(node)
+        self._check_rows(node)
+        self.values[node] = rules[node.target](self, node)
+        self._check_result(node)
+
+    def _check_rows(self, node: torch.fx.Node, output: bool = False) -> None:
+        if self.rows is None:
+            return
+        try:
+            if output:
+                self.rows.check_output(node)
+            else:
+                self.rows.visit(node)
+        except RowsMix as mix:
+            where = source_line(node)
+            raise RowInteractionError(
+                f"{_op_name(node)} mixes rows of the batch: {mix}; per-datum "
+                "operators need every output row to depend on its input row only"
+                + (f"\n  from your code: {where}" if where else "")
+            ) from None
+        except SizeError as error:
+            raise self.unsupported(node, str(error)) from None
+
+    # ------------------------------------------------------------- signature
+
+    def _arguments(
+        self, graph: torch.fx.Graph
+    ) -> tuple[list[_Argument], list[_Argument]]:
+        """User inputs, and the parameters/buffers/constants the graph uses."""
+        placeholders = {n.name: n for n in graph.nodes if n.op == "placeholder"}
+        inputs, parameters = [], []
+        state, constants = self.exported.state_dict, self.exported.constants
+        for spec in self.exported.graph_signature.input_specs:
+            node = placeholders[spec.arg.name]
+            if spec.kind is InputKind.USER_INPUT:
+                inputs.append(_Argument(node, spec.arg.name, None))
+                continue
+            if not node.users:
+                continue
+            if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+                value = state[spec.target] if spec.target in state else constants[spec.target]
+                parameters.append(_Argument(node, spec.target, self._parameter(spec.target, value)))
+            elif spec.kind is InputKind.CONSTANT_TENSOR:
+                parameters.append(_Argument(node, spec.target, self._constant(spec.target, constants[spec.target])))
+            else:
+                raise ExportError(f"unsupported graph input {spec.arg.name} ({spec.kind.name})")
+        for spec in self.exported.graph_signature.output_specs:
+            if spec.kind is not OutputKind.USER_OUTPUT:
+                raise ExportError(
+                    f"the function mutates {spec.target} ({spec.kind.name}); "
+                    "only pure functions can be compiled (use eval mode)"
+                )
+        return inputs, parameters
+
+    def _parameter(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        if value.dtype != self.dtype:
+            raise DtypeError(
+                f"parameter {name} is {value.dtype} but the inputs are {self.dtype}: "
+                "use one float dtype (e.g. module.to(dtype))"
+            )
+        return value
+
+    def _constant(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        """Constants of the other float dtype are cast: torch promotes them the
+        same way where they meet the inputs (exactly, or by rounding a scalar)."""
+        if value.dtype not in SUPPORTED_DTYPES:
+            raise DtypeError(
+                f"constant tensor {name} is {value.dtype}: only float32 and float64 "
+                "tensors are supported"
+            )
+        return value.to(self.dtype)
+
+    def _argument_type(self, node: torch.fx.Node) -> TensorType:
+        return self._tensor_type(node.meta["val"])
+
+    def _tensor_type(self, value: torch.Tensor) -> TensorType:
+        shape = [DYNAMIC if isinstance(s, torch.SymInt) else int(s) for s in value.shape]
+        return TensorType(self.element, shape)
+
+    def _single_output(self, output: torch.fx.Node) -> torch.fx.Node:
+        results = output.args[0]
+        if len(results) != 1 or not isinstance(results[0], torch.fx.Node):
+            raise ExportError(
+                f"the function must return one tensor, it returns {len(results)} values"
+            )
+        if not isinstance(results[0].meta.get("val"), torch.Tensor):
+            raise ExportError("the function must return a tensor")
+        return results[0]
+
+    # ------------------------------------------------------------ validation
+
+    def _check_dtype(self, node: torch.fx.Node) -> None:
+        """Every value is of the program's dtype or boolean (comparisons); a
+        created constant of another float dtype is emitted in the program's."""
+        values = node.meta.get("val")
+        values = values if isinstance(values, list | tuple) else [values]
+        for value in values:
+            if not isinstance(value, torch.Tensor):
+                continue
+            if value.dtype in (self.dtype, torch.bool):
+                continue
+            if node.target in CREATIONS and value.dtype in SUPPORTED_DTYPES:
+                continue
+            raise DtypeError(
+                f"{_op_name(node)} computes in {value.dtype} inside a {self.dtype} "
+                "program: use one float dtype"
+                + (f"\n  from your code: {source_line(node)}" if source_line(node) else "")
+            )
+
+    def _check_result(self, node: torch.fx.Node) -> None:
+        """The rule's result has the node's type (a check of the rules)."""
+        results = self.values[node]
+        values = node.meta["val"]
+        if not isinstance(values, list | tuple):
+            results, values = [results], [values]
+        for result, value in zip(results, values, strict=True):
+            expected = [DYNAMIC if isinstance(s, torch.SymInt) else int(s) for s in value.shape]
+            assert list(shape_of(result)) == expected, (
+                f"{node.format_node()}: emitted {result.type}, expected {expected}"
+            )
+
+    # --------------------------------------------------------- rule helpers
+
+    def unsupported(self, node: torch.fx.Node, detail: str) -> UnsupportedOperatorError:
+        return UnsupportedOperatorError(_op_name(node), source_line(node), detail)
+
+    def tensor(self, node: torch.fx.Node, arg: Any) -> SSAValue:
+        value = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
+        if not isinstance(value, SSAValue):
+            raise self.unsupported(node, f"expected a tensor argument, got {arg}")
+        return value
+
+    def result_sizes(self, node: torch.fx.Node) -> list[Any]:
+        return list(node.meta["val"].shape)
+
+    def result_dims(self, node: torch.fx.Node) -> list[Dim]:
+        return self.dims(node, self.result_sizes(node))
+
+    def dims(self, node: torch.fx.Node, sizes: Sequence[Any]) -> list[Dim]:
+        try:
+            return self.sizes.dims(sizes)
+        except SizeError as error:
+            raise self.unsupported(node, str(error)) from None
+
+    def operand(self, node: torch.fx.Node, arg: Any) -> SSAValue:
+        """A tensor or Python number argument of arithmetic, broadcast to the
+        node's result; booleans (comparisons) count as 0 and 1, as in torch."""
+        shape = self.result_dims(node)
+        if isinstance(arg, bool | int | float):
+            return self.b.fill(float(arg), shape, self.element)
+        value = self.broadcast_to(self.tensor(node, arg), shape)
+        if element_of(value) != self.element:  # i1
+            one, zero = (self.b.fill(v, shape, self.element) for v in (1.0, 0.0))
+            value = self.b.select(value, one, zero)
+        return value
+
+    def condition(self, node: torch.fx.Node, arg: Any) -> SSAValue:
+        """A boolean tensor argument, broadcast to the node's result."""
+        return self.broadcast_to(self.tensor(node, arg), self.result_dims(node))
+
+    def fill(self, node: torch.fx.Node, value: float) -> SSAValue:
+        return self.b.fill(value, self.result_dims(node), self.element)
+
+    def broadcast_to(self, value: SSAValue, shape: Sequence[Dim]) -> SSAValue:
+        """torch broadcasting made explicit: a `linalg.broadcast` adding the
+        leading dimensions and the unit ones that stretch (collapsed away first)."""
+        value_shape = shape_of(value)
+        leading = len(shape) - len(value_shape)
+        stretched = [
+            i for i, size in enumerate(value_shape) if size == 1 and shape[leading + i] != 1
+        ]
+        if leading == 0 and not stretched:
+            return value
+        if stretched:
+            value = self.b.collapse(value, _groups_without(len(value_shape), stretched))
+        added = list(range(leading)) + [leading + i for i in stretched]
+        return self.b.broadcast(value, shape, added)
+
+    def reshape(
+        self,
+        node: torch.fx.Node,
+        value: SSAValue,
+        sizes_in: Sequence[Any],
+        sizes_out: Sequence[Any],
+    ) -> SSAValue:
+        """A row-major reshape: `tensor.collapse_shape` of the groups of
+        dimensions that merge, then `tensor.expand_shape` of those that split."""
+        try:
+            groups_in, groups_out = reassociation(
+                [monomial(s) for s in sizes_in], [monomial(s) for s in sizes_out]
+            )
+        except SizeError as error:
+            raise self.unsupported(node, str(error)) from None
+        scalar = not sizes_in or not sizes_out
+        if scalar and sizes_in or any(len(g) > 1 for g in groups_in):
+            value = self.b.collapse(value, groups_in)
+        if scalar and sizes_out or any(len(g) > 1 for g in groups_out):
+            value = self.b.expand(value, groups_out, self.dims(node, sizes_out))
+        return value
+
+    def created_value(self, node: torch.fx.Node, value: float) -> float:
+        """A constant as torch stores it (rounded to its dtype), for the program."""
+        dtype = node.meta["val"].dtype
+        return float(torch.tensor(value, dtype=dtype).to(self.dtype))
+
+
+_SYMBOLIC_NUMBERS = (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool)
+
+
+class _SymbolicScalar:
+    """A size computed in the graph (`x.shape[0]`); rules read sizes from the
+    nodes' metadata instead, so only its use as a number is an error."""
+
+    def __init__(self, node: torch.fx.Node):
+        self.node = node
+
+
+def _groups_without(rank: int, dropped: Sequence[int]) -> list[list[int]]:
+    """Reassociation of `tensor.collapse_shape` dropping the unit dimensions
+    `dropped`: each joins the group of the kept dimension before it."""
+    kept = [i for i in range(rank) if i not in dropped]
+    if not kept:
+        return []
+    groups = [[k] for k in kept]
+    for i in dropped:
+        before = [g for g, k in enumerate(kept) if k < i]
+        groups[before[-1] if before else 0].append(i)
+    return [sorted(group) for group in groups]
+
+
+def _op_name(node: torch.fx.Node) -> str:
+    target = node.target
+    name = getattr(target, "name", None)
+    if callable(name):
+        return name()  # aten::add.Tensor
+    return getattr(target, "__name__", str(target))
+
+
+# ops creating constants (their dtype may differ from the program's)
+CREATIONS = {
+    torch.ops.aten.full.default,
+    torch.ops.aten.full_like.default,
+    torch.ops.aten.scalar_tensor.default,
+}

@@ -1,0 +1,334 @@
+"""
+Which dimension holds the rows of the batch, and where rows would mix.
+
+Per-datum operators need `f(x)[n]` to depend on `x[n]` only. Following the
+batch index through the graph finds the ops that break this: a sum over the
+batch, a matmul contracting over it, two rows meeting in one element (an outer
+product of batch dimensions), a slice taking some rows, a reshape scrambling
+rows (a transpose followed by a view), an output whose dimension 0 is not the
+batch.
+
+A value's `RowLayout` says where the batch index `n` lives: in dimension `dim`,
+whose index is `(j * N + n) * inner + i` with `j < outer`, `i < inner`. The
+inputs are `RowLayout(0, 1, 1)`; `outer`/`inner` record where reshapes and
+concatenations put the batch inside a merged dimension (a `view(-1)` of an
+`N x 3` input has `inner = 3`). Values that do not depend on the rows (weights,
+constants, even of a batch-sized shape) have no layout (`None`).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx
+
+from taylor_mlir.frontend.sizes import monomial
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    dim: int
+    outer: int = 1
+    inner: int = 1
+
+    def moved(self, dim: int) -> RowLayout:
+        return RowLayout(dim, self.outer, self.inner)
+
+
+Layout = RowLayout | None
+
+
+class RowsMix(Exception):
+    """Raised by a layout rule; the importer turns it into RowInteractionError
+    with the node's source line."""
+
+
+def sizes_of(value: Any) -> list[Any]:
+    return list(value.shape)
+
+
+def _val(arg: Any) -> Any:
+    return arg.meta["val"] if isinstance(arg, torch.fx.Node) else None
+
+
+def _dim(dim: int, rank: int) -> int:
+    return dim + rank if dim < 0 else dim
+
+
+class RowAnalysis:
+    """Computes the `RowLayout` of every node, in graph order."""
+
+    def __init__(self):
+        self.layouts: dict[torch.fx.Node, Any] = {}
+
+    def layout(self, arg: Any) -> Layout:
+        return self.layouts.get(arg) if isinstance(arg, torch.fx.Node) else None
+
+    def set_input(self, node: torch.fx.Node) -> None:
+        self.layouts[node] = RowLayout(0)
+
+    def visit(self, node: torch.fx.Node) -> None:
+        """Propagates layouts through `node`; raises RowsMix where rows mix."""
+        rule = _RULES.get(node.target, _elementwise)
+        layout = rule(self, node)
+        if isinstance(node.meta.get("val"), torch.Tensor):
+            _check_single_batch_dim(node.meta["val"], layout)
+        self.layouts[node] = layout
+
+    def check_output(self, node: torch.fx.Node) -> None:
+        """The result's dimension 0 is the batch, holding row n at index n."""
+        value = node.meta["val"]
+        layout = self.layout(node)
+        if value.dim() == 0 or monomial(value.shape[0]) != (1, 1):
+            raise RowsMix(
+                f"the result has shape {tuple(value.shape)}: its dimension 0 must "
+                "be the batch"
+            )
+        if layout is not None and layout != RowLayout(0):
+            raise RowsMix(
+                "the rows of the result are not the rows of the input (the batch "
+                "dimension was transposed or merged and not restored)"
+            )
+
+
+def _check_single_batch_dim(value: torch.Tensor, layout: Layout) -> None:
+    powers = [monomial(size)[1] for size in value.shape]
+    if sum(powers) > 1 and layout is not None:
+        raise RowsMix(
+            f"a result of shape {tuple(value.shape)} pairs every row of the batch "
+            "with every other row"
+        )
+    if layout is not None and powers[layout.dim] != 1:
+        raise RowsMix("lost track of the batch dimension")
+
+
+Rule = Callable[[RowAnalysis, torch.fx.Node], Layout]
+_RULES: dict[Any, Rule] = {}
+
+
+def _rule(*targets: Any):
+    def register(rule: Rule) -> Rule:
+        for target in targets:
+            _RULES[target] = rule
+        return rule
+
+    return register
+
+
+def _combine(layouts: Sequence[Layout], why: str) -> Layout:
+    present = {layout for layout in layouts if layout is not None}
+    if len(present) > 1:
+        raise RowsMix(why)
+    return present.pop() if present else None
+
+
+def _elementwise(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Pointwise ops with broadcasting: operands right-aligned to the result."""
+    rank = node.meta["val"].dim()
+    layouts = []
+    for arg in [*node.args, *node.kwargs.values()]:
+        layout = analysis.layout(arg)
+        if layout is not None:
+            layouts.append(layout.moved(layout.dim + rank - _val(arg).dim()))
+    return _combine(layouts, "it combines elements of different rows of the batch")
+
+
+@_rule(
+    aten.full.default,
+    aten.scalar_tensor.default,
+    aten.full_like.default,
+    aten.sym_size.int,
+)
+def _no_rows(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    return None
+
+
+@_rule(aten.permute.default)
+def _permute(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    rank = node.meta["val"].dim()
+    permutation = [_dim(d, rank) for d in node.args[1]]
+    return layout.moved(permutation.index(layout.dim))
+
+
+@_rule(aten.transpose.int)
+def _transpose(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    rank = node.meta["val"].dim()
+    a, b = (_dim(d, rank) for d in node.args[1:3])
+    swapped = {a: b, b: a}
+    return layout.moved(swapped.get(layout.dim, layout.dim))
+
+
+@_rule(aten.t.default)
+def _t(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None or node.meta["val"].dim() < 2:
+        return layout
+    return layout.moved(1 - layout.dim)
+
+
+@_rule(
+    aten.view.default,
+    aten._unsafe_view.default,
+    aten.reshape.default,
+    aten.unsqueeze.default,
+    aten.squeeze.default,
+    aten.squeeze.dim,
+    aten.squeeze.dims,
+)
+def _reshape(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Row-major order is kept: the batch keeps its stride in the flat order."""
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    sizes_in = sizes_of(_val(node.args[0]))
+    stride = layout.inner * _static_product(sizes_in[layout.dim + 1 :])
+    sizes_out = sizes_of(node.meta["val"])
+    powers = [monomial(s)[1] for s in sizes_out]
+    dim = powers.index(1)
+    after = _static_product(sizes_out[dim + 1 :])
+    coefficient = monomial(sizes_out[dim])[0]
+    if stride % after or coefficient % (stride // after):
+        raise RowsMix(
+            "the reshape spreads the batch index over several dimensions, mixing rows"
+        )
+    inner = stride // after
+    return RowLayout(dim, coefficient // inner, inner)
+
+
+def _static_product(sizes: Sequence[Any]) -> int:
+    product = 1
+    for size in sizes:
+        coefficient, power = monomial(size)
+        assert power == 0, "one batch dimension per value"
+        product *= coefficient
+    return product
+
+
+@_rule(aten.expand.default)
+def _expand(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    added = node.meta["val"].dim() - _val(node.args[0]).dim()
+    return layout.moved(layout.dim + added)
+
+
+@_rule(aten.cat.default)
+def _cat(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    tensors = node.args[0]
+    rank = node.meta["val"].dim()
+    dim = _dim(node.args[1] if len(node.args) > 1 else 0, rank)
+    layouts = [analysis.layout(t) for t in tensors]
+    if all(layout is None for layout in layouts):
+        return None
+    if not any(layout is not None and layout.dim == dim for layout in layouts):
+        return _combine(layouts, "it concatenates different rows of the batch")
+    # along the batch: the pieces stack up as blocks of rows
+    inners = {layout.inner for layout in layouts if layout is not None}
+    if len(inners) > 1 or any(
+        layout is not None and layout.dim != dim for layout in layouts
+    ):
+        raise RowsMix("it concatenates different rows of the batch")
+    (inner,) = inners
+    outer = 0
+    for tensor in tensors:
+        coefficient, power = monomial(_val(tensor).shape[dim])
+        if power != 1 or coefficient % inner:
+            raise RowsMix("it concatenates different rows of the batch")
+        outer += coefficient // inner
+    return RowLayout(dim, outer, inner)
+
+
+@_rule(aten.slice.Tensor)
+def _slice(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    rank = node.meta["val"].dim()
+    dim = _dim(node.args[1] if len(node.args) > 1 else 0, rank)
+    size_in = monomial(_val(node.args[0]).shape[dim])
+    if dim == layout.dim and monomial(node.meta["val"].shape[dim]) != size_in:
+        raise RowsMix("it takes some rows of the batch and not others")
+    return layout
+
+
+@_rule(aten.select.int)
+def _select(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    dim = _dim(node.args[1], _val(node.args[0]).dim())
+    if dim == layout.dim:
+        raise RowsMix("it selects one row of the batch")
+    return layout.moved(layout.dim - (dim < layout.dim))
+
+
+@_rule(aten.split_with_sizes.default, aten.split.Tensor)
+def _split(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    dim = _dim(node.args[2] if len(node.args) > 2 else 0, _val(node.args[0]).dim())
+    if dim == layout.dim and len(node.meta["val"]) > 1:
+        raise RowsMix("it splits the rows of the batch into parts")
+    return layout
+
+
+@_rule(aten.sum.dim_IntList, aten.sum.default, aten.mean.dim, aten.mean.default)
+def _reduce(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    rank = _val(node.args[0]).dim()
+    dims = node.args[1] if len(node.args) > 1 else None
+    reduced = {_dim(d, rank) for d in dims} if dims else set(range(rank))
+    if layout.dim in reduced:
+        raise RowsMix("it sums over the batch dimension")
+    keepdim = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim")
+    if keepdim:
+        return layout
+    return layout.moved(layout.dim - sum(d < layout.dim for d in reduced))
+
+
+@_rule(aten.mm.default, aten.addmm.default, aten.bmm.default)
+def _matmul(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """(.. x M x K) @ (.. x K x P): rows may live in M, P or a bmm batch, once."""
+    bias = node.args[0] if node.target is aten.addmm.default else None
+    a, b = node.args[1:3] if bias is not None else node.args[:2]
+    rank = _val(a).dim()
+    placed = []  # batch dims, M and P keep their index in the result
+    for operand, contracted in ((a, rank - 1), (b, rank - 2)):
+        layout = analysis.layout(operand)
+        if layout is None:
+            continue
+        if layout.dim == contracted:
+            raise RowsMix("the matrix product sums over the batch dimension")
+        placed.append(layout)
+    if bias is not None and analysis.layout(bias) is not None:
+        bias_layout = analysis.layout(bias)
+        placed.append(bias_layout.moved(bias_layout.dim + rank - _val(bias).dim()))
+    return _combine(placed, "the matrix product pairs different rows of the batch")
+
+
+@_rule(
+    operator.getitem,
+    aten.clone.default,
+    aten.alias.default,
+    aten._to_copy.default,
+    aten.detach.default,
+    aten.lift_fresh_copy.default,
+)
+def _same(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    return analysis.layout(node.args[0])

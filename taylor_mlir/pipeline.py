@@ -1,0 +1,123 @@
+"""
+The compile pipeline: the IR levels from the imported primal to tensor-level IR.
+
+| level       | how it is reached (each stage runs on a copy of the previous level)   |
+|-------------|------------------------------------------------------------------------|
+| `import`    | the frontend's module: the primal `@forward`                           |
+| `taylor`    | + the operator function (`operators.build`): seed, call, coefficient, sum |
+| `expanded`  | `taylor-mode,taylor-expand,cse,dce`: standard Taylor mode              |
+| `collapsed` | `taylor-collapse,cse,dce` (skipped when `collapsed=False`)             |
+| `linalg`    | `convert-taylor-to-tensor,cse,dce` (+ `convert-elementwise-to-linalg` for IREE) |
+
+Every level's module is kept, so each can be printed (`CompiledOperator.mlir`)
+and measured (`stats`). The same stages run from the command line:
+`taylor-opt op.mlir -p taylor-mode,taylor-expand,cse,dce` (see `pass_pipeline`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.transforms import get_all_passes as get_xdsl_passes
+from xdsl.utils.exceptions import DiagnosticException, VerifyException
+
+from taylor_mlir.context import make_context
+from taylor_mlir.errors import InvalidIRError
+from taylor_mlir.transforms import get_all_passes
+
+LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
+
+# the passes leading to each level from the one before (for the torch backend)
+STAGES: dict[str, tuple[str, ...]] = {
+    "expanded": ("taylor-mode", "taylor-expand", "cse", "dce"),
+    "collapsed": ("taylor-collapse", "cse", "dce"),
+    "linalg": ("convert-taylor-to-tensor", "cse", "dce"),
+}
+# IREE no longer knows elementwise named linalg ops: lower them to linalg.generic
+IREE_LINALG_EXTRA = ("convert-elementwise-to-linalg",)
+
+
+def stage_passes(level: str, backend: str = "torch") -> tuple[str, ...]:
+    """The pass names that produce `level` from the previous level."""
+    passes = STAGES[level]
+    if level == "linalg" and backend.startswith("iree"):
+        passes = passes + IREE_LINALG_EXTRA
+    return passes
+
+
+def pass_pipeline(level: str, collapsed: bool = True, backend: str = "torch") -> str:
+    """The `taylor-opt -p` pipeline taking the `taylor` level to `level`."""
+    if level not in LEVELS[2:]:
+        raise ValueError(f"no passes lead to level {level!r}")
+    names: list[str] = []
+    for stage in ("expanded", "collapsed", "linalg"):
+        if stage == "collapsed" and not collapsed:
+            continue
+        names.extend(stage_passes(stage, backend))
+        if stage == level:
+            break
+    return ",".join(names)
+
+
+def _available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    return {**get_xdsl_passes(), **get_all_passes()}
+
+
+@dataclass
+class CompiledLevels:
+    """The module at every level reached, in order."""
+
+    modules: dict[str, ModuleOp] = field(default_factory=dict)
+
+    def __getitem__(self, level: str) -> ModuleOp:
+        if level not in self.modules:
+            raise KeyError(
+                f"no IR level {level!r}; this program has "
+                f"{', '.join(self.modules)}"
+            )
+        return self.modules[level]
+
+    def __contains__(self, level: str) -> bool:
+        return level in self.modules
+
+    @property
+    def final(self) -> ModuleOp:
+        return self.modules["linalg"]
+
+
+def _run_stage(module: ModuleOp, passes: tuple[str, ...], level: str) -> ModuleOp:
+    """A verified copy of `module` after `passes`."""
+    result = module.clone()
+    pipeline = PassPipeline.parse_spec(_available_passes(), ",".join(passes))
+    try:
+        pipeline.apply(make_context(), result)
+        result.verify()
+    except (VerifyException, DiagnosticException) as e:
+        raise InvalidIRError(
+            f"the {level!r} stage ({','.join(passes)}) produced invalid IR: {e}"
+        ) from e
+    return result
+
+
+def compile_levels(
+    primal: ModuleOp,
+    operator_module: ModuleOp,
+    collapsed: bool = True,
+    backend: str = "torch",
+) -> CompiledLevels:
+    """Runs the pipeline from the operator level (`taylor`) to `linalg`."""
+    try:
+        operator_module.verify()
+    except VerifyException as e:
+        raise InvalidIRError(f"the operator function is invalid: {e}") from e
+    levels = CompiledLevels({"import": primal, "taylor": operator_module})
+    current = operator_module
+    for level in ("expanded", "collapsed", "linalg"):
+        if level == "collapsed" and not collapsed:
+            continue
+        current = _run_stage(current, stage_passes(level, backend), level)
+        levels.modules[level] = current
+    return levels

@@ -1,0 +1,467 @@
+"""The `taylor-mlir` command: error paths, `compile` at every level, a tiny `demo`,
+and the argument parsing of `bench` (the benchmark itself is too slow for tests)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from taylor_mlir import cli
+
+TINY_MODELS = '''
+import torch
+from torch import nn
+
+
+class TinyMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def make_tiny():
+    return TinyMLP()
+
+
+tiny_instance = TinyMLP()
+
+
+def tensor_function(x):
+    return torch.sin(x).sum(1, keepdim=True) * x[:, :1]
+
+
+class NeedsArguments(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+
+
+def not_a_factory():
+    return 42
+
+
+NOT_CALLABLE = 3
+
+
+def sorts(x):
+    return torch.sort(x, dim=1).values[:, :1]
+
+
+def branches_on_data(x):
+    if x.sum() > 0:
+        return x.sum(1)
+    return -x.sum(1)
+'''
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_models.py"
+    path.write_text(TINY_MODELS)
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status: int, err: str, *fragments: str) -> None:
+    assert status != 0
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("taylor-mlir: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, err)
+
+
+# ------------------------------------------------------------------ error paths
+
+
+def test_missing_file(capsys, tmp_path):
+    status, out, err = run(
+        capsys, "compile", f"{tmp_path}/nope.py:Net", "--input-shape", "8x3"
+    )
+    assert_one_line_error(status, err, "no such Python file", "nope.py")
+    assert out == ""
+
+
+def test_module_not_importable(capsys):
+    status, _, err = run(
+        capsys, "compile", "no_such_package.models:Net", "--input-shape", "8x3"
+    )
+    assert_one_line_error(status, err, "cannot import module 'no_such_package.models'")
+
+
+def test_missing_attribute(capsys, models):
+    status, _, err = run(capsys, "compile", f"{models}:Missing", "--input-shape", "8x3")
+    assert_one_line_error(status, err, "has no attribute 'Missing'")
+
+
+def test_spec_without_attribute(capsys, models):
+    status, _, err = run(capsys, "compile", str(models), "--input-shape", "8x3")
+    assert_one_line_error(status, err, "expected MODULE:NAME")
+
+
+def test_user_file_raises_on_import(capsys, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom at import')\n")
+    status, _, err = run(capsys, "compile", f"{broken}:f", "--input-shape", "8x3")
+    assert_one_line_error(status, err, "importing", "RuntimeError: boom at import")
+
+
+def test_class_needing_arguments(capsys, models):
+    status, _, err = run(
+        capsys, "compile", f"{models}:NeedsArguments", "--input-shape", "8x3"
+    )
+    assert_one_line_error(status, err, "cannot instantiate", "with no arguments")
+
+
+def test_factory_not_returning_a_module(capsys, models):
+    status, _, err = run(
+        capsys, "compile", f"{models}:not_a_factory", "--input-shape", "8x3"
+    )
+    assert_one_line_error(status, err, "returned int, not a torch.nn.Module")
+
+
+def test_not_callable(capsys, models):
+    status, _, err = run(capsys, "compile", f"{models}:NOT_CALLABLE", "--input-shape", "8x3")
+    assert_one_line_error(status, err, "is a int")
+
+
+def test_unknown_operator(capsys, models):
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--operator", "hessian"
+    )
+    assert_one_line_error(status, err, "invalid choice: 'hessian'")
+
+
+def test_unknown_emit_level(capsys, models):
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--emit", "llvm"
+    )
+    assert_one_line_error(status, err, "invalid choice: 'llvm'")
+
+
+@pytest.mark.parametrize("shape", ["8by3", "8", "0x3", "8x", "-8x3"])
+def test_bad_shape(capsys, models, shape):
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", f"--input-shape={shape}"
+    )
+    assert_one_line_error(status, err, f"invalid input shape {shape!r}")
+
+
+def test_vmfb_needs_output_file(capsys, models):
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--emit", "vmfb"
+    )
+    assert_one_line_error(status, err, "--emit vmfb", "-o FILE")
+
+
+def test_unsupported_op(capsys, models):
+    status, _, err = run(capsys, "compile", f"{models}:sorts", "--input-shape", "8x3")
+    assert_one_line_error(status, err, "unsupported operator", "sort")
+
+
+def test_export_failure(capsys, models):
+    status, _, err = run(
+        capsys, "compile", f"{models}:branches_on_data", "--input-shape", "8x3"
+    )
+    assert_one_line_error(status, err)
+
+
+def test_missing_command(capsys):
+    status, _, err = run(capsys)
+    assert_one_line_error(status, err, "required: COMMAND")
+
+
+def test_unknown_command(capsys):
+    status, _, err = run(capsys, "optimize")
+    assert_one_line_error(status, err, "invalid choice: 'optimize'")
+
+
+def test_unrecognized_argument(capsys):
+    status, _, err = run(capsys, "demo", "--widht", "3")
+    assert_one_line_error(status, err, "unrecognized arguments: --widht 3")
+
+
+def test_demo_unknown_backend(capsys):
+    status, _, err = run(capsys, "demo", "--backends", "torch,tpu")
+    assert_one_line_error(status, err, "unknown backend tpu")
+
+
+def test_debug_shows_the_exception(models):
+    with pytest.raises(cli.CLIError, match="has no attribute"):
+        cli.main(["--debug", "compile", f"{models}:Missing", "--input-shape", "8x3"])
+
+
+def test_installed_command_prints_one_line_without_traceback(models):
+    """The console script itself (not only `main`): one line, exit status 1."""
+    command = Path(sys.executable).parent / "taylor-mlir"
+    done = subprocess.run(
+        [str(command), "compile", f"{models}:Missing", "--input-shape", "8x3"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"taylor-mlir: error: {models} has no attribute 'Missing'"
+    ]
+    debug = subprocess.run(
+        [str(command), "--debug", "compile", f"{models}:Missing", "--input-shape", "8x3"],
+        capture_output=True,
+        text=True,
+    )
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+# ---------------------------------------------------------------- compile
+
+
+def test_shape_parsing():
+    assert cli.parse_shape("256x50") == (256, 50)
+    assert cli.parse_shape("4X2x3") == (4, 2, 3)
+
+
+def test_loading_kinds_of_callables(models):
+    cls = cli.load_function(f"{models}:TinyMLP", torch.float64)
+    factory = cli.load_function(f"{models}:make_tiny", torch.float64)
+    instance = cli.load_function(f"{models}:tiny_instance", torch.float64)
+    function = cli.load_function(f"{models}:tensor_function", torch.float64)
+    for module in (cls, factory, instance):
+        assert isinstance(module, torch.nn.Module) and not module.training
+        assert next(module.parameters()).dtype == torch.float64
+    x = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(cls(x), factory(x))
+    torch.testing.assert_close(function(x), torch.sin(x).sum(1, keepdim=True) * x[:, :1])
+
+
+def test_loading_a_dotted_module_name(models, monkeypatch):
+    monkeypatch.syspath_prepend(str(models.parent))
+    module = cli.load_function("tiny_models:make_tiny", torch.float32)
+    assert isinstance(module, torch.nn.Module)
+
+
+def _ops(text: str) -> set[str]:
+    """The op names in printed IR (`%x = dialect.op ...` and bare `dialect.op`)."""
+    return set(re.findall(r"\b([a-z_]+\.[a-z_]+)[ (<{]", text))
+
+
+@pytest.mark.parametrize("level", cli.IR_LEVELS)
+def test_compile_each_level(capsys, models, level):
+    status, out, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--emit", level
+    )
+    assert status == 0, err
+    assert "func.func" in out
+    # The printed IR parses back in our context.
+    from xdsl.parser import Parser
+
+    from taylor_mlir.context import make_context
+
+    Parser(make_context(), out).parse_module().verify()
+    taylor_ops = {op for op in _ops(out) if op.startswith("taylor.")}
+    if level == "import":
+        assert not taylor_ops and "math.tanh" in out
+    elif level == "taylor":
+        assert {"taylor.seed", "taylor.call", "taylor.sum"} <= taylor_ops
+    elif level in ("expanded", "collapsed"):
+        assert "taylor.sum" in taylor_ops and "taylor.seed" not in taylor_ops
+    else:
+        assert not taylor_ops and "linalg.matmul" in out
+
+
+def test_compile_writes_output_file(capsys, models, tmp_path):
+    target = tmp_path / "lap.mlir"
+    status, out, err = run(
+        capsys, "compile", f"{models}:make_tiny", "--input-shape", "8x3",
+        "--emit", "linalg", "-o", str(target),
+    )  # fmt: skip
+    assert status == 0, err
+    assert out == "" and "func.func" in target.read_text()
+
+
+def test_compile_standard_differs_from_collapsed(capsys, models):
+    _, collapsed, _ = run(capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3")
+    status, standard, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--standard",
+        "--emit", "linalg",
+    )  # fmt: skip
+    assert status == 0, err
+    assert "taylor." not in standard and collapsed != standard
+
+
+def test_compile_plain_tensor_function_biharmonic(capsys, models):
+    status, out, err = run(
+        capsys, "compile", f"{models}:tensor_function", "--input-shape", "4x3",
+        "--operator", "biharmonic", "--emit", "taylor",
+    )  # fmt: skip
+    assert status == 0, err
+    assert "math.sin" in out and "taylor.seed" in out
+
+
+def test_compile_vmfb(capsys, models, tmp_path):
+    target = tmp_path / "lap.vmfb"
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--emit", "vmfb",
+        "-o", str(target),
+    )  # fmt: skip
+    assert status == 0, err
+    binary = target.read_bytes()
+    assert binary[4:8] == b"IREE"  # the FlatBuffer file identifier of a vmfb
+
+
+# -------------------------------------------------------------------- demo
+
+
+def _table_rows(out: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in out.splitlines():
+        match = re.match(r"^((?:torch\.func nested|standard|collapsed)[^ ]*(?: \([\w-]+\))?)\s{2,}(.*)$", line)
+        if match:
+            rows[match.group(1)] = match.group(2).split()
+    return rows
+
+
+def test_demo_tiny(capsys):
+    status, out, err = run(
+        capsys, "demo", "--dim", "4", "--batch", "8", "--repeats", "1",
+        "--backends", "torch,iree-cpu",
+    )  # fmt: skip
+    assert status == 0, out + err
+    rows = _table_rows(out)
+    assert set(rows) == {
+        "torch.func nested",
+        "standard (torch)",
+        "collapsed (torch)",
+        "standard (iree-cpu)",
+        "collapsed (iree-cpu)",
+    }, out
+    for name, cells in rows.items():
+        if name != "torch.func nested":
+            # time unit, ratio, error, vectors, compile seconds
+            error = float(cells[3])
+            assert error < 1e-9, out
+
+
+@pytest.mark.parametrize("operator", ["biharmonic", "weighted-laplacian"])
+def test_demo_other_operators(capsys, operator):
+    status, out, err = run(
+        capsys, "demo", "--operator", operator, "--dim", "3", "--batch", "4",
+        "--repeats", "1", "--backends", "torch",
+    )  # fmt: skip
+    assert status == 0, out + err
+    assert "collapsed (torch)" in out
+
+
+def test_demo_reports_a_wrong_operator(capsys, monkeypatch):
+    """The demo's check can fail: an operator off by a little is a MISMATCH."""
+    real = cli.compile_operator
+
+    def off_by_a_little(*args, **kwargs):
+        op = real(*args, **kwargs)
+        return lambda x: op(x) * (1 + 1e-6)
+
+    monkeypatch.setattr(cli, "compile_operator", off_by_a_little)
+    status, out, _ = run(
+        capsys, "demo", "--dim", "3", "--batch", "4", "--repeats", "1", "--backends", "torch"
+    )
+    assert status == 1
+    assert "MISMATCH: standard (torch)" in out and "MISMATCH: collapsed (torch)" in out
+
+
+# ------------------------------------------------------------------- bench
+
+
+def test_bench_dry_run_defaults_to_quick(capsys):
+    status, out, err = run(capsys, "bench", "--dry-run")
+    assert status == 0, err
+    assert out.startswith("bench_operators (quick)")
+    assert "exact laplacian D=50 float64: N = 1, 64" in out
+
+
+def test_bench_full_plan(capsys):
+    status, out, err = run(capsys, "bench", "--full", "--dry-run", "--no-memory")
+    assert status == 0, err
+    assert "exact biharmonic D=5 float32: N = 1, 16, 64" in out
+    assert "stochastic S=16 laplacian D=50 float64: N = 256" in out
+    assert "peak memory: no" in out
+
+
+def test_bench_strategy_subset_keeps_the_baseline(capsys):
+    status, out, err = run(capsys, "bench", "--dry-run", "--strategies", "jet collapsed")
+    assert status == 0, err
+    assert "strategies: torch.func nested, jet collapsed;" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--quick", "--full"], "not allowed with argument"),
+        (["--strategies", "magic"], "unknown strategy 'magic'"),
+        (["--budget", "soon"], "invalid float value: 'soon'"),
+    ],
+)
+def test_bench_argument_errors(capsys, argv, fragment):
+    status, _, err = run(capsys, "bench", *argv)
+    assert_one_line_error(status, err, fragment)
+
+
+def test_bench_table_formatting():
+    bench = cli.load_bench_module()
+    rows = [
+        bench.Measurement("w", 4, "torch.func nested", seconds=0.2, compile_seconds=1.0),
+        bench.Measurement("w", 4, "jet collapsed", seconds=0.1, relative_error=1e-16),
+        bench.Measurement("w", 4, "ours collapsed (iree-cpu)", note="unavailable: no IREE"),
+    ]
+    bench.add_ratios(rows)
+    assert rows[1].ratios == {"nested": 0.5, "jet": 1.0}
+    table = bench.format_table(rows)
+    assert "200.00 ms" in table and "0.50x" in table
+    assert re.search(r"ours collapsed \(iree-cpu\)\s+unavailable: no IREE", table)
+
+
+def test_bench_hutchinson_baseline_is_unbiased_for_a_quadratic():
+    """f(x) = x^T A x has Laplacian 2 tr(A); Rademacher Hutchinson is exact for
+    diagonal A, for every draw."""
+    cli.load_bench_module()
+    import strategies
+
+    diagonal = torch.tensor([1.0, -2.0, 3.5], dtype=torch.float64)
+    f = lambda x: (x * x * diagonal).sum(1, keepdim=True)  # noqa: E731
+    estimate = strategies.nested_hutchinson_laplacian(f, samples=4)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(estimate(x), torch.full((5, 1), 2 * diagonal.sum().item(), dtype=torch.float64))
+
+
+def test_nested_references_on_closed_forms():
+    """The demo's baselines: f = sum sin(x_i) has Laplacian -sum sin(x_i) and
+    biharmonic sum sin(x_i); tr(C H) = -sum C_ii sin(x_i)."""
+    f = lambda x: torch.sin(x).sum(1, keepdim=True)  # noqa: E731
+    x = torch.randn(6, 3, dtype=torch.float64)
+    s = torch.sin(x)
+    torch.testing.assert_close(cli.nested_laplacian(f)(x), -s.sum(1, keepdim=True))
+    torch.testing.assert_close(cli.nested_biharmonic(f)(x), s.sum(1, keepdim=True))
+    c = cli.default_coefficients(3, torch.float64)
+    torch.testing.assert_close(
+        cli.nested_weighted_laplacian(f, c)(x), -(s * c.diagonal()).sum(1, keepdim=True)
+    )
+
+
+def test_interleaved_timer_and_repeats():
+    calls = []
+    medians = cli.time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
+    assert calls == ["a", "b"] * 3 and set(medians) == {"a", "b"}
+    assert cli.repeats_for_budget(0.5, budget=6.0, low=3, high=25) == 12
+    assert cli.repeats_for_budget(10.0, budget=6.0, low=3, high=25) == 3

@@ -1,0 +1,183 @@
+"""
+`convert-elementwise-to-linalg`: elementwise `arith`/`math` ops on tensors
+become `linalg.generic`s.
+
+IREE 3.13 compiles `linalg.generic` but no longer knows the named elementwise
+ops (`linalg.add`, `linalg.exp`, ...), and its own conversion of `arith.select`
+on dynamically shaped tensors fails; a generic whose body is the scalar op is
+what every consumer understands. Operands that are a `linalg.fill` of a scalar
+are not read as tensors: the body uses the scalar directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import tensor
+from xdsl.dialects.arith import ConstantOp
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    AffineMapAttr,
+    IndexType,
+    IntegerAttr,
+    ModuleOp,
+    TensorType,
+)
+from xdsl.dialects.linalg.ops import FillOp, GenericOp, IteratorTypeAttr, YieldOp
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.ir.affine import AffineMap
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.transforms.dead_code_elimination import RemoveUnusedOperations
+
+# The elementwise ops of the tensor-level IR (and a few more with the same shape).
+ELEMENTWISE_OPS = frozenset(
+    {
+        "arith.addf",
+        "arith.subf",
+        "arith.mulf",
+        "arith.divf",
+        "arith.negf",
+        "arith.maximumf",
+        "arith.minimumf",
+        "arith.cmpf",
+        "arith.select",
+        "math.tanh",
+        "math.exp",
+        "math.log",
+        "math.log1p",
+        "math.sin",
+        "math.cos",
+        "math.sqrt",
+        "math.rsqrt",
+        "math.erf",
+        "math.powf",
+        "math.absf",
+    }
+)
+
+
+def _fill_scalar(value: SSAValue) -> SSAValue | None:
+    """The scalar a `linalg.fill` result is filled with (None otherwise)."""
+    fill = value.owner
+    if not isinstance(fill, FillOp):
+        return None
+    scalar = fill.inputs[0]
+    return None if isinstance(scalar.type, TensorType) else scalar
+
+
+class ElementwiseToGeneric(RewritePattern):
+    """An elementwise op on tensors becomes a `linalg.generic` over all
+    dimensions, with the op on scalars as its body and a `tensor.empty` (sized
+    by `tensor.dim` of an operand) as its init. Fill operands are inlined:
+
+        %c = arith.constant 2.0 : f64
+        %two = linalg.fill ins(%c : f64) outs(%e : tensor<?x4xf64>) -> tensor<?x4xf64>
+        %y = arith.mulf %x, %two : tensor<?x4xf64>
+
+    becomes
+
+        %c0 = arith.constant 0 : index
+        %n = tensor.dim %x, %c0 : tensor<?x4xf64>
+        %init = tensor.empty(%n) : tensor<?x4xf64>
+        %y = linalg.generic {indexing_maps = [id, id], iterator_types = [parallel, parallel]}
+               ins(%x : tensor<?x4xf64>) outs(%init : tensor<?x4xf64>) {
+        ^bb0(%a: f64, %out: f64):
+          %m = arith.mulf %a, %c : f64
+          linalg.yield %m : f64
+        } -> tensor<?x4xf64>
+    """
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
+        if op.name not in ELEMENTWISE_OPS or len(op.results) != 1:
+            return
+        result_type = op.results[0].type
+        if not isinstance(result_type, TensorType):
+            return
+        if not all(isinstance(v.type, TensorType) for v in op.operands):
+            return  # a scalar condition of arith.select: not elementwise
+
+        shape = result_type.get_shape()
+        new_ops: list[Operation] = []
+        dynamic_sizes: list[SSAValue] = []
+        for i, size in enumerate(shape):
+            if size == DYNAMIC_INDEX:
+                index = ConstantOp(IntegerAttr(i, IndexType()))
+                dim = tensor.DimOp(op.operands[0], index)
+                new_ops += [index, dim]
+                dynamic_sizes.append(dim.result)
+        init = tensor.EmptyOp(dynamic_sizes, result_type)
+        new_ops.append(init)
+
+        inputs: list[SSAValue] = []
+        body = Block()
+        scalar_operands: list[SSAValue] = []
+        for operand in op.operands:
+            scalar = _fill_scalar(operand)
+            if scalar is None:
+                inputs.append(operand)
+                scalar = body.insert_arg(
+                    operand.type.get_element_type(), len(inputs) - 1
+                )
+            scalar_operands.append(scalar)
+        body.insert_arg(result_type.get_element_type(), len(inputs))
+
+        scalar_op = type(op).create(
+            operands=scalar_operands,
+            result_types=[result_type.get_element_type()],
+            properties=dict(op.properties),
+            attributes=dict(op.attributes),
+        )
+        body.add_ops([scalar_op, YieldOp(scalar_op.results[0])])
+
+        identity = AffineMapAttr(AffineMap.identity(len(shape)))
+        generic = GenericOp(
+            inputs,
+            [init.tensor],
+            Region(body),
+            [identity] * (len(inputs) + 1),
+            [IteratorTypeAttr.parallel()] * len(shape),
+            [result_type],
+        )
+        new_ops.append(generic)
+        rewriter.replace(op, new_ops, generic.results)
+
+
+class EraseUnusedFill(RewritePattern):
+    """A `linalg.fill` on tensors whose result is unused has no effect (xDSL's
+    dce keeps it: the op declares no memory effects):
+
+        %f = linalg.fill ins(%c : f64) outs(%e : tensor<?x4xf64>) -> tensor<?x4xf64>
+
+    is erased (then %e and %c, if unused, by dce).
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: FillOp, rewriter: PatternRewriter, /):
+        if op.results and all(isinstance(r.type, TensorType) for r in op.results):
+            if all(r.first_use is None for r in op.results):
+                rewriter.erase(op)
+
+
+@dataclass(frozen=True)
+class ConvertElementwiseToLinalgPass(ModulePass):
+    """Elementwise arith/math ops on tensors -> `linalg.generic` (for IREE)."""
+
+    name = "convert-elementwise-to-linalg"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(
+            ElementwiseToGeneric(), apply_recursively=False
+        ).rewrite_module(op)
+        # fills that only fed elementwise ops are dead now
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier([EraseUnusedFill(), RemoveUnusedOperations()]),
+            walk_reverse=True,
+        ).rewrite_module(op)

@@ -1,0 +1,681 @@
+"""
+`taylor-collapse`: collapsed Taylor mode (Dangel et al., arXiv 2505.13644).
+
+Every operator of order K (Laplacian, weighted Laplacian, biharmonic, their
+randomized estimators) ends in one weighted `taylor.sum` over the directions of
+the top Taylor coefficient. The top coefficient enters every propagation rule
+linearly (`s' z_K`, `L(z_K)`), so the sum commutes with it: the patterns below
+pull the sum up through additions, products with direction-independent factors
+and linear maps, until it meets the products of lower coefficients
+(`z_1 * z_1`, ...) where it stops. What is left propagates the top coefficient
+once, already summed (`tensor<S>`), instead of once per direction
+(`tensor<R x S>`).
+
+Pushing `taylor.replicate` down is the companion rewrite: an op whose
+per-direction operands are all replicated is computed once on the primal values.
+
+The input is the expanded level of docs/ir-conventions.md; the output is the
+same level with fewer per-direction values. CSE and DCE run last; xDSL 0.74 gives
+`linalg` ops no memory-effect trait, so `eliminate_common_subexpressions` and
+`eliminate_dead_code` here also treat linalg ops on tensors as the pure values
+they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
+from xdsl.context import Context
+from xdsl.dialects import arith, linalg, tensor
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    FloatAttr,
+    IntegerAttr,
+    MemRefType,
+    ModuleOp,
+)
+from xdsl.ir import Block, BlockArgument, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import Rewriter
+from xdsl.traits import IsTerminator
+from xdsl.transforms.common_subexpression_elimination import CSEDriver
+from xdsl.transforms.dead_code_elimination import is_trivially_dead
+
+from taylor_mlir.tensor_ir import (
+    ELEMENTWISE_OPS,
+    Dim,
+    TensorBuilder,
+    element_of,
+    shape_of,
+)
+
+# ------------------------------------------------------------------ matching
+
+_OpT = TypeVar("_OpT", bound=Operation)
+
+
+def _fill_value(value: SSAValue) -> float | None:
+    """The constant a `linalg.fill` of an `arith.constant` float fills, else None."""
+    fill = value.owner
+    if not isinstance(fill, linalg.FillOp):
+        return None
+    scalar = fill.inputs[0].owner
+    if not isinstance(scalar, arith.ConstantOp) or not isinstance(
+        scalar.value, FloatAttr
+    ):
+        return None
+    return scalar.value.value.data
+
+
+def _is_zero_fill(value: SSAValue) -> bool:
+    return _fill_value(value) == 0.0
+
+
+def _is_direction_independent(value: SSAValue) -> bool:
+    """A per-direction value equal in every direction: a replicate or a fill."""
+    return isinstance(value.owner, ReplicateOp) or _fill_value(value) is not None
+
+
+def _split_factor(product: arith.MulfOp) -> tuple[SSAValue, SSAValue] | None:
+    """(direction-independent factor, other operand) of a product, the left
+    operand first (taylor-expand's convention), else None."""
+    if _is_direction_independent(product.lhs):
+        return product.lhs, product.rhs
+    if _is_direction_independent(product.rhs):
+        return product.rhs, product.lhs
+    return None
+
+
+def _summed_producer(sum_op: SumOp, op_type: type[_OpT]) -> _OpT | None:
+    """The op of type `op_type` defining the summed value, if the sum is its only
+    use (pulling the sum up then removes the per-direction value)."""
+    producer = sum_op.input.owner
+    if isinstance(producer, op_type) and sum_op.input.has_one_use():
+        return producer
+    return None
+
+
+def _summed_through_products(value: SSAValue) -> bool:
+    """Whether the only use of `value` is a `taylor.sum`, directly or through a
+    chain of single-use products."""
+    while (user := value.get_user_of_unique_use()) is not None:
+        if isinstance(user, SumOp):
+            return True
+        if not isinstance(user, arith.MulfOp):
+            return False
+        value = user.result
+    return False
+
+
+# ------------------------------------------------------------------ building
+
+
+def _summed(b: TensorBuilder, value: SSAValue, like: SumOp) -> SSAValue:
+    """`taylor.sum` of `value` with the weights of `like`."""
+    return b.insert(SumOp(value, like.weights)).results[0]
+
+
+def _replicated(b: TensorBuilder, value: SSAValue, directions: int) -> SSAValue:
+    return b.insert(ReplicateOp(value, directions)).results[0]
+
+
+def _sizes_without_directions(b: TensorBuilder, value: SSAValue) -> list[Dim]:
+    """The sizes S of a `tensor<R x S>` fill, read from the `tensor.empty` it
+    fills when there is one (so the R-sized tensor is not kept alive for its
+    sizes), else with `tensor.dim`."""
+    fill = value.owner
+    if isinstance(fill, linalg.FillOp) and isinstance(
+        empty := fill.outputs[0].owner, tensor.EmptyOp
+    ):
+        dynamic = iter(empty.dynamic_sizes)
+        sizes = [next(dynamic) if s == DYNAMIC_INDEX else s for s in shape_of(value)]
+        return sizes[1:]
+    return b.dims(value)[1:]
+
+
+def _primal_factor(b: TensorBuilder, value: SSAValue) -> SSAValue:
+    """The `tensor<S>` value of a direction-independent `tensor<R x S>` one: the
+    replicated value, or the same fill at the primal shape."""
+    if isinstance(replicate := value.owner, ReplicateOp):
+        return replicate.input
+    fill_value = _fill_value(value)
+    assert fill_value is not None, "not direction-independent"
+    return b.fill(fill_value, _sizes_without_directions(b, value), element_of(value))
+
+
+def _inline_body(
+    rewriter: PatternRewriter, linear_map: LinearMapOp, arguments: Sequence[SSAValue]
+) -> SSAValue:
+    """Clones the body of `linear_map` at the rewriter's insertion point, applied
+    to `arguments`; returns the value it yields."""
+    block = linear_map.body.block
+    mapping: dict[SSAValue, SSAValue] = dict(zip(block.args, arguments, strict=True))
+    for op in block.ops:
+        if isinstance(op, YieldOp):
+            return mapping.get(op.values[0], op.values[0])
+        rewriter.insert(op.clone(value_mapper=mapping))
+    raise AssertionError("taylor.linear_map body without taylor.yield")
+
+
+# -------------------------------------------------------- pulling sums up
+
+
+class PullSumThroughAdd(RewritePattern):
+    """
+    A weighted sum of an addition is the addition of the weighted sums:
+
+        %s = arith.addf %a, %b : tensor<RxS>
+        %t = taylor.sum %s weights [w] : tensor<RxS> -> tensor<S>
+    ->
+        %sa = taylor.sum %a weights [w] : tensor<RxS> -> tensor<S>
+        %sb = taylor.sum %b weights [w] : tensor<RxS> -> tensor<S>
+        %t = arith.addf %sa, %sb : tensor<S>
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if (add := _summed_producer(op, arith.AddfOp)) is None:
+            return
+        b = TensorBuilder(rewriter)
+        rewriter.replace(
+            op, (), [b.add(_summed(b, add.lhs, op), _summed(b, add.rhs, op))]
+        )
+
+
+class PullSumThroughSub(RewritePattern):
+    """
+    A weighted sum of a difference is the difference of the weighted sums:
+
+        %s = arith.subf %a, %b : tensor<RxS>
+        %t = taylor.sum %s weights [w]
+    ->
+        %t = arith.subf (taylor.sum %a weights [w]), (taylor.sum %b weights [w])
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if (sub := _summed_producer(op, arith.SubfOp)) is None:
+            return
+        b = TensorBuilder(rewriter)
+        rewriter.replace(
+            op, (), [b.sub(_summed(b, sub.lhs, op), _summed(b, sub.rhs, op))]
+        )
+
+
+class PullSumThroughNeg(RewritePattern):
+    """
+    A weighted sum of a negation is the negated weighted sum:
+
+        %s = arith.negf %a : tensor<RxS>
+        %t = taylor.sum %s weights [w]
+    ->
+        %t = arith.negf (taylor.sum %a weights [w]) : tensor<S>
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if (neg := _summed_producer(op, arith.NegfOp)) is None:
+            return
+        b = TensorBuilder(rewriter)
+        rewriter.replace(op, (), [b.neg(_summed(b, neg.operand, op))])
+
+
+class PullSumThroughReplicatedFactor(RewritePattern):
+    """
+    A direction-independent factor (a replicate, or a fill of the direction type)
+    comes out of the sum; the factor may stand on either side of a product, and
+    divides from the right:
+
+        %rc = taylor.replicate %c : tensor<S> -> tensor<RxS>
+        %p = arith.mulf %rc, %x : tensor<RxS>
+        %t = taylor.sum %p weights [w]
+    ->
+        %sx = taylor.sum %x weights [w] : tensor<RxS> -> tensor<S>
+        %t = arith.mulf %c, %sx : tensor<S>
+
+        taylor.sum (arith.divf %x, %rc)  ->  arith.divf (taylor.sum %x), %c
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if (product := _summed_producer(op, arith.MulfOp)) is not None:
+            if (split := _split_factor(product)) is None:
+                return
+            factor, per_direction = split
+            b = TensorBuilder(rewriter)
+            summed = _summed(b, per_direction, op)
+            rewriter.replace(op, (), [b.mul(_primal_factor(b, factor), summed)])
+            return
+        if (quotient := _summed_producer(op, arith.DivfOp)) is not None:
+            if not _is_direction_independent(quotient.rhs):
+                return
+            b = TensorBuilder(rewriter)
+            summed = _summed(b, quotient.lhs, op)
+            rewriter.replace(op, (), [b.div(summed, _primal_factor(b, quotient.rhs))])
+
+
+class ReassociateReplicatedFactor(RewritePattern):
+    """
+    Brings a direction-independent factor buried in a product to the top, when
+    the product is summed (directly or through further products), so that
+    `PullSumThroughReplicatedFactor` takes it out of the sum:
+
+        %p = arith.mulf %rc, %a : tensor<RxS>
+        %q = arith.mulf %p, %b : tensor<RxS>
+        %t = taylor.sum %q
+    ->
+        %ab = arith.mulf %a, %b : tensor<RxS>
+        %q = arith.mulf %rc, %ab : tensor<RxS>
+        %t = taylor.sum %q
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: arith.MulfOp, rewriter: PatternRewriter) -> None:
+        if _split_factor(op) is not None or not _summed_through_products(op.result):
+            return
+        for inner, other in ((op.lhs, op.rhs), (op.rhs, op.lhs)):
+            product = inner.owner
+            if not isinstance(product, arith.MulfOp) or not inner.has_one_use():
+                continue
+            if (split := _split_factor(product)) is None:
+                continue
+            factor, rest = split
+            b = TensorBuilder(rewriter)
+            # keep the operands in their order: p * b -> c * (a * b), b * p -> c * (b * a)
+            rest_times_other = (
+                b.mul(rest, other) if inner is op.lhs else b.mul(other, rest)
+            )
+            rewriter.replace(op, (), [b.mul(factor, rest_times_other)])
+            return
+
+
+class PullSumThroughLinearMap(RewritePattern):
+    """
+    The body of a linear map is linear in its arguments, so the weighted sum of
+    its results is the body applied to the weighted sums of its operands:
+
+        %y = taylor.linear_map %x1, %x2 : tensor<RxS1>, tensor<RxS2> -> tensor<RxT> {
+        ^bb0(%a: tensor<S1>, %b: tensor<S2>):
+          ...
+          taylor.yield %r : tensor<T>
+        }
+        %t = taylor.sum %y weights [w]
+    ->
+        %s1 = taylor.sum %x1 weights [w] : tensor<RxS1> -> tensor<S1>
+        %s2 = taylor.sum %x2 weights [w] : tensor<RxS2> -> tensor<S2>
+        ... (the body on %s1, %s2)
+        // %t is the yielded %r
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if (linear_map := _summed_producer(op, LinearMapOp)) is None:
+            return
+        b = TensorBuilder(rewriter)
+        summed = [_summed(b, x, op) for x in linear_map.inputs]
+        rewriter.replace(op, (), [_inline_body(rewriter, linear_map, summed)])
+
+
+class SumOfReplicate(RewritePattern):
+    """
+    The weighted sum of a replicated value is the value times the sum of weights:
+
+        %r = taylor.replicate %c : tensor<S> -> tensor<RxS>
+        %t = taylor.sum %r weights [w]
+    ->
+        %t = arith.mulf (linalg.fill sum(w)), %c : tensor<S>
+
+    (just %c when the weights sum to one, a zero fill when they sum to zero)
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if not isinstance(replicate := op.input.owner, ReplicateOp):
+            return
+        total = sum(op.weight_values())
+        value = replicate.input
+        b = TensorBuilder(rewriter)
+        if total == 1.0:
+            rewriter.replace(op, (), [value])
+        elif total == 0.0:
+            rewriter.replace(op, (), [b.full_like(value, 0.0)])
+        else:
+            rewriter.replace(op, (), [b.mul(b.full_like(value, total), value)])
+
+
+class SumOfFill(RewritePattern):
+    """
+    The weighted sum of a constant fill is a fill of the primal type:
+
+        %f = linalg.fill ins(%v : f64) outs(%e : tensor<RxS>) -> tensor<RxS>
+        %t = taylor.sum %f weights [w]
+    ->
+        %t = linalg.fill ins(v * sum(w)) outs(tensor.empty : tensor<S>) -> tensor<S>
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if (value := _fill_value(op.input)) is None:
+            return
+        b = TensorBuilder(rewriter)
+        total = value * sum(op.weight_values())
+        sizes = _sizes_without_directions(b, op.input)
+        rewriter.replace(op, (), [b.fill(total, sizes, element_of(op.input))])
+
+
+class MergeEqualSums(RewritePattern):
+    """
+    Equal sums of one value are one sum. A value reaching the operator's sum along
+    two paths (a residual connection `x + f(x)`) gets a sum on each path; merged,
+    the sum can be pulled further up:
+
+        %s1 = taylor.sum %x weights [w]
+        %s2 = taylor.sum %x weights [w]
+    ->
+        %s1 = taylor.sum %x weights [w]     // uses of %s2 use %s1
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        for use in op.input.uses:
+            other = use.operation
+            if (
+                isinstance(other, SumOp)
+                and other is not op
+                and other.parent_block() is op.parent_block()
+                and op.is_before_in_block(other)
+                and other.weight_values() == op.weight_values()
+            ):
+                rewriter.replace(other, (), [op.result])
+                return
+
+
+# -------------------------------------------------------- folding zeros
+
+
+class FoldMulByZero(RewritePattern):
+    """
+    A product with a zero fill is that zero fill (operands have one type):
+
+        %z = linalg.fill ins(%zero) outs(...) ; %p = arith.mulf %z, %x  ->  %z
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: arith.MulfOp, rewriter: PatternRewriter) -> None:
+        for operand in op.operands:
+            if _is_zero_fill(operand):
+                rewriter.replace(op, (), [operand])
+                return
+
+
+class FoldAddOfZero(RewritePattern):
+    """
+    Adding a zero fill does nothing:
+
+        %s = arith.addf %z, %x  ->  %x        %s = arith.addf %x, %z  ->  %x
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: arith.AddfOp, rewriter: PatternRewriter) -> None:
+        if _is_zero_fill(op.lhs):
+            rewriter.replace(op, (), [op.rhs])
+        elif _is_zero_fill(op.rhs):
+            rewriter.replace(op, (), [op.lhs])
+
+
+class FoldSubOfZero(RewritePattern):
+    """
+    Subtracting a zero fill does nothing; subtracting from one negates:
+
+        %d = arith.subf %x, %z  ->  %x        %d = arith.subf %z, %x  ->  arith.negf %x
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: arith.SubfOp, rewriter: PatternRewriter) -> None:
+        if _is_zero_fill(op.rhs):
+            rewriter.replace(op, (), [op.lhs])
+        elif _is_zero_fill(op.lhs):
+            rewriter.replace(op, (), [TensorBuilder(rewriter).neg(op.rhs)])
+
+
+# A size of a tensor computed in a linear map's body, expressed from above: a
+# static size, an index value, or (tensor, i) for `tensor.dim` i of a tensor.
+_SizeFromAbove = int | SSAValue | tuple[SSAValue, int]
+
+
+class FoldLinearMapOfZeros(RewritePattern):
+    """
+    A linear map of zeros is zero:
+
+        %z = linalg.fill ins(%zero) outs(%e : tensor<RxS>) -> tensor<RxS>
+        %y = taylor.linear_map %z : tensor<RxS> -> tensor<RxT> { ... }
+    ->
+        %y = linalg.fill ins(%zero) outs(tensor.empty : tensor<RxT>) -> tensor<RxT>
+
+    The sizes of T are read off the body without running it (through inits,
+    `tensor.empty`, `tensor.dim` and elementwise ops); when they cannot be, the
+    map is left to `PushReplicateThroughLinearMap`.
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: LinearMapOp, rewriter: PatternRewriter) -> None:
+        if not all(_is_zero_fill(x) for x in op.inputs):
+            return
+        block = op.body.block
+        argument_sizes = {
+            arg: _fill_sizes_from_above(x)
+            for arg, x in zip(block.args, op.inputs, strict=True)
+        }
+        yielded = block.last_op
+        assert isinstance(yielded, YieldOp)
+        sizes = _sizes_from_above(yielded.values[0], block, argument_sizes)
+        if sizes is None:
+            return
+        b = TensorBuilder(rewriter)
+        materialized = [b.dim(s[0], s[1]) if isinstance(s, tuple) else s for s in sizes]
+        zero = b.fill(0.0, [op.directions, *materialized], element_of(op.result))
+        rewriter.replace(op, (), [zero])
+
+
+def _fill_sizes_from_above(value: SSAValue) -> list[_SizeFromAbove]:
+    """The sizes S of a `tensor<R x S>` fill, without creating ops."""
+    fill = value.owner
+    assert isinstance(fill, linalg.FillOp)
+    if isinstance(empty := fill.outputs[0].owner, tensor.EmptyOp):
+        dynamic = iter(empty.dynamic_sizes)
+        sizes = [next(dynamic) if s == DYNAMIC_INDEX else s for s in shape_of(value)]
+        return sizes[1:]
+    return [
+        (value, i) if s == DYNAMIC_INDEX else s for i, s in enumerate(shape_of(value))
+    ][1:]
+
+
+def _sizes_from_above(
+    value: SSAValue, body: Block, arguments: dict[SSAValue, list[_SizeFromAbove]]
+) -> list[_SizeFromAbove] | None:
+    """The sizes of a tensor computed in `body`, in terms of values defined
+    outside it, or None when they cannot be read without running the body."""
+    shape = shape_of(value)
+    if DYNAMIC_INDEX not in shape:
+        return list(shape)
+    if value in arguments:
+        return arguments[value]
+    owner = value.owner
+    if isinstance(value, BlockArgument) or owner.parent_block() is not body:
+        return [(value, i) if s == DYNAMIC_INDEX else s for i, s in enumerate(shape)]
+    if isinstance(owner, tensor.EmptyOp):
+        dynamic = iter(owner.dynamic_sizes)
+        sizes: list[_SizeFromAbove] = []
+        for s in shape:
+            if s != DYNAMIC_INDEX:
+                sizes.append(s)
+            elif (size := _index_from_above(next(dynamic), body, arguments)) is None:
+                return None
+            else:
+                sizes.append(size)
+        return sizes
+    if isinstance(owner, linalg.NamedOperation | linalg.TransposeOp):
+        return _sizes_from_above(owner.outputs[0], body, arguments)
+    if isinstance(owner, linalg.BroadcastOp | linalg.ReduceOp):
+        return _sizes_from_above(owner.init, body, arguments)
+    if isinstance(owner, ELEMENTWISE_OPS) and owner.operands[-1].type == value.type:
+        return _sizes_from_above(owner.operands[-1], body, arguments)
+    return None
+
+
+def _index_from_above(
+    index: SSAValue, body: Block, arguments: dict[SSAValue, list[_SizeFromAbove]]
+) -> _SizeFromAbove | None:
+    owner = index.owner
+    if isinstance(index, BlockArgument) or owner.parent_block() is not body:
+        return index
+    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, IntegerAttr):
+        return owner.value.value.data
+    if isinstance(owner, tensor.DimOp):
+        position = _index_from_above(owner.index, body, arguments)
+        sizes = _sizes_from_above(owner.source, body, arguments)
+        if isinstance(position, int) and sizes is not None:
+            return sizes[position]
+    return None
+
+
+# -------------------------------------------------------- pushing replicates down
+
+
+class PushReplicateThroughElementwise(RewritePattern):
+    """
+    An elementwise op whose per-direction operands are all direction-independent
+    (replicates, or fills of the direction type; at least one replicate) is
+    computed once and replicated:
+
+        %ra = taylor.replicate %a : tensor<S> -> tensor<RxS>
+        %rb = taylor.replicate %b : tensor<S> -> tensor<RxS>
+        %y = arith.mulf %ra, %rb : tensor<RxS>
+    ->
+        %p = arith.mulf %a, %b : tensor<S>
+        %y = taylor.replicate %p : tensor<S> -> tensor<RxS>
+    """
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, ELEMENTWISE_OPS):
+            return
+        replicates = [v.owner for v in op.operands if isinstance(v.owner, ReplicateOp)]
+        if not replicates or not all(map(_is_direction_independent, op.operands)):
+            return
+        b = TensorBuilder(rewriter)
+        primal = b.elementwise_like(op, [_primal_factor(b, v) for v in op.operands])
+        assert primal is not None
+        rewriter.replace(op, (), [_replicated(b, primal, replicates[0].directions)])
+
+
+class PushReplicateThroughLinearMap(RewritePattern):
+    """
+    A linear map of direction-independent operands is computed once and
+    replicated:
+
+        %rx = taylor.replicate %x : tensor<S> -> tensor<RxS>
+        %y = taylor.linear_map %rx : tensor<RxS> -> tensor<RxT> { ^bb0(%a): ... }
+    ->
+        ... (the body on %x) yielding %r : tensor<T>
+        %y = taylor.replicate %r : tensor<T> -> tensor<RxT>
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: LinearMapOp, rewriter: PatternRewriter) -> None:
+        if not all(map(_is_direction_independent, op.inputs)):
+            return
+        b = TensorBuilder(rewriter)
+        primal = _inline_body(rewriter, op, [_primal_factor(b, x) for x in op.inputs])
+        rewriter.replace(op, (), [_replicated(b, primal, op.directions)])
+
+
+# ------------------------------------------------------------ cleanup
+
+
+def _has_value_semantics(op: Operation) -> bool:
+    """A linalg op on tensors: a pure function of its operands, although xDSL 0.74
+    declares no memory effects for linalg (so its CSE and DCE leave them alone)."""
+    return (
+        op.dialect_name() == "linalg"
+        and not op.has_trait(IsTerminator)
+        and bool(op.results)
+        and not any(isinstance(v.type, MemRefType) for v in op.operands)
+    )
+
+
+class _TensorCSEDriver(CSEDriver):
+    """xDSL's CSE, also merging equal linalg ops on tensors."""
+
+    def _simplify_operation(self, op: Operation) -> None:
+        if not _has_value_semantics(op):
+            return super()._simplify_operation(op)
+        if (existing := self._known_ops.get(op)) is not None:
+            self._replace_and_delete(op, existing)
+        else:
+            self._known_ops[op] = op
+
+
+def eliminate_common_subexpressions(op: Operation) -> None:
+    """CSE in which linalg ops on tensors count as pure."""
+    _TensorCSEDriver().simplify(op)
+
+
+def eliminate_dead_code(op: Operation) -> None:
+    """Erases unused pure ops, linalg ops on tensors included. Blocks are walked
+    backwards, so users go before the values they use."""
+    for region in op.regions:
+        for block in region.blocks:
+            for nested in reversed(list(block.ops)):
+                unused = all(not result.uses for result in nested.results)
+                if is_trivially_dead(nested) or (
+                    unused and _has_value_semantics(nested)
+                ):
+                    Rewriter.erase_op(nested)
+                else:
+                    eliminate_dead_code(nested)
+
+
+# ------------------------------------------------------------------- pass
+
+COLLAPSE_PATTERNS: tuple[type[RewritePattern], ...] = (
+    FoldMulByZero,
+    FoldAddOfZero,
+    FoldSubOfZero,
+    FoldLinearMapOfZeros,
+    PushReplicateThroughElementwise,
+    PushReplicateThroughLinearMap,
+    MergeEqualSums,
+    SumOfReplicate,
+    SumOfFill,
+    PullSumThroughAdd,
+    PullSumThroughSub,
+    PullSumThroughNeg,
+    PullSumThroughReplicatedFactor,
+    ReassociateReplicatedFactor,
+    PullSumThroughLinearMap,
+)
+"""The rewrites of `taylor-collapse`, tried in this order on every op."""
+
+
+@dataclass(frozen=True)
+class TaylorCollapsePass(ModulePass):
+    """Collapses Taylor mode: pulls `taylor.sum` up and pushes `taylor.replicate`
+    down until the top coefficient is propagated once, summed."""
+
+    name = "taylor-collapse"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        patterns = GreedyRewritePatternApplier([p() for p in COLLAPSE_PATTERNS])
+        PatternRewriteWalker(patterns).rewrite_module(op)
+        eliminate_common_subexpressions(op)
+        eliminate_dead_code(op)
