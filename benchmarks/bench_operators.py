@@ -43,6 +43,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -108,12 +109,13 @@ class Measurement:
 def make_model(dim: int, dtype: torch.dtype) -> torch.nn.Module:
     from taylor_mlir.models import paper_mlp
 
-    torch.manual_seed(0)
-    return paper_mlp(dim).to(dtype)
+    return paper_mlp(dim, dtype=dtype)  # seeded
 
 
 def make_input(batch: int, dim: int, dtype: torch.dtype) -> torch.Tensor:
-    return torch.rand(batch, dim, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    return torch.rand(
+        batch, dim, dtype=dtype, generator=torch.Generator().manual_seed(1)
+    )
 
 
 def build(name: str, model, x: torch.Tensor, workload: Workload):
@@ -142,7 +144,9 @@ def benchmark_workload(
     for name in names:
         print(f"  building {name} ...", end=" ", flush=True)
         try:
-            operators[name], compile_seconds[name] = build(name, model, example, workload)
+            operators[name], compile_seconds[name] = build(
+                name, model, example, workload
+            )
             print(f"{compile_seconds[name]:.1f} s", flush=True)
         except Unavailable as error:
             notes[name] = f"unavailable: {error}"
@@ -155,7 +159,7 @@ def benchmark_workload(
     for batch in workload.batch_sizes:
         x = make_input(batch, workload.dim, workload.dtype)
         errors = check_against_baseline(operators, x, workload)
-        calls = {name: (lambda op=op: op(x)) for name, op in operators.items()}
+        calls = {name: (lambda op=op, x=x: op(x)) for name, op in operators.items()}
         start = time.perf_counter()
         for call in calls.values():
             call()
@@ -230,7 +234,9 @@ def measure_memory(workload: Workload, names: Sequence[str]) -> dict[str, float 
             command += ["--samples", str(workload.samples)]
         env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
         print(f"  peak memory of {name} at N={batch} ...", end=" ", flush=True)
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=900
+        )
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines:
             results[name] = "failed"
@@ -306,7 +312,7 @@ def format_table(measurements: Sequence[Measurement]) -> str:
             lines.append(f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}")
             continue
         cells = [f"{row[0]:>{widths[0]}}", f"{row[1]:<{widths[1]}}"]
-        cells += [f"{c:>{w}}" for c, w in zip(row[2:], widths[2:])]
+        cells += [f"{c:>{w}}" for c, w in zip(row[2:], widths[2:], strict=True)]
         lines.append("  ".join(cells))
     return "\n".join(lines)
 
@@ -338,12 +344,16 @@ def plot(measurements: Sequence[Measurement], path: Path) -> str:
     figure, axes = plt.subplots(
         1, len(workloads), figsize=(5 * len(workloads), 4), squeeze=False
     )
-    for axis, workload in zip(axes[0], workloads):
+    for axis, workload in zip(axes[0], workloads, strict=True):
         points = [m for m in measurements if m.workload == workload and m.seconds]
         for strategy in dict.fromkeys(m.strategy for m in points):
-            series = sorted((m.batch, m.seconds) for m in points if m.strategy == strategy)
-            axis.plot(*zip(*series), marker="o", label=strategy)
-        axis.set(xscale="log", yscale="log", xlabel="batch size N", ylabel="seconds per call")
+            series = sorted(
+                (m.batch, m.seconds) for m in points if m.strategy == strategy
+            )
+            axis.plot(*zip(*series, strict=True), marker="o", label=strategy)
+        axis.set(
+            xscale="log", yscale="log", xlabel="batch size N", ylabel="seconds per call"
+        )
         axis.set_title(workload, fontsize=9)
         axis.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=7)
@@ -366,7 +376,12 @@ def build_parser(prog: str | None = None, parser_class=argparse.ArgumentParser):
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a float64 subset (minutes)")
-    mode.add_argument("--full", action="store_true", help="the full grid (default)")
+    mode.add_argument(
+        "--full",
+        action="store_true",
+        help="the full grid (the script's default; `taylor-mlir bench` runs --quick "
+        "unless given --full)",
+    )
     parser.add_argument(
         "--strategies",
         type=strategy_list,
@@ -383,7 +398,9 @@ def build_parser(prog: str | None = None, parser_class=argparse.ArgumentParser):
         help="measure peak memory in subprocesses (default: on for --full only)",
     )
     parser.add_argument(
-        "--budget", type=float, help="seconds of timed calls per batch size (4; full: 20)"
+        "--budget",
+        type=float,
+        help="seconds of timed calls per batch size (4; full: 20)",
     )
     parser.add_argument(
         "--output-dir", type=Path, default=RESULTS_DIR, help="where results go"
@@ -423,6 +440,8 @@ def selected_strategies(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch.export's own use of a deprecated torch API warns on every export.
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
     if args.measure_memory:
         return memory_worker(args)
     quick = args.quick
@@ -444,7 +463,9 @@ def run(args: argparse.Namespace) -> int:
     measurements: list[Measurement] = []
     for workload in workloads:
         print(f"\n== {workload.name}", flush=True)
-        results = benchmark_workload(workload, names, budget, min_repeats=3 if quick else 5)
+        results = benchmark_workload(
+            workload, names, budget, min_repeats=3 if quick else 5
+        )
         if memory:
             peaks = measure_memory(workload, [n for n in names if n in STRATEGIES])
             for m in results:
@@ -469,7 +490,9 @@ def run(args: argparse.Namespace) -> int:
         and m.relative_error > DEMO_TOLERANCE[_dtype_of(m.workload)]
     ]
     for m in mismatches:
-        print(f"MISMATCH: {m.strategy} at {m.workload} N={m.batch}: {m.relative_error:.1e}")
+        print(
+            f"MISMATCH: {m.strategy} at {m.workload} N={m.batch}: {m.relative_error:.1e}"
+        )
     return 1 if mismatches else 0
 
 

@@ -90,7 +90,9 @@ def build_nested(model: Callable, x: torch.Tensor, workload: Workload) -> Operat
     return nested_reference(model, workload.operator)
 
 
-def build_nested_compiled(model: Callable, x: torch.Tensor, workload: Workload) -> Operator:
+def build_nested_compiled(
+    model: Callable, x: torch.Tensor, workload: Workload
+) -> Operator:
     """torch.compile of the nested baseline (optional: slow to compile on CPU)."""
     return torch.compile(build_nested(model, x, workload))
 
@@ -102,11 +104,14 @@ def jet_available() -> bool:
     return importlib.util.find_spec("jet") is not None
 
 
-def build_jet(collapsed: bool) -> Callable[[Callable, torch.Tensor, Workload], Operator]:
+def build_jet(
+    collapsed: bool,
+) -> Callable[[Callable, torch.Tensor, Workload], Operator]:
     def build(model: Callable, x: torch.Tensor, workload: Workload) -> Operator:
         if not jet_available():
             raise Unavailable(
-                "jet-for-pytorch not installed (bash tools/install-jet-for-pytorch.sh)"
+                "jet-for-pytorch is not installed (pip install jet-for-pytorch; "
+                "it declares Python >= 3.12)"
             )
         import jet
         from jet.tracing import capture_graph

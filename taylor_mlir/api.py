@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from taylor_mlir.backends import build_executable
-from taylor_mlir.errors import CallError, DtypeError, OptionError
-from taylor_mlir.frontend import import_torch
+from taylor_mlir.backends import BACKENDS, build_executable
+from taylor_mlir.errors import BackendError, CallError, DtypeError, OptionError
+from taylor_mlir.frontend import ImportedProgram, import_torch
 from taylor_mlir.operators import spec as specs
 from taylor_mlir.operators.build import build_jet, build_operator
 from taylor_mlir.operators.sampling import sample_directions
@@ -48,7 +48,9 @@ _DTYPES = (torch.float32, torch.float64)
 
 def _check_example(x: Any) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        raise OptionError(f"x must be a torch.Tensor example input, got {type(x).__name__}")
+        raise OptionError(
+            f"x must be a torch.Tensor example input, got {type(x).__name__}"
+        )
     if x.dtype not in _DTYPES:
         raise DtypeError(f"x must be float32 or float64, got {x.dtype}")
     if x.dim() < 2:
@@ -67,6 +69,22 @@ def _make_generator(seed: int | None, generator: torch.Generator | None):
     return generator
 
 
+def _check_imported(imported: ImportedProgram, x: torch.Tensor) -> ImportedProgram:
+    """An import of f reused for x: it must be for x's dtype and datum shape."""
+    if not isinstance(imported, ImportedProgram):
+        raise OptionError(
+            f"imported= takes an ImportedProgram (taylor_mlir.frontend.import_torch), "
+            f"got {type(imported).__name__}"
+        )
+    shape = tuple(imported.input_types[0].get_shape()[1:])
+    if imported.dtype != x.dtype or shape != tuple(x.shape[1:]):
+        raise OptionError(
+            f"the imported program takes {imported.input_types[0]} "
+            f"({imported.dtype}), x is {tuple(x.shape)} {x.dtype}"
+        )
+    return imported
+
+
 class _CompiledProgram:
     """Import, build, lower and load one function of the primal; shared by
     operators and jets."""
@@ -79,14 +97,23 @@ class _CompiledProgram:
         x: torch.Tensor,
         collapsed: bool,
         backend: str,
+        imported: ImportedProgram | None = None,
     ):
         x = _check_example(x)
+        if backend not in BACKENDS:
+            raise BackendError(
+                f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+            )
+        if not isinstance(collapsed, bool):
+            raise OptionError(f"collapsed must be True or False, got {collapsed!r}")
         self.f = f
         self.backend = backend
         self.collapsed = collapsed
         self.dtype = x.dtype
         self.datum_shape = tuple(x.shape[1:])
-        self.imported = import_torch(f, (x,), dynamic_batch=True)
+        if imported is None:
+            imported = import_torch(f, (x,), dynamic_batch=True)
+        self.imported = _check_imported(imported, x)
 
     def _compile(self, operator_module) -> None:
         self.levels = compile_levels(
@@ -110,7 +137,10 @@ class _CompiledProgram:
                 f"{what} has dtype {x.dtype}, but this operator was compiled for "
                 f"{self.dtype}"
             )
-        if x.dim() != 1 + len(self.datum_shape) or tuple(x.shape[1:]) != self.datum_shape:
+        if (
+            x.dim() != 1 + len(self.datum_shape)
+            or tuple(x.shape[1:]) != self.datum_shape
+        ):
             raise CallError(
                 f"{what} has shape {tuple(x.shape)}, but this operator was compiled for "
                 f"(N, {', '.join(map(str, self.datum_shape))})"
@@ -118,7 +148,9 @@ class _CompiledProgram:
         if x.shape[0] < 1:
             raise CallError(f"{what} is an empty batch")
         if x.device.type != "cpu" and self.backend != "iree-cuda":
-            raise CallError(f"{what} is on {x.device}; the {self.backend} backend runs on CPU")
+            raise CallError(
+                f"{what} is on {x.device}; the {self.backend} backend runs on CPU"
+            )
         return x
 
     def _parameters(self) -> list[torch.Tensor]:
@@ -130,7 +162,9 @@ class _CompiledProgram:
             current |= dict(self.f.named_buffers(remove_duplicate=False))
             values = [
                 current.get(name, value)
-                for name, value in zip(self.imported.parameter_names, values, strict=True)
+                for name, value in zip(
+                    self.imported.parameter_names, values, strict=True
+                )
             ]
         return values
 
@@ -139,7 +173,9 @@ class _CompiledProgram:
     def mlir(self, level: str = "linalg") -> str:
         """The IR at `level`: one of import, taylor, expanded, collapsed, linalg."""
         if level not in LEVELS:
-            raise OptionError(f"unknown IR level {level!r}; levels: {', '.join(LEVELS)}")
+            raise OptionError(
+                f"unknown IR level {level!r}; levels: {', '.join(LEVELS)}"
+            )
         if level not in self.levels:
             raise OptionError(
                 f"level {level!r} was not built (collapsed=False skips it); "
@@ -181,9 +217,10 @@ class CompiledOperator(_CompiledProgram):
         seed: int | None = None,
         generator: torch.Generator | None = None,
         backend: str = "torch",
+        imported: ImportedProgram | None = None,
         **operator_options: Any,
     ):
-        super().__init__(f, x, collapsed, backend)
+        super().__init__(f, x, collapsed, backend, imported)
         self.generator = _make_generator(seed, generator)
         self.spec = _resolve_operator(operator, self.input_size, operator_options)
         if not self.spec.is_random and (seed is not None or generator is not None):
@@ -203,7 +240,9 @@ class CompiledOperator(_CompiledProgram):
 
     def _directions(self, batch: int) -> list[torch.Tensor]:
         return [
-            sample_directions(g.random, batch, self.datum_shape, self.dtype, self.generator)
+            sample_directions(
+                g.random, batch, self.datum_shape, self.dtype, self.generator
+            )
             for g in self.spec.groups
             if g.is_random
         ]
@@ -230,10 +269,11 @@ class CompiledJet(_CompiledProgram):
         order: int,
         collapsed: bool = True,
         backend: str = "torch",
+        imported: ImportedProgram | None = None,
     ):
         if not isinstance(order, int) or isinstance(order, bool) or order < 1:
             raise OptionError(f"the jet order must be an integer >= 1, got {order!r}")
-        super().__init__(f, x, collapsed, backend)
+        super().__init__(f, x, collapsed, backend, imported)
         self.order = order
         self._compile(
             build_jet(
@@ -289,7 +329,9 @@ def _resolve_operator(
             f"size, got {type(operator).__name__}"
         )
     if not isinstance(spec, OperatorSpec):
-        raise OptionError(f"the operator built {type(spec).__name__}, not an OperatorSpec")
+        raise OptionError(
+            f"the operator built {type(spec).__name__}, not an OperatorSpec"
+        )
     if spec.input_size != input_size:
         raise OptionError(
             f"the {spec.name} operator is for inputs of {spec.input_size} entries per "
@@ -309,14 +351,26 @@ def compile(  # noqa: A001 (the public name of the design)
     seed: int | None = None,
     generator: torch.Generator | None = None,
     backend: str = "torch",
+    imported: ImportedProgram | None = None,
     **operator_options: Any,
 ) -> CompiledOperator:
     """`operator` of f compiled for inputs shaped like x. `operator` is an
     `OperatorSpec`, a name ("laplacian", "weighted_laplacian", "biharmonic",
     "linear_operator", with its options as keywords), or a function of the input
-    size returning an `OperatorSpec`."""
+    size returning an `OperatorSpec`.
+
+    `imported` reuses an import of f (`taylor_mlir.frontend.import_torch(f, x)`),
+    so several operators of one network cost one `torch.export`."""
     return CompiledOperator(
-        f, x, operator, collapsed, seed, generator, backend, **operator_options
+        f,
+        x,
+        operator,
+        collapsed,
+        seed,
+        generator,
+        backend,
+        imported,
+        **operator_options,
     )
 
 
@@ -332,7 +386,14 @@ def laplacian(
     """The per-datum Laplacian of f (Hutchinson's estimator with
     `randomization=("rademacher" | "normal", S)`)."""
     return compile(
-        f, x, "laplacian", collapsed, seed, generator, backend, randomization=randomization
+        f,
+        x,
+        "laplacian",
+        collapsed,
+        seed,
+        generator,
+        backend,
+        randomization=randomization,
     )
 
 
@@ -375,7 +436,14 @@ def biharmonic(
     """The per-datum biharmonic `Delta^2 f` (STDE with
     `randomization=("normal", S)`)."""
     return compile(
-        f, x, "biharmonic", collapsed, seed, generator, backend, randomization=randomization
+        f,
+        x,
+        "biharmonic",
+        collapsed,
+        seed,
+        generator,
+        backend,
+        randomization=randomization,
     )
 
 
@@ -398,9 +466,10 @@ def jet(
     order: int,
     collapsed: bool = True,
     backend: str = "torch",
+    imported: ImportedProgram | None = None,
 ) -> CompiledJet:
-    """The compiled K-jet of f (see `CompiledJet`)."""
-    return CompiledJet(f, x, order, collapsed, backend)
+    """The compiled K-jet of f (see `CompiledJet`); `imported` as in `compile`."""
+    return CompiledJet(f, x, order, collapsed, backend, imported)
 
 
 def _as_numpy(value) -> np.ndarray | None:

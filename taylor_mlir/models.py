@@ -65,7 +65,7 @@ def mlp(
     if len(dims) < 2:
         raise ValueError(f"an MLP needs at least two sizes, got {list(dims)}")
     layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
         if i:
             layers.append(_activation(activation))
         layers.append(nn.Linear(fan_in, fan_out))

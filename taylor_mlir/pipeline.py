@@ -75,8 +75,7 @@ class CompiledLevels:
     def __getitem__(self, level: str) -> ModuleOp:
         if level not in self.modules:
             raise KeyError(
-                f"no IR level {level!r}; this program has "
-                f"{', '.join(self.modules)}"
+                f"no IR level {level!r}; this program has {', '.join(self.modules)}"
             )
         return self.modules[level]
 
@@ -88,13 +87,16 @@ class CompiledLevels:
         return self.modules["linalg"]
 
 
-def _run_stage(module: ModuleOp, passes: tuple[str, ...], level: str) -> ModuleOp:
-    """A verified copy of `module` after `passes`."""
+def _run_stage(
+    module: ModuleOp, passes: tuple[str, ...], level: str, verify: bool
+) -> ModuleOp:
+    """A copy of `module` after `passes`, verified when asked."""
     result = module.clone()
     pipeline = PassPipeline.parse_spec(_available_passes(), ",".join(passes))
     try:
         pipeline.apply(make_context(), result)
-        result.verify()
+        if verify:
+            result.verify()
     except (VerifyException, DiagnosticException) as e:
         raise InvalidIRError(
             f"the {level!r} stage ({','.join(passes)}) produced invalid IR: {e}"
@@ -107,8 +109,13 @@ def compile_levels(
     operator_module: ModuleOp,
     collapsed: bool = True,
     backend: str = "torch",
+    verify_each_level: bool = False,
 ) -> CompiledLevels:
-    """Runs the pipeline from the operator level (`taylor`) to `linalg`."""
+    """Runs the pipeline from the operator level (`taylor`) to `linalg`.
+
+    The operator function and the final module are always verified; the
+    levels between only with `verify_each_level` (it costs about as much as a
+    pass, and names the stage that broke the IR)."""
     try:
         operator_module.verify()
     except VerifyException as e:
@@ -118,6 +125,7 @@ def compile_levels(
     for level in ("expanded", "collapsed", "linalg"):
         if level == "collapsed" and not collapsed:
             continue
-        current = _run_stage(current, stage_passes(level, backend), level)
+        verify = verify_each_level or level == "linalg"
+        current = _run_stage(current, stage_passes(level, backend), level, verify)
         levels.modules[level] = current
     return levels

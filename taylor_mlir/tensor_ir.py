@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from xdsl.builder import Builder, InsertPoint
-from xdsl.dialects import arith, linalg, math, tensor
+from xdsl.dialects import arith, math, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     ArrayAttr,
@@ -36,6 +36,7 @@ from xdsl.dialects.builtin import (
     f64,
     i64,
 )
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from taylor_mlir.dialects.arith_tensor import CmpfOp, SelectOp

@@ -246,6 +246,12 @@ def program(ft: str, text: str = PROGRAM) -> ModuleOp:
     return parse(text.replace("FT", ft))
 
 
+def one_function(ft: str, name: str) -> ModuleOp:
+    """A module of the single function @name of PROGRAM (a small IREE compile)."""
+    (text,) = [f for f in PROGRAM.split("\nfunc.func ") if f.startswith(f"@{name}(")]
+    return program(ft, "func.func " + text)
+
+
 # ----------------------------------------------------- references in plain torch
 
 
@@ -574,7 +580,7 @@ def test_iree_disk_cache(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TAYLOR_MLIR_CACHE", str(tmp_path))
     monkeypatch.setattr(iree_backend, "_MEMORY_CACHE", {})
-    first = build_executable(program("f32"), "mlp", "iree-cpu")
+    first = build_executable(one_function("f32", "mlp"), "mlp", "iree-cpu")
     assert [p.suffix for p in tmp_path.iterdir()] == [".vmfb"]
 
     def no_compiler(*args, **kwargs):
@@ -584,7 +590,7 @@ def test_iree_disk_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(iree_backend, "_MEMORY_CACHE", {})
     monkeypatch.setattr(iree.compiler, "compile_str", no_compiler)
-    second = build_executable(program("f32"), "mlp", "iree-cpu")
+    second = build_executable(one_function("f32", "mlp"), "mlp", "iree-cpu")
     assert second.artifact == first.artifact
     inputs = _inputs("mlp", 7, torch.float32)
     _check_outputs(second(*inputs), _mlp(*inputs), torch.float32)
@@ -594,8 +600,20 @@ def test_iree_disk_cache(tmp_path, monkeypatch):
 def test_iree_cuda_compiles():
     from taylor_mlir.backends.iree_backend import IREEExecutable, cuda_available
 
-    run = IREEExecutable(program("f64"), "mlp", target="cuda", cuda_arch="sm_80")
+    run = IREEExecutable(one_function("f64", "mlp"), "mlp", target="cuda")
     assert len(run.artifact) > 1000
     if not cuda_available():
         with pytest.raises(BackendError, match="needs a CUDA device"):
             run(*_inputs("mlp", 7, torch.float64))
+
+
+@needs_iree
+@pytest.mark.parametrize("ft", DTYPES)
+def test_iree_artifact_is_the_executables(ft):
+    from taylor_mlir.backends.iree_backend import iree_artifact
+
+    module = one_function(ft, "mlp")
+    run = build_executable(module, "mlp", "iree-cpu")
+    assert iree_artifact(module) == run.artifact
+    data_tiling = "--iree-opt-data-tiling=true" in run.flags
+    assert data_tiling == (ft == "f32")

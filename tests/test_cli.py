@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+import reference
 import torch
 
 from taylor_mlir import cli
 
-TINY_MODELS = '''
+TINY_MODELS = """
 import torch
 from torch import nn
 
@@ -60,7 +61,7 @@ def branches_on_data(x):
     if x.sum() > 0:
         return x.sum(1)
     return -x.sum(1)
-'''
+"""
 
 
 @pytest.fixture
@@ -135,13 +136,21 @@ def test_factory_not_returning_a_module(capsys, models):
 
 
 def test_not_callable(capsys, models):
-    status, _, err = run(capsys, "compile", f"{models}:NOT_CALLABLE", "--input-shape", "8x3")
+    status, _, err = run(
+        capsys, "compile", f"{models}:NOT_CALLABLE", "--input-shape", "8x3"
+    )
     assert_one_line_error(status, err, "is a int")
 
 
 def test_unknown_operator(capsys, models):
     status, _, err = run(
-        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--operator", "hessian"
+        capsys,
+        "compile",
+        f"{models}:TinyMLP",
+        "--input-shape",
+        "8x3",
+        "--operator",
+        "hessian",
     )
     assert_one_line_error(status, err, "invalid choice: 'hessian'")
 
@@ -200,6 +209,14 @@ def test_demo_unknown_backend(capsys):
     assert_one_line_error(status, err, "unknown backend tpu")
 
 
+@pytest.mark.parametrize("option", ["--dim", "--batch", "--repeats"])
+def test_demo_sizes_must_be_positive(capsys, option):
+    status, _, err = run(capsys, "demo", option, "0")
+    assert_one_line_error(
+        status, err, f"argument {option}: must be an integer >= 1, got '0'"
+    )
+
+
 def test_debug_shows_the_exception(models):
     with pytest.raises(cli.CLIError, match="has no attribute"):
         cli.main(["--debug", "compile", f"{models}:Missing", "--input-shape", "8x3"])
@@ -218,7 +235,14 @@ def test_installed_command_prints_one_line_without_traceback(models):
         f"taylor-mlir: error: {models} has no attribute 'Missing'"
     ]
     debug = subprocess.run(
-        [str(command), "--debug", "compile", f"{models}:Missing", "--input-shape", "8x3"],
+        [
+            str(command),
+            "--debug",
+            "compile",
+            f"{models}:Missing",
+            "--input-shape",
+            "8x3",
+        ],
         capture_output=True,
         text=True,
     )
@@ -243,7 +267,9 @@ def test_loading_kinds_of_callables(models):
         assert next(module.parameters()).dtype == torch.float64
     x = torch.randn(5, 3, dtype=torch.float64)
     torch.testing.assert_close(cls(x), factory(x))
-    torch.testing.assert_close(function(x), torch.sin(x).sum(1, keepdim=True) * x[:, :1])
+    torch.testing.assert_close(
+        function(x), torch.sin(x).sum(1, keepdim=True) * x[:, :1]
+    )
 
 
 def test_loading_a_dotted_module_name(models, monkeypatch):
@@ -292,7 +318,9 @@ def test_compile_writes_output_file(capsys, models, tmp_path):
 
 
 def test_compile_standard_differs_from_collapsed(capsys, models):
-    _, collapsed, _ = run(capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3")
+    _, collapsed, _ = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3"
+    )
     status, standard, err = run(
         capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--standard",
         "--emit", "linalg",
@@ -310,15 +338,65 @@ def test_compile_plain_tensor_function_biharmonic(capsys, models):
     assert "math.sin" in out and "taylor.seed" in out
 
 
-def test_compile_vmfb(capsys, models, tmp_path):
+def test_compile_jet(capsys, models):
+    status, out, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "--operator", "jet", "--order", "3", "--emit", "linalg",
+    )  # fmt: skip
+    assert status == 0, err
+    assert "func.func @jet(" in out and "taylor." not in out
+
+
+def test_compile_weighted_laplacian_with_coefficients(capsys, models, tmp_path):
+    coefficients = tmp_path / "c.pt"
+    torch.save(
+        torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)), coefficients
+    )
+    status, out, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "--operator", "weighted-laplacian", "--coefficients", str(coefficients),
+        "--emit", "taylor",
+    )  # fmt: skip
+    assert status == 0, err
+    assert "taylor.seed" in out
+
+
+def test_coefficients_of_the_wrong_shape(capsys, models, tmp_path):
+    coefficients = tmp_path / "c.npy"
+    np.save(coefficients, np.eye(2))
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "--operator", "weighted-laplacian", "--coefficients", str(coefficients),
+    )  # fmt: skip
+    assert_one_line_error(status, err, "must be a 3x3 matrix, got (2, 2)")
+
+
+def test_coefficients_for_another_operator(capsys, models, tmp_path):
+    coefficients = tmp_path / "c.npy"
+    np.save(coefficients, np.eye(3))
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "--coefficients", str(coefficients),
+    )  # fmt: skip
+    assert_one_line_error(status, err, "--coefficients only applies to")
+
+
+def test_compile_vmfb_runs_in_iree(capsys, models, tmp_path):
+    """The written binary, loaded by iree.runtime alone, computes the Laplacian
+    (arguments: the input, then the parameters in the module's order)."""
+    iree_runtime = pytest.importorskip("iree.runtime")
     target = tmp_path / "lap.vmfb"
     status, _, err = run(
         capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--emit", "vmfb",
         "-o", str(target),
     )  # fmt: skip
     assert status == 0, err
-    binary = target.read_bytes()
-    assert binary[4:8] == b"IREE"  # the FlatBuffer file identifier of a vmfb
+    program = iree_runtime.load_vm_flatbuffer(target.read_bytes(), driver="local-task")
+    net = cli.load_function(f"{models}:TinyMLP", torch.float64)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    parameters = [p.detach().numpy() for p in net.parameters()]
+    result = torch.from_numpy(program.operator(x.numpy(), *parameters).to_host())
+    torch.testing.assert_close(result, reference.laplacian(net, x).detach())
 
 
 # -------------------------------------------------------------------- demo
@@ -327,7 +405,10 @@ def test_compile_vmfb(capsys, models, tmp_path):
 def _table_rows(out: str) -> dict[str, list[str]]:
     rows = {}
     for line in out.splitlines():
-        match = re.match(r"^((?:torch\.func nested|standard|collapsed)[^ ]*(?: \([\w-]+\))?)\s{2,}(.*)$", line)
+        match = re.match(
+            r"^((?:torch\.func nested|standard|collapsed)[^ ]*(?: \([\w-]+\))?)\s{2,}(.*)$",
+            line,
+        )
         if match:
             rows[match.group(1)] = match.group(2).split()
     return rows
@@ -374,7 +455,16 @@ def test_demo_reports_a_wrong_operator(capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "compile_operator", off_by_a_little)
     status, out, _ = run(
-        capsys, "demo", "--dim", "3", "--batch", "4", "--repeats", "1", "--backends", "torch"
+        capsys,
+        "demo",
+        "--dim",
+        "3",
+        "--batch",
+        "4",
+        "--repeats",
+        "1",
+        "--backends",
+        "torch",
     )
     assert status == 1
     assert "MISMATCH: standard (torch)" in out and "MISMATCH: collapsed (torch)" in out
@@ -399,7 +489,9 @@ def test_bench_full_plan(capsys):
 
 
 def test_bench_strategy_subset_keeps_the_baseline(capsys):
-    status, out, err = run(capsys, "bench", "--dry-run", "--strategies", "jet collapsed")
+    status, out, err = run(
+        capsys, "bench", "--dry-run", "--strategies", "jet collapsed"
+    )
     assert status == 0, err
     assert "strategies: torch.func nested, jet collapsed;" in out
 
@@ -421,9 +513,13 @@ def test_bench_argument_errors(capsys, argv, fragment):
 def test_bench_table_formatting():
     bench = cli.load_bench_module()
     rows = [
-        bench.Measurement("w", 4, "torch.func nested", seconds=0.2, compile_seconds=1.0),
+        bench.Measurement(
+            "w", 4, "torch.func nested", seconds=0.2, compile_seconds=1.0
+        ),
         bench.Measurement("w", 4, "jet collapsed", seconds=0.1, relative_error=1e-16),
-        bench.Measurement("w", 4, "ours collapsed (iree-cpu)", note="unavailable: no IREE"),
+        bench.Measurement(
+            "w", 4, "ours collapsed (iree-cpu)", note="unavailable: no IREE"
+        ),
     ]
     bench.add_ratios(rows)
     assert rows[1].ratios == {"nested": 0.5, "jet": 1.0}
@@ -442,7 +538,9 @@ def test_bench_hutchinson_baseline_is_unbiased_for_a_quadratic():
     f = lambda x: (x * x * diagonal).sum(1, keepdim=True)  # noqa: E731
     estimate = strategies.nested_hutchinson_laplacian(f, samples=4)
     x = torch.randn(5, 3, dtype=torch.float64)
-    torch.testing.assert_close(estimate(x), torch.full((5, 1), 2 * diagonal.sum().item(), dtype=torch.float64))
+    torch.testing.assert_close(
+        estimate(x), torch.full((5, 1), 2 * diagonal.sum().item(), dtype=torch.float64)
+    )
 
 
 def test_nested_references_on_closed_forms():
@@ -461,7 +559,9 @@ def test_nested_references_on_closed_forms():
 
 def test_interleaved_timer_and_repeats():
     calls = []
-    medians = cli.time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
+    medians = cli.time_interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3
+    )
     assert calls == ["a", "b"] * 3 and set(medians) == {"a", "b"}
     assert cli.repeats_for_budget(0.5, budget=6.0, low=3, high=25) == 12
     assert cli.repeats_for_budget(10.0, budget=6.0, low=3, high=25) == 3

@@ -55,7 +55,9 @@ def test_biharmonic_gammas_match_the_paper():
 
 def test_generalized_binomial():
     assert generalized_binomial(Fraction(5), 2) == 10
-    assert generalized_binomial(Fraction(4, 3), 2) == Fraction(4, 3) * Fraction(1, 3) / 2
+    assert (
+        generalized_binomial(Fraction(4, 3), 2) == Fraction(4, 3) * Fraction(1, 3) / 2
+    )
     assert generalized_binomial(Fraction(7, 2), 0) == 1
 
 
@@ -68,7 +70,18 @@ def test_multi_indices_enumerates_all():
 
 @pytest.mark.parametrize(
     "i",
-    [(1, 1), (2, 1), (1, 2), (2, 2), (3, 1), (1, 1, 1), (2, 1, 1), (1, 1, 1, 1), (3, 2), (1, 1, 1, 1, 1)],
+    [
+        (1, 1),
+        (2, 1),
+        (1, 2),
+        (2, 2),
+        (3, 1),
+        (1, 1, 1),
+        (2, 1, 1),
+        (1, 1, 1, 1),
+        (3, 2),
+        (1, 1, 1, 1, 1),
+    ],
 )
 def test_interpolation_recovers_mixed_partials(i):
     """M_i = sum_j weight_j T_K(sum_l j_l v_l) on a random symmetric tensor
@@ -77,7 +90,7 @@ def test_interpolation_recovers_mixed_partials(i):
     K, n = sum(i), 4
     A = random_symmetric(K, n, rng)
     v = rng.standard_normal((len(i), n))
-    exact = contract(A, [v[l] for l, count in enumerate(i) for _ in range(count)])
+    exact = contract(A, [v[a] for a, count in enumerate(i) for _ in range(count)])
     interpolated = sum(
         float(weight) * pure(A, np.tensordot(np.array(j, dtype=np.float64), v, axes=1))
         for j, weight in directional_expansion(i)
@@ -115,7 +128,9 @@ def test_biharmonic_spec(D):
     spec = S.biharmonic(D)
     (group,) = spec.groups
     assert group.order == 4
-    assert group.count == (3 * D * D - D) // 2  # e_a, e_a + e_b, 3 e_a + e_b, e_a + 3 e_b
+    assert (
+        group.count == (3 * D * D - D) // 2
+    )  # e_a, e_a + e_b, 3 e_a + e_b, e_a + 3 e_b
     A = random_symmetric(4, D, np.random.default_rng(D))
     exact = sum(A[a, a, b, b] for a in range(D) for b in range(D))
     assert apply_groups(spec, {4: A}) == pytest.approx(exact, rel=1e-12)
@@ -130,7 +145,14 @@ def test_laplacian_spec():
 
 def test_linear_operator_spec_mixed_orders():
     D = 3
-    terms = {(0, 0): 1.5, (0, 1): -2.0, (2,): 0.5, (1, 1, 2): 3.0, (0, 1, 2): -1.0, (): 4.0}
+    terms = {
+        (0, 0): 1.5,
+        (0, 1): -2.0,
+        (2,): 0.5,
+        (1, 1, 2): 3.0,
+        (0, 1, 2): -1.0,
+        (): 4.0,
+    }
     spec = S.linear_operator(D, terms)
     assert [g.order for g in spec.groups] == [1, 2, 3]
     assert spec.constant == 4.0
@@ -190,7 +212,10 @@ def test_sampled_directions_match_their_second_moment():
             3, coefficients=C, randomization=(distribution, 20000)
         ).groups
         v = sample_directions(
-            g.random, batch=2, input_shape=(3,), dtype=torch.float64,
+            g.random,
+            batch=2,
+            input_shape=(3,),
+            dtype=torch.float64,
             generator=torch.Generator().manual_seed(0),
         )
         assert v.shape == (g.count, 2, 3)
@@ -201,7 +226,9 @@ def test_sampled_directions_match_their_second_moment():
 
 def test_rademacher_directions_are_signs():
     (g,) = S.laplacian(3, randomization=("rademacher", 7)).groups
-    v = sample_directions(g.random, 4, (3,), torch.float32, torch.Generator().manual_seed(1))
+    v = sample_directions(
+        g.random, 4, (3,), torch.float32, torch.Generator().manual_seed(1)
+    )
     assert v.dtype == torch.float32 and v.shape == (7, 4, 3)
     assert set(v.unique().tolist()) == {-1.0, 1.0}
 
@@ -209,11 +236,22 @@ def test_rademacher_directions_are_signs():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: S.weighted_laplacian(2, coefficients=np.array([[1.0, 2.0], [0.0, 1.0]])), "symmetric"),
+        (
+            lambda: S.weighted_laplacian(
+                2, coefficients=np.array([[1.0, 2.0], [0.0, 1.0]])
+            ),
+            "symmetric",
+        ),
         (lambda: S.weighted_laplacian(2, coefficients=np.eye(3)), "2 x 2"),
         (lambda: S.weighted_laplacian(2), "exactly one of"),
-        (lambda: S.weighted_laplacian(2, coefficients=np.eye(2), factor=np.eye(2)), "exactly one of"),
-        (lambda: S.weighted_laplacian(2, factor=np.ones((3, 1))), "factor must be 2 x R"),
+        (
+            lambda: S.weighted_laplacian(2, coefficients=np.eye(2), factor=np.eye(2)),
+            "exactly one of",
+        ),
+        (
+            lambda: S.weighted_laplacian(2, factor=np.ones((3, 1))),
+            "factor must be 2 x R",
+        ),
         (lambda: S.biharmonic(3, randomization=("rademacher", 4)), "biased"),
         (lambda: S.laplacian(3, randomization=("uniform", 4)), "unknown randomization"),
         (lambda: S.laplacian(3, randomization=("normal", 0)), "at least one sample"),
@@ -221,7 +259,10 @@ def test_rademacher_directions_are_signs():
         (lambda: S.linear_operator(2, {(0, 2): 1.0}), "index 2 is out of range"),
         (lambda: S.linear_operator(2, {(0, 1.5): 1.0}), "must be integers"),
         (lambda: S.linear_operator(2, {}), "at least one term"),
-        (lambda: S.linear_operator(2, {(0,): 1.0}, randomization=("normal", 2)), "no randomized"),
+        (
+            lambda: S.linear_operator(2, {(0,): 1.0}, randomization=("normal", 2)),
+            "no randomized",
+        ),
     ],
 )
 def test_bad_operator_requests_are_named(make, message):

@@ -526,16 +526,16 @@ func.func @g(%j: !taylor.jet<2, 2, tensor<3xf64>>) -> tensor<3xf64> {
         _apply(text, "taylor-expand")
 
 
+def _function_names(module: ModuleOp) -> list[str]:
+    return [op.sym_name.data for op in module.ops]  # type: ignore[attr-defined]
+
+
 def test_private_callee_is_erased_public_kept():
-    module = _apply(
-        MLP.mlir + MLP.mlir.replace("private @f", "@g").replace("@f", "@g"),
-        "taylor-mode",
-    )
-    names = [op.sym_name.data for op in module.ops]  # type: ignore[attr-defined]
-    assert names == ["f", "g"]  # nothing called them: both kept
-    module = _apply(
-        operator_module(MLP, 2, 1).replace("private @f", "@f"), "taylor-mode"
-    )
-    assert [op.sym_name.data for op in module.ops] == ["f", "jet"]  # type: ignore[attr-defined]
-    module = _apply(operator_module(MLP, 2, 1), "taylor-mode")
-    assert [op.sym_name.data for op in module.ops] == ["jet"]  # type: ignore[attr-defined]
+    private = operator_module(MLP, order=2, given=1)
+    assert _function_names(_apply(private, "taylor-mode")) == ["jet"]
+    public = private.replace("private @f", "@f")
+    assert _function_names(_apply(public, "taylor-mode")) == ["f", "jet"]
+
+
+def test_uncalled_private_function_is_kept():
+    assert _function_names(_apply(MLP.mlir, "taylor-mode")) == ["f"]

@@ -11,6 +11,7 @@ are not read as tensors: the body uses the scalar directly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -25,7 +26,7 @@ from xdsl.dialects.builtin import (
     TensorType,
 )
 from xdsl.dialects.linalg.ops import FillOp, GenericOp, IteratorTypeAttr, YieldOp
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.ir.affine import AffineMap
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -73,6 +74,15 @@ def _fill_scalar(value: SSAValue) -> SSAValue | None:
     return None if isinstance(scalar.type, TensorType) else scalar
 
 
+def _shape_source(operands: Sequence[SSAValue]) -> SSAValue:
+    """A value of the result's shape to read dynamic sizes from: an operand
+    that is not a fill, else a fill's destination (so the fill can die)."""
+    for operand in operands:
+        if _fill_scalar(operand) is None:
+            return operand
+    return operands[0].owner.outputs[0]
+
+
 class ElementwiseToGeneric(RewritePattern):
     """An elementwise op on tensors becomes a `linalg.generic` over all
     dimensions, with the op on scalars as its body and a `tensor.empty` (sized
@@ -104,50 +114,60 @@ class ElementwiseToGeneric(RewritePattern):
         if not all(isinstance(v.type, TensorType) for v in op.operands):
             return  # a scalar condition of arith.select: not elementwise
 
-        shape = result_type.get_shape()
-        new_ops: list[Operation] = []
-        dynamic_sizes: list[SSAValue] = []
-        for i, size in enumerate(shape):
-            if size == DYNAMIC_INDEX:
-                index = ConstantOp(IntegerAttr(i, IndexType()))
-                dim = tensor.DimOp(op.operands[0], index)
-                new_ops += [index, dim]
-                dynamic_sizes.append(dim.result)
-        init = tensor.EmptyOp(dynamic_sizes, result_type)
-        new_ops.append(init)
-
-        inputs: list[SSAValue] = []
-        body = Block()
-        scalar_operands: list[SSAValue] = []
-        for operand in op.operands:
-            scalar = _fill_scalar(operand)
-            if scalar is None:
-                inputs.append(operand)
-                scalar = body.insert_arg(
-                    operand.type.get_element_type(), len(inputs) - 1
-                )
-            scalar_operands.append(scalar)
-        body.insert_arg(result_type.get_element_type(), len(inputs))
-
-        scalar_op = type(op).create(
-            operands=scalar_operands,
-            result_types=[result_type.get_element_type()],
-            properties=dict(op.properties),
-            attributes=dict(op.attributes),
-        )
-        body.add_ops([scalar_op, YieldOp(scalar_op.results[0])])
-
-        identity = AffineMapAttr(AffineMap.identity(len(shape)))
+        init_ops, init = _empty_like(result_type, _shape_source(op.operands))
+        inputs, body = _scalar_body(op, result_type.get_element_type())
+        rank = result_type.get_num_dims()
+        identity = AffineMapAttr(AffineMap.identity(rank))
         generic = GenericOp(
             inputs,
-            [init.tensor],
+            [init],
             Region(body),
             [identity] * (len(inputs) + 1),
-            [IteratorTypeAttr.parallel()] * len(shape),
+            [IteratorTypeAttr.parallel()] * rank,
             [result_type],
         )
-        new_ops.append(generic)
-        rewriter.replace(op, new_ops, generic.results)
+        rewriter.replace(op, [*init_ops, generic], generic.results)
+
+
+def _empty_like(
+    result_type: TensorType, sized_like: SSAValue
+) -> tuple[list[Operation], SSAValue]:
+    """A `tensor.empty` of result_type, dynamic sizes read from sized_like."""
+    ops: list[Operation] = []
+    dynamic_sizes: list[SSAValue] = []
+    for i, size in enumerate(result_type.get_shape()):
+        if size == DYNAMIC_INDEX:
+            index = ConstantOp(IntegerAttr(i, IndexType()))
+            dim = tensor.DimOp(sized_like, index)
+            ops += [index, dim]
+            dynamic_sizes.append(dim.result)
+    empty = tensor.EmptyOp(dynamic_sizes, result_type)
+    return [*ops, empty], empty.tensor
+
+
+def _scalar_body(
+    op: Operation, element_type: Attribute
+) -> tuple[list[SSAValue], Block]:
+    """The generic's inputs (the operands that are not fills) and its body:
+    op on scalars (block arguments, or the fills' scalars), yielded."""
+    inputs: list[SSAValue] = []
+    body = Block()
+    scalars: list[SSAValue] = []
+    for operand in op.operands:
+        scalar = _fill_scalar(operand)
+        if scalar is None:
+            inputs.append(operand)
+            scalar = body.insert_arg(operand.type.get_element_type(), len(inputs) - 1)
+        scalars.append(scalar)
+    body.insert_arg(element_type, len(inputs))  # the init's element, unused
+    scalar_op = type(op).create(
+        operands=scalars,
+        result_types=[element_type],
+        properties=dict(op.properties),
+        attributes=dict(op.attributes),
+    )
+    body.add_ops([scalar_op, YieldOp(scalar_op.results[0])])
+    return inputs, body
 
 
 class EraseUnusedFill(RewritePattern):

@@ -25,10 +25,12 @@ from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
 from taylor_mlir.transforms.taylor_collapse import (
     eliminate_common_subexpressions,
     eliminate_dead_code,
+    fill_constant,
 )
 from xdsl.context import Context
-from xdsl.dialects import arith, linalg, tensor
+from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, ModuleOp
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -39,7 +41,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
-from taylor_mlir.errors import UnsupportedOperatorError
+from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.tensor_ir import (
     ELEMENTWISE_OPS,
     Dim,
@@ -79,11 +81,8 @@ def _repeated(b: TensorBuilder, value: SSAValue, directions: int) -> SSAValue:
     """`value` repeated along a new leading axis: a `linalg.broadcast`, or for a
     constant fill the same fill at the larger shape."""
     shape = [directions, *_sizes(b, value)]
-    fill = value.owner
-    if isinstance(fill, linalg.FillOp) and isinstance(
-        scalar := fill.inputs[0].owner, arith.ConstantOp
-    ):
-        return b.fill(scalar.value.value.data, shape, element_of(value))
+    if (constant := fill_constant(value)) is not None:
+        return b.fill(constant, shape, element_of(value))
     return b.broadcast(value, shape, [0])
 
 
@@ -157,7 +156,7 @@ class _Batcher:
             if not any(self.is_batched(v) for v in op.operands):
                 self.b.insert(op.clone(value_mapper=self.unbatched))
                 continue
-            rule = _rule_for(op)
+            rule = BATCHING_RULES.get(type(op))
             if rule is None:
                 raise UnsupportedOperatorError(
                     op.name, detail="no batching rule for it inside taylor.linear_map"
@@ -186,18 +185,9 @@ class _Batcher:
             return self.batched[value]
         return _repeated(self.b, self.value(value), self.directions)
 
-    def leading_size(self, value: SSAValue) -> Dim:
-        """Size 1 of a batched value (size 0 of the unbatched one)."""
-        return self.b.dim(value, 1)
-
 
 def _require_zero_init(op: Operation, init: SSAValue) -> None:
-    fill = init.owner
-    if not (
-        isinstance(fill, linalg.FillOp)
-        and isinstance(scalar := fill.inputs[0].owner, arith.ConstantOp)
-        and scalar.value.value.data == 0.0
-    ):
+    if fill_constant(init) != 0.0:
         raise UnsupportedOperatorError(
             op.name,
             detail="inside taylor.linear_map it must accumulate into a zero "
@@ -219,7 +209,7 @@ def _batch_matmul(batcher: _Batcher, op: linalg.MatmulOp) -> SSAValue:
     R = batcher.directions
     if batcher.is_batched(lhs):
         x, weight = batcher.batched[lhs], batcher.value(rhs)
-        rows = batcher.leading_size(x)
+        rows = b.dim(x, 1)
         product = b.matmul(b.collapse(x, [[0, 1], [2]]), weight)
         return b.expand(product, [[0, 1], [2]], [R, rows, b.dim(weight, 1)])
     weight, x = batcher.value(lhs), batcher.batched[rhs]
@@ -339,10 +329,6 @@ BATCHING_RULES: dict[type[Operation], BatchingRule] = {
 direction axis (the rule gets the op; its batched operands are in the batcher)."""
 
 
-def _rule_for(op: Operation) -> BatchingRule | None:
-    return BATCHING_RULES.get(type(op))
-
-
 # ------------------------------------------------------------------- pass
 
 
@@ -360,3 +346,9 @@ class ConvertTaylorToTensorPass(ModulePass):
         PatternRewriteWalker(patterns, apply_recursively=False).rewrite_module(op)
         eliminate_common_subexpressions(op)
         eliminate_dead_code(op)
+        for nested in op.walk():
+            if nested.dialect_name() == "taylor":
+                raise InvalidIRError(
+                    f"convert-taylor-to-tensor: {nested.name} is jet-level IR; run "
+                    "taylor-mode and taylor-expand first"
+                )

@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
 from xdsl.context import Context
-from xdsl.dialects import arith, linalg, tensor
+from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     FloatAttr,
@@ -37,6 +37,7 @@ from xdsl.dialects.builtin import (
     MemRefType,
     ModuleOp,
 )
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -64,8 +65,8 @@ from taylor_mlir.tensor_ir import (
 _OpT = TypeVar("_OpT", bound=Operation)
 
 
-def _fill_value(value: SSAValue) -> float | None:
-    """The constant a `linalg.fill` of an `arith.constant` float fills, else None."""
+def fill_constant(value: SSAValue) -> float | None:
+    """The float a `linalg.fill` of an `arith.constant` fills, else None."""
     fill = value.owner
     if not isinstance(fill, linalg.FillOp):
         return None
@@ -78,12 +79,12 @@ def _fill_value(value: SSAValue) -> float | None:
 
 
 def _is_zero_fill(value: SSAValue) -> bool:
-    return _fill_value(value) == 0.0
+    return fill_constant(value) == 0.0
 
 
 def _is_direction_independent(value: SSAValue) -> bool:
     """A per-direction value equal in every direction: a replicate or a fill."""
-    return isinstance(value.owner, ReplicateOp) or _fill_value(value) is not None
+    return isinstance(value.owner, ReplicateOp) or fill_constant(value) is not None
 
 
 def _split_factor(product: arith.MulfOp) -> tuple[SSAValue, SSAValue] | None:
@@ -129,18 +130,36 @@ def _replicated(b: TensorBuilder, value: SSAValue, directions: int) -> SSAValue:
     return b.insert(ReplicateOp(value, directions)).results[0]
 
 
-def _sizes_without_directions(b: TensorBuilder, value: SSAValue) -> list[Dim]:
+# A size known without creating ops: a static size, an index value, or
+# (tensor, i) for `tensor.dim` i of a tensor, all defined outside the region
+# being looked at (a linear map's body).
+_SizeFromAbove = int | SSAValue | tuple[SSAValue, int]
+
+
+def _fill_sizes_from_above(value: SSAValue) -> list[_SizeFromAbove]:
     """The sizes S of a `tensor<R x S>` fill, read from the `tensor.empty` it
     fills when there is one (so the R-sized tensor is not kept alive for its
-    sizes), else with `tensor.dim`."""
+    sizes), else as its `tensor.dim`s."""
     fill = value.owner
-    if isinstance(fill, linalg.FillOp) and isinstance(
-        empty := fill.outputs[0].owner, tensor.EmptyOp
-    ):
+    assert isinstance(fill, linalg.FillOp)
+    sizes: list[_SizeFromAbove]
+    if isinstance(empty := fill.outputs[0].owner, tensor.EmptyOp):
         dynamic = iter(empty.dynamic_sizes)
         sizes = [next(dynamic) if s == DYNAMIC_INDEX else s for s in shape_of(value)]
-        return sizes[1:]
-    return b.dims(value)[1:]
+    else:
+        shape = shape_of(value)
+        sizes = [(value, i) if s == DYNAMIC_INDEX else s for i, s in enumerate(shape)]
+    return sizes[1:]
+
+
+def _materialized(b: TensorBuilder, sizes: Sequence[_SizeFromAbove]) -> list[Dim]:
+    """Sizes as `TensorBuilder` takes them, with the `tensor.dim`s emitted."""
+    return [b.dim(*size) if isinstance(size, tuple) else size for size in sizes]
+
+
+def _sizes_without_directions(b: TensorBuilder, value: SSAValue) -> list[Dim]:
+    """The sizes S of a `tensor<R x S>` fill (see `_fill_sizes_from_above`)."""
+    return _materialized(b, _fill_sizes_from_above(value))
 
 
 def _primal_factor(b: TensorBuilder, value: SSAValue) -> SSAValue:
@@ -148,7 +167,7 @@ def _primal_factor(b: TensorBuilder, value: SSAValue) -> SSAValue:
     replicated value, or the same fill at the primal shape."""
     if isinstance(replicate := value.owner, ReplicateOp):
         return replicate.input
-    fill_value = _fill_value(value)
+    fill_value = fill_constant(value)
     assert fill_value is not None, "not direction-independent"
     return b.fill(fill_value, _sizes_without_directions(b, value), element_of(value))
 
@@ -365,7 +384,7 @@ class SumOfFill(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
-        if (value := _fill_value(op.input)) is None:
+        if (value := fill_constant(op.input)) is None:
             return
         b = TensorBuilder(rewriter)
         total = value * sum(op.weight_values())
@@ -448,11 +467,6 @@ class FoldSubOfZero(RewritePattern):
             rewriter.replace(op, (), [TensorBuilder(rewriter).neg(op.rhs)])
 
 
-# A size of a tensor computed in a linear map's body, expressed from above: a
-# static size, an index value, or (tensor, i) for `tensor.dim` i of a tensor.
-_SizeFromAbove = int | SSAValue | tuple[SSAValue, int]
-
-
 class FoldLinearMapOfZeros(RewritePattern):
     """
     A linear map of zeros is zero:
@@ -482,22 +496,9 @@ class FoldLinearMapOfZeros(RewritePattern):
         if sizes is None:
             return
         b = TensorBuilder(rewriter)
-        materialized = [b.dim(s[0], s[1]) if isinstance(s, tuple) else s for s in sizes]
-        zero = b.fill(0.0, [op.directions, *materialized], element_of(op.result))
+        shape = [op.directions, *_materialized(b, sizes)]
+        zero = b.fill(0.0, shape, element_of(op.result))
         rewriter.replace(op, (), [zero])
-
-
-def _fill_sizes_from_above(value: SSAValue) -> list[_SizeFromAbove]:
-    """The sizes S of a `tensor<R x S>` fill, without creating ops."""
-    fill = value.owner
-    assert isinstance(fill, linalg.FillOp)
-    if isinstance(empty := fill.outputs[0].owner, tensor.EmptyOp):
-        dynamic = iter(empty.dynamic_sizes)
-        sizes = [next(dynamic) if s == DYNAMIC_INDEX else s for s in shape_of(value)]
-        return sizes[1:]
-    return [
-        (value, i) if s == DYNAMIC_INDEX else s for i, s in enumerate(shape_of(value))
-    ][1:]
 
 
 def _sizes_from_above(

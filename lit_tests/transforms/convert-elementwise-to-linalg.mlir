@@ -88,7 +88,41 @@ func.func @untouched(%a: tensor<?x3xf32>, %w: tensor<3x2xf32>, %s: tensor<f32>) 
 }
 
 // CHECK-LABEL: func.func @untouched
+// CHECK-SAME:    %[[S:[^:]*]]: tensor<f32>)
 // CHECK:         %[[ACC:.*]] = linalg.fill
 // CHECK-NEXT:    %{{.*}} = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<?x3xf32>, tensor<3x2xf32>) outs(%[[ACC]] : tensor<?x2xf32>)
-// CHECK:         linalg.generic {indexing_maps = [affine_map<() -> ()>, affine_map<() -> ()>], iterator_types = []}
-// CHECK:           math.powf %{{.*}}, %{{.*}} : f32
+// CHECK-NEXT:    %[[HALF:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK-NOT:     linalg.fill
+// CHECK:         linalg.generic {indexing_maps = [affine_map<() -> ()>, affine_map<() -> ()>], iterator_types = []} ins(%[[S]] : tensor<f32>)
+// CHECK-NEXT:    ^{{.*}}(%[[X:.*]]: f32, %{{.*}}: f32):
+// CHECK-NEXT:      %{{.*}} = math.powf %[[X]], %[[HALF]] : f32
+
+// -----
+
+// Only fills as operands: a generic without inputs, sized by the fills'
+// destination, so both fills die.
+func.func @fills_only(%x: tensor<?x4xf64>) -> tensor<?x4xf64> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x4xf64>
+  %e = tensor.empty(%n) : tensor<?x4xf64>
+  %c2 = arith.constant 2.000000e+00 : f64
+  %c3 = arith.constant 3.000000e+00 : f64
+  %two = linalg.fill ins(%c2 : f64) outs(%e : tensor<?x4xf64>) -> tensor<?x4xf64>
+  %three = linalg.fill ins(%c3 : f64) outs(%e : tensor<?x4xf64>) -> tensor<?x4xf64>
+  %y = arith.mulf %two, %three : tensor<?x4xf64>
+  func.return %y : tensor<?x4xf64>
+}
+
+// CHECK-LABEL: func.func @fills_only
+// CHECK:         %[[E:.*]] = tensor.empty(%{{.*}}) : tensor<?x4xf64>
+// CHECK-DAG:     %[[TWO:.*]] = arith.constant 2.000000e+00 : f64
+// CHECK-DAG:     %[[THREE:.*]] = arith.constant 3.000000e+00 : f64
+// CHECK-NOT:     linalg.fill
+// CHECK:         %[[N:.*]] = tensor.dim %[[E]], %{{.*}} : tensor<?x4xf64>
+// CHECK-NEXT:    %[[INIT:.*]] = tensor.empty(%[[N]]) : tensor<?x4xf64>
+// CHECK-NEXT:    %[[Y:.*]] = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} outs(%[[INIT]] : tensor<?x4xf64>) {
+// CHECK-NEXT:    ^{{.*}}(%{{.*}}: f64):
+// CHECK-NEXT:      %[[M:.*]] = arith.mulf %[[TWO]], %[[THREE]] : f64
+// CHECK-NEXT:      linalg.yield %[[M]] : f64
+// CHECK-NEXT:    } -> tensor<?x4xf64>
+// CHECK-NEXT:    func.return %[[Y]]

@@ -56,11 +56,14 @@ def _iree():
     return compiler, runtime
 
 
-def compiler_flags(target: str, cuda_arch: str = "sm_80") -> list[str]:
-    """iree-compile flags for a target ("cpu" or "cuda")."""
+def compiler_flags(
+    target: str, cuda_arch: str = "sm_80", float64: bool = False
+) -> list[str]:
+    """iree-compile flags for a target ("cpu" or "cuda"), for a program with
+    or without float64."""
     keep_f64 = "--iree-input-demote-f64-to-f32=false"
     if target == "cpu":
-        return [
+        flags = [
             "--iree-hal-target-device=local",
             "--iree-hal-local-target-device-backends=llvm-cpu",
             "--iree-llvmcpu-target-cpu=host",
@@ -68,6 +71,14 @@ def compiler_flags(target: str, cuda_arch: str = "sm_80") -> list[str]:
             # the system linker links libm: tanh/sin/cos in float64
             "--iree-llvmcpu-link-embedded=false",
         ]
+        if not float64:
+            # measured (benchmarks/bench_forward.py): f32 matmuls ~1.5-2x
+            # faster with data tiling and ukernels; f64 ones not faster
+            flags += [
+                "--iree-opt-data-tiling=true",
+                "--iree-llvmcpu-enable-ukernels=all",
+            ]
+        return flags
     if target == "cuda":
         return [
             "--iree-hal-target-device=cuda",
@@ -120,6 +131,15 @@ def _input_count(op: Operation) -> int:
     return 1 if hasattr(op, "input") else 0
 
 
+def _uses_float64(module: ModuleOp) -> bool:
+    """Whether any op computes in float64 (what the CPU flags depend on)."""
+    return any(
+        isinstance(_element_type(result.type), Float64Type)
+        for op in module.walk()
+        for result in op.results
+    )
+
+
 def _element_type(t):
     return t.get_element_type() if isinstance(t, TensorType) else t
 
@@ -136,6 +156,25 @@ def check_supported(module: ModuleOp, target: str) -> None:
                 raise BackendError(
                     f"cannot compile {name} on {op.results[0].type}: {reason}"
                 )
+
+
+def prepare(
+    module: ModuleOp, target: str = "cpu", cuda_arch: str = "sm_80"
+) -> tuple[ModuleOp, list[str]]:
+    """The lowered module and the flags IREE compiles it with for target;
+    BackendError for what IREE is known not to compile."""
+    flags = compiler_flags(target, cuda_arch, _uses_float64(module))
+    check_supported(module, target)
+    return lower_for_iree(module), flags
+
+
+def iree_artifact(
+    module: ModuleOp, target: str = "cpu", cuda_arch: str = "sm_80"
+) -> bytes:
+    """The compiled IREE module (vmfb bytes) of `module`, exactly as
+    `IREEExecutable` builds it (so from the cache when one was built)."""
+    lowered, flags = prepare(module, target, cuda_arch)
+    return compile_mlir(str(lowered), flags)
 
 
 # ------------------------------------------------------------------ caching
@@ -234,9 +273,7 @@ class IREEExecutable:
         function = find_function(module, func_name)
         self.specs = argument_specs(function)
         self.result_count = len(function.function_type.outputs)
-        self.flags = compiler_flags(target, cuda_arch)
-        check_supported(module, target)
-        lowered = lower_for_iree(module)
+        lowered, self.flags = prepare(module, target, cuda_arch)
         self.mlir = str(lowered)
         # arguments IREE may write to are copied in, the others imported as is
         self.zero_copy = [

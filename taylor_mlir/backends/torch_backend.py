@@ -171,11 +171,11 @@ _BINARY = {
     "math.powf": (aten.pow.Tensor_Tensor, aten.pow.Tensor_Scalar, False),
 }
 
-# scalar-left forms of the non-commutative binary ops: c - x, c / x, c ** x
-_SCALAR_LEFT = {
-    "arith.subf": aten.rsub.Scalar,  # rsub(x, c) = c - x
-    "arith.divf": None,  # div.Tensor(c, x): c is a wrapped number
-    "math.powf": aten.pow.Scalar,  # pow.Scalar(c, x)
+# c (op) x for a scalar c of the non-commutative ops: (overload, its arguments)
+_SCALAR_LEFT: dict[str, Callable[[float, Any], tuple[Any, tuple[Any, ...]]]] = {
+    "arith.subf": lambda c, x: (aten.rsub.Scalar, (x, c)),  # rsub(x, c) = c - x
+    "arith.divf": lambda c, x: (aten.div.Tensor, (c, x)),  # c: a wrapped number
+    "math.powf": lambda c, x: (aten.pow.Scalar, (c, x)),
 }
 
 
@@ -320,9 +320,9 @@ class FXEmitter:
         if isinstance(a, int) and isinstance(b, int):
             return combine(a, b)
         neutral = 1 if combine is operator.mul else 0
-        if b == neutral:
+        if isinstance(b, int) and b == neutral:
             return a
-        if a == neutral and combine is not operator.sub:
+        if isinstance(a, int) and a == neutral and combine is not operator.sub:
             return b
         return self.call(combine, a, b)
 
@@ -365,6 +365,7 @@ class FXEmitter:
         self.set(op, self.call(_UNARY[op.name], self.tensor(op.operands[0])))
 
     def emit_binary(self, op: Operation) -> None:
+        """A fill operand stays a scalar (broadcast by ATen) unless both are."""
         tensor_tensor, tensor_scalar, commutative = _BINARY[op.name]
         lhs, rhs = op.operands
         if self.all_fills(op, [lhs, rhs]):
@@ -378,15 +379,12 @@ class FXEmitter:
             self.set(op, self.call(tensor_tensor, a, b))
         elif commutative:
             self.set(op, self.call(tensor_scalar, b, a))
-        elif _SCALAR_LEFT[op.name] is aten.rsub.Scalar:
-            self.set(op, self.call(aten.rsub.Scalar, b, a))
-        elif _SCALAR_LEFT[op.name] is aten.pow.Scalar:
-            self.set(op, self.call(aten.pow.Scalar, a, b))
-        else:  # divf: the scalar is a wrapped number (keeps the tensor's dtype)
-            self.set(op, self.call(tensor_tensor, a, b))
+        else:
+            target, args = _SCALAR_LEFT[op.name](a, b)
+            self.set(op, self.call(target, *args))
 
     def emit_cmpf(self, op: Operation) -> None:
-        predicate = _predicate_name(op)
+        predicate = op.predicate_name  # taylor_mlir.dialects.arith_tensor.CmpfOp
         if predicate not in _COMPARISONS:
             raise UnsupportedOperatorError(
                 "arith.cmpf",
@@ -547,15 +545,6 @@ class FXEmitter:
 
     def emit_return(self, op: Operation) -> None:
         self.graph.output(tuple(self.tensor(v) for v in op.operands))
-
-
-def _predicate_name(op: Operation) -> str:
-    name = getattr(op, "predicate_name", None)
-    if name is not None:
-        return name
-    from taylor_mlir.dialects.arith_tensor import _CMPF_PREDICATES
-
-    return _CMPF_PREDICATES[op.predicate.value.data]
 
 
 def _dropped_unit_dims(sizes: Sequence[Any], result_shape: Sequence[int]) -> list[int]:

@@ -60,16 +60,19 @@ def _sizes(arg: torch.fx.Node) -> list[Any]:
 # ------------------------------------------------------------------ copies
 
 
-@rule(
-    aten.clone.default,
-    aten.alias.default,
-    aten._to_copy.default,
-    aten.detach.default,
-    aten.lift_fresh_copy.default,
-)
+@rule(aten.clone.default, aten.alias.default)
 def _identity(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    """Copies are values: the same SSA value (dtypes were checked already)."""
+    """Copies are values: the same SSA value."""
     return imp.tensor(node, node.args[0])
+
+
+@rule(aten._to_copy.default)
+def _to_copy(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """A copy into the program's dtype (other dtypes were refused): the value
+    itself, or 0/1 for a boolean tensor."""
+    if node.meta["val"].dtype == torch.bool:
+        raise imp.unsupported(node, "conversion to a boolean tensor")
+    return imp.operand(node, node.args[0])
 
 
 # ------------------------------------------------------------- elementwise
@@ -85,7 +88,7 @@ def _binary(combine: Callable[[GraphImporter, SSAValue, SSAValue], SSAValue]) ->
 
 
 def _with_alpha(imp: GraphImporter, node: torch.fx.Node, b: SSAValue) -> SSAValue:
-    alpha = node.kwargs.get("alpha", 1)
+    alpha = _arg(node, 2, "alpha", 1)
     return b if alpha == 1 else imp.b.mul(b, imp.fill(node, float(alpha)))
 
 
@@ -101,19 +104,19 @@ def _sub(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     return imp.b.sub(a, _with_alpha(imp, node, b))
 
 
-@rule(aten.rsub.Scalar, aten.rsub.Tensor)
-def _rsub(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    """rsub(a, b, alpha) = b - alpha * a."""
-    a, b = imp.operand(node, node.args[0]), imp.operand(node, node.args[1])
-    return imp.b.sub(b, _with_alpha(imp, node, a))
-
-
 RULES[aten.mul.Tensor] = RULES[aten.mul.Scalar] = _binary(lambda i, a, b: i.b.mul(a, b))
 RULES[aten.div.Tensor] = RULES[aten.div.Scalar] = _binary(lambda i, a, b: i.b.div(a, b))
 RULES[aten.maximum.default] = _binary(lambda i, a, b: i.b.maximum(a, b))
 RULES[aten.minimum.default] = _binary(lambda i, a, b: i.b.minimum(a, b))
 
-_PREDICATES = {"gt": "ogt", "lt": "olt", "ge": "oge", "le": "ole", "eq": "oeq", "ne": "une"}
+_PREDICATES = {
+    "gt": "ogt",
+    "lt": "olt",
+    "ge": "oge",
+    "le": "ole",
+    "eq": "oeq",
+    "ne": "une",
+}
 for _name, _predicate in _PREDICATES.items():
     _compare = _binary(lambda i, a, b, p=_predicate: i.b.cmpf(p, a, b))
     RULES[getattr(aten, _name).Tensor] = RULES[getattr(aten, _name).Scalar] = _compare
@@ -223,7 +226,7 @@ def _sum_over(imp: GraphImporter, node: torch.fx.Node) -> tuple[SSAValue, int]:
     return summed, count
 
 
-@rule(aten.sum.dim_IntList, aten.sum.default)
+@rule(aten.sum.dim_IntList)
 def _sum(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     return _sum_over(imp, node)[0]
 
@@ -270,7 +273,7 @@ def _bmm(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     return imp.b.batch_matmul(imp.tensor(node, a), imp.tensor(node, b))
 
 
-_SAME_SHAPE_VIEWS = (aten.view.default, aten._unsafe_view.default, aten.reshape.default)
+_SAME_SHAPE_VIEWS = (aten.view.default,)
 
 
 def _shared_matrix(
@@ -304,33 +307,7 @@ def _permute(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     return imp.b.transpose(x, permutation)
 
 
-@rule(aten.transpose.int)
-def _transpose(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    x = imp.tensor(node, node.args[0])
-    rank = len(shape_of(x))
-    a, b = (_dim(d, rank) for d in node.args[1:3])
-    if a == b:
-        return x
-    permutation = list(range(rank))
-    permutation[a], permutation[b] = b, a
-    return imp.b.transpose(x, permutation)
-
-
-@rule(aten.t.default)
-def _t(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    x = imp.tensor(node, node.args[0])
-    return imp.b.transpose(x, [1, 0]) if len(shape_of(x)) == 2 else x
-
-
-@rule(
-    aten.view.default,
-    aten._unsafe_view.default,
-    aten.reshape.default,
-    aten.unsqueeze.default,
-    aten.squeeze.default,
-    aten.squeeze.dim,
-    aten.squeeze.dims,
-)
+@rule(aten.view.default, aten.unsqueeze.default, aten.squeeze.dims)
 def _reshape(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     source = node.args[0]
     x = imp.tensor(node, source)
@@ -398,7 +375,7 @@ def _select(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     return imp.reshape(node, row, sizes, imp.result_sizes(node))
 
 
-@rule(aten.split_with_sizes.default, aten.split.Tensor)
+@rule(aten.split_with_sizes.default)
 def _split(imp: GraphImporter, node: torch.fx.Node) -> list[SSAValue]:
     x = imp.tensor(node, node.args[0])
     dim = _dim(_arg(node, 2, "dim", 0), len(shape_of(x)))

@@ -9,6 +9,7 @@ a batch of 2 for the trace: the rows are independent, the values do not matter.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -80,14 +81,17 @@ def export(
     dynamic_shapes = None
     if dynamic_batch:
         if args[0].shape[0] == 1:
-            args = tuple(torch.cat([arg, arg]) for arg in args)
+            args = tuple(torch.cat([arg, arg]).detach() for arg in args)
         batch = Dim("batch")
         per_input = tuple({0: batch} for _ in args)
         dynamic_shapes = per_input if module is f else (per_input,)
     name = getattr(f, "__qualname__", type(f).__name__)
     try:
-        exported = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
-        return exported.run_decompositions()
+        with warnings.catch_warnings():
+            # torch.export's own use of its deprecated pytree API
+            warnings.filterwarnings("ignore", ".*LeafSpec", FutureWarning)
+            exported = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
+            return exported.run_decompositions()
     except Exception as error:
         lines = str(error).strip().splitlines()[:MESSAGE_LINES]
         reason = "\n  ".join(lines) or type(error).__name__

@@ -19,11 +19,11 @@ from typing import Any
 import torch
 import torch.fx
 from torch.export import ExportedProgram
-from torch.export.graph_signature import InputKind, OutputKind
+from torch.export.graph_signature import InputKind, InputSpec, OutputKind
 from xdsl.builder import Builder, InsertPoint
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Attribute, Block, SSAValue
+from xdsl.dialects.builtin import ModuleOp, TensorType, i1
+from xdsl.ir import Attribute, SSAValue
 from xdsl.transforms.common_subexpression_elimination import cse
 from xdsl.transforms.dead_code_elimination import region_dce
 
@@ -33,6 +33,7 @@ from taylor_mlir.errors import (
     RowInteractionError,
     UnsupportedOperatorError,
 )
+from taylor_mlir.frontend.aten import RULES
 from taylor_mlir.frontend.export import SUPPORTED_DTYPES, check_example_args, export
 from taylor_mlir.frontend.rows import RowAnalysis, RowsMix
 from taylor_mlir.frontend.sizes import (
@@ -106,6 +107,16 @@ _ASSERTIONS = {
     torch.ops.aten._assert_async.msg,
 }
 
+# ops creating constants (their dtype may differ from the program's)
+CREATIONS = {
+    torch.ops.aten.full.default,
+    torch.ops.aten.full_like.default,
+    torch.ops.aten.scalar_tensor.default,
+}
+
+# sizes computed in the graph (`x.shape[0]`)
+_SYMBOLIC_NUMBERS = (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool)
+
 
 @dataclass
 class _Argument:
@@ -138,13 +149,11 @@ class GraphImporter:
     # ------------------------------------------------------------------ walk
 
     def run(self) -> ImportedProgram:
-        from taylor_mlir.frontend.aten import RULES
-
         graph = self.exported.graph_module.graph
         output = next(n for n in graph.nodes if n.op == "output")
         inputs, parameters = self._arguments(graph)
         arguments = inputs + parameters
-        input_types = [self._argument_type(a.node) for a in arguments]
+        input_types = [self._tensor_type(a.node.meta["val"]) for a in arguments]
         result = self._single_output(output)
         output_type = self._tensor_type(result.meta["val"])
 
@@ -153,7 +162,7 @@ class GraphImporter:
         self.b = TensorBuilder(Builder(InsertPoint.at_end(block)))
         self.ops = IRElementwiseOps(self.b)
         self.sizes = SizeValues(self.b, block.args[0] if self.rows else None)
-        for argument, block_arg in zip(arguments, block.args):
+        for argument, block_arg in zip(arguments, block.args, strict=True):
             block_arg.name_hint = argument.node.name
             self.values[argument.node] = block_arg
         if self.rows:
@@ -162,7 +171,7 @@ class GraphImporter:
 
         for node in graph.nodes:
             if node.op == "call_function":
-                self._visit(node, RULES)
+                self._visit(node)
         self._check_rows(result, output=True)
         self.b.insert(func.ReturnOp(self.values[result]))
         cse(function.body)  # the repeated `tensor.dim`s and zero fills
@@ -182,21 +191,20 @@ class GraphImporter:
             exported=self.exported,
         )
 
-    def _visit(self, node: torch.fx.Node, rules: dict[Any, Callable]) -> None:
+    def _visit(self, node: torch.fx.Node) -> None:
         if node.target in _ASSERTIONS:
             return
         if isinstance(node.meta.get("val"), _SYMBOLIC_NUMBERS):
-            self.values[node] = _SymbolicScalar(node)  # rules read sizes from meta
-            return
+            return  # sizes computed in the graph: rules read sizes from metadata
         if node.target is operator.getitem:  # one result of a multi-result op
             self._check_rows(node)
             self.values[node] = self.values[node.args[0]][node.args[1]]
             return
-        if node.target not in rules:
+        if node.target not in RULES:
             raise UnsupportedOperatorError(_op_name(node), source_line(node))
         self._check_dtype(node)
         self._check_rows(node)
-        self.values[node] = rules[node.target](self, node)
+        self.values[node] = RULES[node.target](self, node)
         self._check_result(node)
 
     def _check_rows(self, node: torch.fx.Node, output: bool = False) -> None:
@@ -208,11 +216,10 @@ class GraphImporter:
             else:
                 self.rows.visit(node)
         except RowsMix as mix:
-            where = source_line(node)
             raise RowInteractionError(
                 f"{_op_name(node)} mixes rows of the batch: {mix}; per-datum "
                 "operators need every output row to depend on its input row only"
-                + (f"\n  from your code: {where}" if where else "")
+                + _from_your_code(node)
             ) from None
         except SizeError as error:
             raise self.unsupported(node, str(error)) from None
@@ -223,30 +230,32 @@ class GraphImporter:
         self, graph: torch.fx.Graph
     ) -> tuple[list[_Argument], list[_Argument]]:
         """User inputs, and the parameters/buffers/constants the graph uses."""
-        placeholders = {n.name: n for n in graph.nodes if n.op == "placeholder"}
-        inputs, parameters = [], []
-        state, constants = self.exported.state_dict, self.exported.constants
-        for spec in self.exported.graph_signature.input_specs:
-            node = placeholders[spec.arg.name]
-            if spec.kind is InputKind.USER_INPUT:
-                inputs.append(_Argument(node, spec.arg.name, None))
-                continue
-            if not node.users:
-                continue
-            if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
-                value = state[spec.target] if spec.target in state else constants[spec.target]
-                parameters.append(_Argument(node, spec.target, self._parameter(spec.target, value)))
-            elif spec.kind is InputKind.CONSTANT_TENSOR:
-                parameters.append(_Argument(node, spec.target, self._constant(spec.target, constants[spec.target])))
-            else:
-                raise ExportError(f"unsupported graph input {spec.arg.name} ({spec.kind.name})")
-        for spec in self.exported.graph_signature.output_specs:
+        signature = self.exported.graph_signature
+        for spec in signature.output_specs:
             if spec.kind is not OutputKind.USER_OUTPUT:
                 raise ExportError(
                     f"the function mutates {spec.target} ({spec.kind.name}); "
                     "only pure functions can be compiled (use eval mode)"
                 )
+        placeholders = {n.name: n for n in graph.nodes if n.op == "placeholder"}
+        inputs, parameters = [], []
+        for spec in signature.input_specs:
+            node = placeholders[spec.arg.name]
+            if spec.kind is InputKind.USER_INPUT:
+                inputs.append(_Argument(node, spec.arg.name, None))
+            elif node.users:  # unused weights are left out
+                value = self._argument_value(spec)
+                parameters.append(_Argument(node, spec.target, value))
         return inputs, parameters
+
+    def _argument_value(self, spec: InputSpec) -> torch.Tensor:
+        state, constants = self.exported.state_dict, self.exported.constants
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            value = state.get(spec.target, constants.get(spec.target))
+            return self._parameter(spec.target, value)
+        if spec.kind is InputKind.CONSTANT_TENSOR:
+            return self._constant(spec.target, constants[spec.target])
+        raise ExportError(f"unsupported graph input {spec.arg.name} ({spec.kind.name})")
 
     def _parameter(self, name: str, value: torch.Tensor) -> torch.Tensor:
         if value.dtype != self.dtype:
@@ -266,11 +275,10 @@ class GraphImporter:
             )
         return value.to(self.dtype)
 
-    def _argument_type(self, node: torch.fx.Node) -> TensorType:
-        return self._tensor_type(node.meta["val"])
-
     def _tensor_type(self, value: torch.Tensor) -> TensorType:
-        shape = [DYNAMIC if isinstance(s, torch.SymInt) else int(s) for s in value.shape]
+        shape = [
+            DYNAMIC if isinstance(s, torch.SymInt) else int(s) for s in value.shape
+        ]
         return TensorType(self.element, shape)
 
     def _single_output(self, output: torch.fx.Node) -> torch.fx.Node:
@@ -299,8 +307,7 @@ class GraphImporter:
                 continue
             raise DtypeError(
                 f"{_op_name(node)} computes in {value.dtype} inside a {self.dtype} "
-                "program: use one float dtype"
-                + (f"\n  from your code: {source_line(node)}" if source_line(node) else "")
+                "program: use one float dtype" + _from_your_code(node)
             )
 
     def _check_result(self, node: torch.fx.Node) -> None:
@@ -310,8 +317,9 @@ class GraphImporter:
         if not isinstance(values, list | tuple):
             results, values = [results], [values]
         for result, value in zip(results, values, strict=True):
-            expected = [DYNAMIC if isinstance(s, torch.SymInt) else int(s) for s in value.shape]
-            assert list(shape_of(result)) == expected, (
+            element = i1 if value.dtype == torch.bool else self.element
+            expected = TensorType(element, self._tensor_type(value).get_shape())
+            assert result.type == expected, (
                 f"{node.format_node()}: emitted {result.type}, expected {expected}"
             )
 
@@ -363,7 +371,9 @@ class GraphImporter:
         value_shape = shape_of(value)
         leading = len(shape) - len(value_shape)
         stretched = [
-            i for i, size in enumerate(value_shape) if size == 1 and shape[leading + i] != 1
+            i
+            for i, size in enumerate(value_shape)
+            if size == 1 and shape[leading + i] != 1
         ]
         if leading == 0 and not stretched:
             return value
@@ -387,10 +397,11 @@ class GraphImporter:
             )
         except SizeError as error:
             raise self.unsupported(node, str(error)) from None
-        scalar = not sizes_in or not sizes_out
-        if scalar and sizes_in or any(len(g) > 1 for g in groups_in):
+        if not sizes_in:  # a scalar to unit dimensions: no expand_shape from rank 0
+            return self.b.broadcast(value, [1] * len(sizes_out), range(len(sizes_out)))
+        if not sizes_out or any(len(g) > 1 for g in groups_in):
             value = self.b.collapse(value, groups_in)
-        if scalar and sizes_out or any(len(g) > 1 for g in groups_out):
+        if any(len(g) > 1 for g in groups_out):
             value = self.b.expand(value, groups_out, self.dims(node, sizes_out))
         return value
 
@@ -398,17 +409,6 @@ class GraphImporter:
         """A constant as torch stores it (rounded to its dtype), for the program."""
         dtype = node.meta["val"].dtype
         return float(torch.tensor(value, dtype=dtype).to(self.dtype))
-
-
-_SYMBOLIC_NUMBERS = (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool)
-
-
-class _SymbolicScalar:
-    """A size computed in the graph (`x.shape[0]`); rules read sizes from the
-    nodes' metadata instead, so only its use as a number is an error."""
-
-    def __init__(self, node: torch.fx.Node):
-        self.node = node
 
 
 def _groups_without(rank: int, dropped: Sequence[int]) -> list[list[int]]:
@@ -424,17 +424,14 @@ def _groups_without(rank: int, dropped: Sequence[int]) -> list[list[int]]:
     return [sorted(group) for group in groups]
 
 
+def _from_your_code(node: torch.fx.Node) -> str:
+    where = source_line(node)
+    return f"\n  from your code: {where}" if where else ""
+
+
 def _op_name(node: torch.fx.Node) -> str:
     target = node.target
     name = getattr(target, "name", None)
     if callable(name):
         return name()  # aten::add.Tensor
     return getattr(target, "__name__", str(target))
-
-
-# ops creating constants (their dtype may differ from the program's)
-CREATIONS = {
-    torch.ops.aten.full.default,
-    torch.ops.aten.full_like.default,
-    torch.ops.aten.scalar_tensor.default,
-}

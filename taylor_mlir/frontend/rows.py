@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.fx
 
-from taylor_mlir.frontend.sizes import monomial
+from taylor_mlir.frontend.sizes import describe, monomial
 
 aten = torch.ops.aten
 
@@ -49,7 +49,7 @@ class RowsMix(Exception):
     with the node's source line."""
 
 
-def sizes_of(value: Any) -> list[Any]:
+def _sizes_of(value: Any) -> list[Any]:
     return list(value.shape)
 
 
@@ -75,8 +75,7 @@ class RowAnalysis:
 
     def visit(self, node: torch.fx.Node) -> None:
         """Propagates layouts through `node`; raises RowsMix where rows mix."""
-        rule = _RULES.get(node.target, _elementwise)
-        layout = rule(self, node)
+        layout = rule_for(node.target)(self, node)
         if isinstance(node.meta.get("val"), torch.Tensor):
             _check_single_batch_dim(node.meta["val"], layout)
         self.layouts[node] = layout
@@ -87,7 +86,7 @@ class RowAnalysis:
         layout = self.layout(node)
         if value.dim() == 0 or monomial(value.shape[0]) != (1, 1):
             raise RowsMix(
-                f"the result has shape {tuple(value.shape)}: its dimension 0 must "
+                f"the result has shape {describe(value.shape)}: its dimension 0 must "
                 "be the batch"
             )
         if layout is not None and layout != RowLayout(0):
@@ -101,11 +100,10 @@ def _check_single_batch_dim(value: torch.Tensor, layout: Layout) -> None:
     powers = [monomial(size)[1] for size in value.shape]
     if sum(powers) > 1 and layout is not None:
         raise RowsMix(
-            f"a result of shape {tuple(value.shape)} pairs every row of the batch "
+            f"a result of shape {describe(value.shape)} pairs every row of the batch "
             "with every other row"
         )
-    if layout is not None and powers[layout.dim] != 1:
-        raise RowsMix("lost track of the batch dimension")
+    assert layout is None or powers[layout.dim] == 1, "lost the batch dimension"
 
 
 Rule = Callable[[RowAnalysis, torch.fx.Node], Layout]
@@ -119,6 +117,16 @@ def _rule(*targets: Any):
         return rule
 
     return register
+
+
+def rule_for(target: Any) -> Rule:
+    """The layout rule of an op: its own, or the one of pointwise ops."""
+    if target in _RULES:
+        return _RULES[target]
+    assert torch.Tag.pointwise in getattr(target, "tags", ()), (
+        f"no row rule for {target}"
+    )
+    return _elementwise
 
 
 def _combine(layouts: Sequence[Layout], why: str) -> Layout:
@@ -159,42 +167,15 @@ def _permute(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return layout.moved(permutation.index(layout.dim))
 
 
-@_rule(aten.transpose.int)
-def _transpose(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
-    layout = analysis.layout(node.args[0])
-    if layout is None:
-        return None
-    rank = node.meta["val"].dim()
-    a, b = (_dim(d, rank) for d in node.args[1:3])
-    swapped = {a: b, b: a}
-    return layout.moved(swapped.get(layout.dim, layout.dim))
-
-
-@_rule(aten.t.default)
-def _t(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
-    layout = analysis.layout(node.args[0])
-    if layout is None or node.meta["val"].dim() < 2:
-        return layout
-    return layout.moved(1 - layout.dim)
-
-
-@_rule(
-    aten.view.default,
-    aten._unsafe_view.default,
-    aten.reshape.default,
-    aten.unsqueeze.default,
-    aten.squeeze.default,
-    aten.squeeze.dim,
-    aten.squeeze.dims,
-)
+@_rule(aten.view.default, aten.unsqueeze.default, aten.squeeze.dims)
 def _reshape(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     """Row-major order is kept: the batch keeps its stride in the flat order."""
     layout = analysis.layout(node.args[0])
     if layout is None:
         return None
-    sizes_in = sizes_of(_val(node.args[0]))
+    sizes_in = _sizes_of(_val(node.args[0]))
     stride = layout.inner * _static_product(sizes_in[layout.dim + 1 :])
-    sizes_out = sizes_of(node.meta["val"])
+    sizes_out = _sizes_of(node.meta["val"])
     powers = [monomial(s)[1] for s in sizes_out]
     dim = powers.index(1)
     after = _static_product(sizes_out[dim + 1 :])
@@ -275,7 +256,7 @@ def _select(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return layout.moved(layout.dim - (dim < layout.dim))
 
 
-@_rule(aten.split_with_sizes.default, aten.split.Tensor)
+@_rule(aten.split_with_sizes.default)
 def _split(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     layout = analysis.layout(node.args[0])
     if layout is None:
@@ -286,7 +267,7 @@ def _split(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return layout
 
 
-@_rule(aten.sum.dim_IntList, aten.sum.default, aten.mean.dim, aten.mean.default)
+@_rule(aten.sum.dim_IntList, aten.mean.dim, aten.mean.default)
 def _reduce(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     layout = analysis.layout(node.args[0])
     if layout is None:
@@ -322,13 +303,6 @@ def _matmul(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return _combine(placed, "the matrix product pairs different rows of the batch")
 
 
-@_rule(
-    operator.getitem,
-    aten.clone.default,
-    aten.alias.default,
-    aten._to_copy.default,
-    aten.detach.default,
-    aten.lift_fresh_copy.default,
-)
+@_rule(operator.getitem, aten.clone.default, aten.alias.default, aten._to_copy.default)
 def _same(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return analysis.layout(node.args[0])

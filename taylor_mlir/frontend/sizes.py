@@ -46,8 +46,20 @@ def monomial(size: Any) -> Monomial:
     return int(coefficient), int(power)
 
 
-def depends_on_batch(size: Any) -> bool:
-    return isinstance(size, torch.SymInt) and monomial(size)[1] > 0
+def describe(sizes: Sequence[Any]) -> str:
+    """A shape for messages, the batch written N: `(2N, 3)`."""
+
+    def one(size: Any) -> str:
+        try:
+            coefficient, power = monomial(size)
+        except SizeError:
+            return str(size)
+        batch = {0: "", 1: "N"}.get(power, f"N^{power}")
+        return batch if coefficient == 1 and batch else f"{coefficient}{batch}"
+
+    return (
+        "(" + ", ".join(one(s) for s in sizes) + ("," if len(sizes) == 1 else "") + ")"
+    )
 
 
 def times(a: Monomial, b: Monomial) -> Monomial:

@@ -75,7 +75,9 @@ class _OperatorFunction:
         self.parameter_types = list(inputs[1:])
         self.output_type = outputs[0]
         if not isinstance(self.input_type, TensorType):
-            raise InvalidIRError(f"@{forward}'s input must be a tensor, got {self.input_type}")
+            raise InvalidIRError(
+                f"@{forward}'s input must be a tensor, got {self.input_type}"
+            )
         shape = self.input_type.get_shape()
         if len(shape) < 2 or any(d < 0 for d in shape[1:]):
             raise InvalidIRError(
@@ -100,7 +102,9 @@ class _OperatorFunction:
 
     def call(self, seed: SeedOp, parameters, order: int, directions: int) -> SSAValue:
         result_type = JetType(order, directions, self.output_type)
-        call = CallOp(self.forward.sym_name.data, [seed.result, *parameters], [result_type])
+        call = CallOp(
+            self.forward.sym_name.data, [seed.result, *parameters], [result_type]
+        )
         seed.parent_block().add_op(call)
         return call.res[0]
 
@@ -160,7 +164,9 @@ def build_operator(
             directions = next(random_arguments)
         else:
             directions = _fixed_directions(builder, x, group, target.datum_shape)
-        seed = SeedOp(x, [directions], JetType(group.order, group.count, target.input_type))
+        seed = SeedOp(
+            x, [directions], JetType(group.order, group.count, target.input_type)
+        )
         builder.insert(seed)
         y = target.call(seed, parameters, group.order, group.count)
         top = builder.insert(CoefficientOp(y, group.order)).results[0]
@@ -173,7 +179,9 @@ def build_operator(
         # the order-0 term: f itself is coefficient 0 of any of the jets
         scaled = primal_value
         if spec.constant != 1.0:
-            scaled = builder.mul(builder.full_like(primal_value, spec.constant), primal_value)
+            scaled = builder.mul(
+                builder.full_like(primal_value, spec.constant), primal_value
+            )
         total = builder.add(total, scaled)
     else:
         _erase_if_unused(primal_value)

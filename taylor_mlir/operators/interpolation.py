@@ -64,10 +64,10 @@ def interpolation_coefficient(i: MultiIndex, j: MultiIndex) -> Fraction:
         if size == 0:
             continue
         sign = -1 if (K - size) % 2 else 1
-        binom_ik = math.prod(math.comb(i_l, k_l) for i_l, k_l in zip(i, k))
+        binom_ik = math.prod(math.comb(i_l, k_l) for i_l, k_l in zip(i, k, strict=True))
         binom_kj = math.prod(
             generalized_binomial(Fraction(K * k_l, size), j_l)
-            for k_l, j_l in zip(k, j)
+            for k_l, j_l in zip(k, j, strict=True)
         )
         gamma += sign * binom_ik * binom_kj * Fraction(size, K) ** K
     return gamma
@@ -108,5 +108,7 @@ def merge_directions(
     merged: dict[tuple[int, ...], Fraction] = {}
     for w, weight in terms:
         p, scale = primitive_direction(w)
-        merged[p] = merged.get(p, Fraction(0)) + Fraction(weight) * Fraction(scale) ** order
+        merged[p] = (
+            merged.get(p, Fraction(0)) + Fraction(weight) * Fraction(scale) ** order
+        )
     return {p: c for p, c in merged.items() if c != 0}

@@ -62,7 +62,9 @@ class RandomDirections:
 
     def weights(self) -> list[float]:
         return [
-            weight / self.samples for _, weight in self.blocks for _ in range(self.samples)
+            weight / self.samples
+            for _, weight in self.blocks
+            for _ in range(self.samples)
         ]
 
 
@@ -109,7 +111,9 @@ class OperatorSpec:
 
 def _check_input_size(input_size: int) -> None:
     if input_size < 1:
-        raise OperatorSpecError(f"the input must have at least one entry, got {input_size}")
+        raise OperatorSpecError(
+            f"the input must have at least one entry, got {input_size}"
+        )
 
 
 def _parse_randomization(
@@ -134,17 +138,24 @@ def _parse_randomization(
             f"expected one of {', '.join(DISTRIBUTIONS)}"
         )
     if samples < 1:
-        raise OperatorSpecError(f"randomization needs at least one sample, got {samples}")
+        raise OperatorSpecError(
+            f"randomization needs at least one sample, got {samples}"
+        )
     return distribution, samples
 
 
 def _exact_group(order: int, directions: np.ndarray, weights: Sequence[float]):
     directions = np.asarray(directions, dtype=np.float64)
-    return DirectionGroup(order, tuple(float(w) for w in weights), directions=directions)
+    return DirectionGroup(
+        order, tuple(float(w) for w in weights), directions=directions
+    )
 
 
 def _random_group(
-    order: int, distribution: str, samples: int, blocks: Sequence[tuple[np.ndarray, float]]
+    order: int,
+    distribution: str,
+    samples: int,
+    blocks: Sequence[tuple[np.ndarray, float]],
 ) -> DirectionGroup:
     random = RandomDirections(
         distribution,
@@ -157,7 +168,9 @@ def _random_group(
 # ---------------------------------------------------------------- operators
 
 
-def laplacian(input_size: int, randomization: tuple[str, int] | None = None) -> OperatorSpec:
+def laplacian(
+    input_size: int, randomization: tuple[str, int] | None = None
+) -> OperatorSpec:
     """`sum_d d^2 f / dx_d^2`: unit vectors with weights 1, or Hutchinson's
     estimator (`E[v v^T] = I` for Rademacher and standard normal v)."""
     _check_input_size(input_size)
@@ -320,14 +333,18 @@ def linear_operator(
             continue
         for j, weight in directional_expansion(tuple(multiplicities)):
             w = [0] * input_size
-            for index, j_l in zip(distinct, j):
+            for index, j_l in zip(distinct, j, strict=True):
                 w[index] = j_l
-            by_order.setdefault(len(key), []).append((w, weight * Fraction(coefficient)))
+            by_order.setdefault(len(key), []).append(
+                (w, weight * Fraction(coefficient))
+            )
     groups = []
     for order in sorted(by_order):
         merged = merge_directions(by_order[order], order)
         if not merged:
             continue
         directions = np.array(list(merged), dtype=np.float64)
-        groups.append(_exact_group(order, directions, [float(c) for c in merged.values()]))
+        groups.append(
+            _exact_group(order, directions, [float(c) for c in merged.values()])
+        )
     return OperatorSpec("linear_operator", input_size, tuple(groups), constant)
