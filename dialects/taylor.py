@@ -33,6 +33,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     f64,
 )
+from xdsl.interfaces import HasCanonicalizationPatternsInterface
 from xdsl.ir import (
     Attribute,
     Dialect,
@@ -59,8 +60,10 @@ from xdsl.irdl import (
     var_result_def,
 )
 from xdsl.parser import AttrParser, Parser
+from xdsl.pattern_rewriter import RewritePattern
 from xdsl.printer import Printer
 from xdsl.traits import (
+    HasParent,
     IsTerminator,
     Pure,
     SymbolTable,
@@ -253,7 +256,7 @@ class SeedOp(IRDLOperation):
 
 
 @irdl_op_definition
-class CoefficientOp(IRDLOperation):
+class CoefficientOp(HasCanonicalizationPatternsInterface, IRDLOperation):
     """
     Reads coefficient k of a jet: `tensor<S>` for k = 0 (and for the top
     coefficient of a collapsed jet), `tensor<R x S>` otherwise.
@@ -307,6 +310,12 @@ class CoefficientOp(IRDLOperation):
             properties={"index": IntAttr(index)},
             result_types=[jet_type.coefficient_type(min(index, jet_type.K))],
         )
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from taylor_mlir.dialects.taylor_canonicalization import CoefficientOfSeed
+
+        return (CoefficientOfSeed(),)
 
     def verify_(self) -> None:
         jet = self.jet.type
@@ -442,9 +451,7 @@ class _RegionOpMixin:
         return op
 
 
-def _block_args_match(
-    region: Region, expected: Sequence[Attribute], what: str
-) -> None:
+def _block_args_match(region: Region, expected: Sequence[Attribute], what: str) -> None:
     block = region.block
     got = [a.type for a in block.args]
     if tuple(got) != tuple(expected):
@@ -462,7 +469,7 @@ def _yielded_type(region: Region) -> Attribute:
 
 
 @irdl_op_definition
-class LinearOp(_RegionOpMixin, IRDLOperation):
+class LinearOp(_RegionOpMixin, HasCanonicalizationPatternsInterface, IRDLOperation):
     """
     Applies a function, linear in its jet operands, to every coefficient:
     `y_k = body(x_k)` for k = 0..K. The body sees the primal types; values from
@@ -487,11 +494,19 @@ class LinearOp(_RegionOpMixin, IRDLOperation):
     def __init__(self, inputs: Sequence[SSAValue], result_type: JetType, body: Region):
         super().__init__(operands=[inputs], result_types=[result_type], regions=[body])
 
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from taylor_mlir.dialects.taylor_canonicalization import RemoveIdentityBody
+
+        return (RemoveIdentityBody(),)
+
     def verify_(self) -> None:
         jets = [i.type for i in self.inputs]
         _jets_agree(jets + [self.result.type], "taylor.linear")
         _block_args_match(
-            self.body, [j.primal_type for j in jets], "taylor.linear"  # type: ignore[union-attr]
+            self.body,
+            [j.primal_type for j in jets],  # type: ignore[union-attr]
+            "taylor.linear",
         )
         result = self.result.type
         assert isinstance(result, JetType)
@@ -503,7 +518,7 @@ class LinearOp(_RegionOpMixin, IRDLOperation):
 
 
 @irdl_op_definition
-class OffsetOp(IRDLOperation):
+class OffsetOp(HasCanonicalizationPatternsInterface, IRDLOperation):
     """
     Adds a direction-independent tensor to the primal coefficient only (the
     affine part of `x + b`): `y_0 = x_0 + b`, `y_k = x_k` for k >= 1.
@@ -525,6 +540,12 @@ class OffsetOp(IRDLOperation):
 
     def __init__(self, jet: SSAValue, offset: SSAValue):
         super().__init__(operands=[jet, offset], result_types=[jet.type])
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from taylor_mlir.dialects.taylor_canonicalization import OffsetByZero
+
+        return (OffsetByZero(),)
 
     def verify_(self) -> None:
         jet = self.jet.type
@@ -597,9 +618,7 @@ class ElementwiseOp(IRDLOperation):
 
     irdl_options = (ParsePropInAttrDict(),)
 
-    def __init__(
-        self, function: str, operand: SSAValue, exponent: float | None = None
-    ):
+    def __init__(self, function: str, operand: SSAValue, exponent: float | None = None):
         properties: dict[str, Attribute] = {"function": StringAttr(function)}
         if exponent is not None:
             properties["exponent"] = FloatAttr(exponent, f64)
@@ -664,7 +683,7 @@ class ReplicateOp(IRDLOperation):
 
 
 @irdl_op_definition
-class SumOp(IRDLOperation):
+class SumOp(HasCanonicalizationPatternsInterface, IRDLOperation):
     """
     Sums over the direction axis, optionally weighted:
     `tensor<R x S> -> tensor<S>`, `y = sum_r w_r x_r` (w_r = 1 without weights).
@@ -708,13 +727,20 @@ class SumOp(IRDLOperation):
             return [1.0] * self.directions
         return [float(w) for w in self.weights.get_values()]
 
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
+
+        return (SumOfReplicate(),)
+
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")
         printer.print_ssa_value(self.input)
         if self.weights is not None:
             printer.print_string(" weights [")
             printer.print_list(
-                self.weights.get_values(), lambda w: printer.print_string(repr(float(w)))
+                self.weights.get_values(),
+                lambda w: printer.print_string(repr(float(w))),
             )
             printer.print_string("]")
         printer.print_op_attributes(self.attributes)
@@ -760,7 +786,7 @@ class SumOp(IRDLOperation):
 
 
 @irdl_op_definition
-class LinearMapOp(_RegionOpMixin, IRDLOperation):
+class LinearMapOp(_RegionOpMixin, HasCanonicalizationPatternsInterface, IRDLOperation):
     """
     Applies a function, linear in its operands, to each direction slice:
     `y[r] = body(x[r], ...)` for `tensor<R x S>` operands. Values from above
@@ -792,6 +818,12 @@ class LinearMapOp(_RegionOpMixin, IRDLOperation):
     def directions(self) -> int:
         return self.result.type.get_shape()[0]  # type: ignore[union-attr]
 
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from taylor_mlir.dialects.taylor_canonicalization import RemoveIdentityBody
+
+        return (RemoveIdentityBody(),)
+
     def verify_(self) -> None:
         if not self.inputs:
             raise VerifyException("taylor.linear_map: expects at least one operand")
@@ -806,7 +838,9 @@ class LinearMapOp(_RegionOpMixin, IRDLOperation):
             self.result.type, yielded, None, "taylor.linear_map result"
         )
         for operand, arg in zip(self.inputs, block.args, strict=True):
-            _check_direction_pair(operand.type, arg.type, R, "taylor.linear_map operand")
+            _check_direction_pair(
+                operand.type, arg.type, R, "taylor.linear_map operand"
+            )
 
 
 @irdl_op_definition
@@ -818,7 +852,7 @@ class YieldOp(IRDLOperation):
     values = var_operand_def()
 
     assembly_format = "$values attr-dict `:` type($values)"
-    traits = traits_def(IsTerminator(), Pure())
+    traits = traits_def(HasParent(LinearOp, LinearMapOp), IsTerminator(), Pure())
 
     def __init__(self, *values: SSAValue):
         super().__init__(operands=[values])

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
+from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import (
@@ -343,33 +344,6 @@ class PullSumThroughLinearMap(RewritePattern):
         b = TensorBuilder(rewriter)
         summed = [_summed(b, x, op) for x in linear_map.inputs]
         rewriter.replace(op, (), [_inline_body(rewriter, linear_map, summed)])
-
-
-class SumOfReplicate(RewritePattern):
-    """
-    The weighted sum of a replicated value is the value times the sum of weights:
-
-        %r = taylor.replicate %c : tensor<S> -> tensor<RxS>
-        %t = taylor.sum %r weights [w]
-    ->
-        %t = arith.mulf (linalg.fill sum(w)), %c : tensor<S>
-
-    (just %c when the weights sum to one, a zero fill when they sum to zero)
-    """
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
-        if not isinstance(replicate := op.input.owner, ReplicateOp):
-            return
-        total = sum(op.weight_values())
-        value = replicate.input
-        b = TensorBuilder(rewriter)
-        if total == 1.0:
-            rewriter.replace(op, (), [value])
-        elif total == 0.0:
-            rewriter.replace(op, (), [b.full_like(value, 0.0)])
-        else:
-            rewriter.replace(op, (), [b.mul(b.full_like(value, total), value)])
 
 
 class SumOfFill(RewritePattern):

@@ -272,3 +272,11 @@ func.func @call_not_func(%x: tensor<2xf64>, %v: tensor<3x2xf64>) {
 }
 
 // CHECK: taylor.call: operand primal types (tensor<2xf64>) do not match @call_not_func inputs (tensor<2xf64>, tensor<3x2xf64>)
+
+// -----
+
+func.func @stray_yield(%x: tensor<2xf64>) {
+  taylor.yield %x : tensor<2xf64>
+}
+
+// CHECK: 'taylor.yield' expects parent op to be one of 'taylor.linear', 'taylor.linear_map'

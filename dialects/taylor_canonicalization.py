@@ -1,0 +1,144 @@
+"""
+Canonicalization patterns of the `taylor` dialect.
+
+The ops of `dialects/taylor.py` return these from `get_canonicalization_patterns`
+(xDSL's `HasCanonicalizationPatternsInterface`), so `taylor-opt -p canonicalize`
+applies them. Each pattern has its op as root and only removes structure that
+adds nothing: a coefficient read back from the seed that gave it, a sum of a
+replicated value, an identity body, an offset by zero.
+"""
+
+from __future__ import annotations
+
+from taylor_mlir.dialects.taylor import (
+    CoefficientOp,
+    LinearMapOp,
+    LinearOp,
+    OffsetOp,
+    ReplicateOp,
+    SeedOp,
+    SumOp,
+    YieldOp,
+)
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import FloatAttr
+from xdsl.dialects.linalg import ops as linalg
+from xdsl.ir import SSAValue
+from xdsl.pattern_rewriter import (
+    PatternRewriter,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from taylor_mlir.tensor_ir import TensorBuilder
+
+
+def _is_zero_fill(value: SSAValue) -> bool:
+    """Whether `value` is a `linalg.fill` of an `arith.constant` float zero."""
+    fill = value.owner
+    if not isinstance(fill, linalg.FillOp):
+        return False
+    scalar = fill.inputs[0].owner
+    if not isinstance(scalar, arith.ConstantOp) or not isinstance(
+        scalar.value, FloatAttr
+    ):
+        return False
+    return scalar.value.value.data == 0.0
+
+
+class CoefficientOfSeed(RewritePattern):
+    """
+    A coefficient the seed was given is the seed's operand:
+
+        %j = taylor.seed %x, %v : tensor<S>, tensor<RxS> -> !taylor.jet<2, R, tensor<S>>
+        %c0 = taylor.coefficient %j[0] : !taylor.jet<2, R, tensor<S>> -> tensor<S>
+        %c1 = taylor.coefficient %j[1] : !taylor.jet<2, R, tensor<S>> -> tensor<RxS>
+    ->
+        // uses of %c0 use %x, uses of %c1 use %v
+
+    Coefficients the seed leaves out (zero, here %j[2]) are kept.
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: CoefficientOp, rewriter: PatternRewriter) -> None:
+        if not isinstance(seed := op.jet.owner, SeedOp):
+            return
+        given = (seed.primal, *seed.coefficients)
+        k = op.index.data
+        if k >= len(given) or given[k].type != op.result.type:
+            return
+        rewriter.replace(op, (), [given[k]])
+
+
+class SumOfReplicate(RewritePattern):
+    """
+    The weighted sum of a replicated value is the value times the sum of weights:
+
+        %r = taylor.replicate %c : tensor<S> -> tensor<RxS>
+        %t = taylor.sum %r weights [w]
+    ->
+        %t = arith.mulf (linalg.fill sum(w)), %c : tensor<S>
+
+    (just %c when the weights sum to one, a zero fill when they sum to zero)
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if not isinstance(replicate := op.input.owner, ReplicateOp):
+            return
+        total = sum(op.weight_values())
+        value = replicate.input
+        b = TensorBuilder(rewriter)
+        if total == 1.0:
+            rewriter.replace(op, (), [value])
+        elif total == 0.0:
+            rewriter.replace(op, (), [b.full_like(value, 0.0)])
+        else:
+            rewriter.replace(op, (), [b.mul(b.full_like(value, total), value)])
+
+
+class RemoveIdentityBody(RewritePattern):
+    """
+    A linear op or linear map whose body yields its only argument is its operand:
+
+        %y = taylor.linear_map %x : tensor<RxS> -> tensor<RxS> {
+        ^bb0(%a: tensor<S>):
+          taylor.yield %a : tensor<S>
+        }
+    ->
+        // uses of %y use %x
+
+    (the same for `taylor.linear` on jets)
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(
+        self, op: LinearOp | LinearMapOp, rewriter: PatternRewriter
+    ) -> None:
+        block = op.body.block
+        if len(op.inputs) != 1 or len(block.args) != 1:
+            return
+        if not isinstance(yielded := block.last_op, YieldOp):
+            return
+        if tuple(yielded.values) != (block.args[0],):
+            return
+        if op.inputs[0].type != op.result.type:
+            return
+        rewriter.replace(op, (), [op.inputs[0]])
+
+
+class OffsetByZero(RewritePattern):
+    """
+    Offsetting a jet by a zero fill does nothing:
+
+        %z = linalg.fill ins(%zero : f64) outs(%e : tensor<S>) -> tensor<S>
+        %y = taylor.offset %j, %z : !taylor.jet<K, R, tensor<S>>, tensor<S>
+    ->
+        // uses of %y use %j
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: OffsetOp, rewriter: PatternRewriter) -> None:
+        if not _is_zero_fill(op.offset):
+            return
+        rewriter.replace(op, (), [op.jet])
