@@ -27,6 +27,9 @@ from taylor_mlir.context import make_context
 from taylor_mlir.models import paper_mlp
 
 D = 50
+WIDTHS = [D, 768, 768, 512, 512, 1]
+# the MLP's matmul work in units of one 768x768 layer
+MATMUL_UNITS = sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:], strict=True)) / 768**2
 
 
 def interleaved_medians(
@@ -74,7 +77,7 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"batch {args.batch}, {args.rounds} interleaved rounds, medians")  # fmt: skip
-    rows = []
+    rows, gaps = [], []
     for dtype in (torch.float32, torch.float64):
         model = paper_mlp(D, "tanh", dtype=dtype)
         x = torch.randn(args.batch, D, dtype=dtype)
@@ -103,6 +106,13 @@ def main() -> None:
                 )
             )
         mm = medians["torch.mm"]
+        gaps.append(
+            (
+                str(dtype).removeprefix("torch."),
+                medians["iree-cpu"] - medians["torch"],
+                MATMUL_UNITS * (medians["iree mm"] - mm),
+            )
+        )
         for name in ("torch.mm", "iree mm"):
             rows.append((str(dtype).removeprefix("torch."), f"{name} (768x768 alone)", medians[name], medians[name] / mm))  # fmt: skip
 
@@ -110,6 +120,12 @@ def main() -> None:
     for dtype, name, seconds, ratio in rows:
         print(f"{dtype:8} {name:28} {seconds * 1e3:10.3f} {ratio:7.2f}")
     print("ratio: against eager for the MLP rows, against torch.mm for the matmul rows")
+    print(
+        f"\niree-cpu's gap to the torch backend, and the part its matmuls explain "
+        f"({MATMUL_UNITS:.2f} x the 768x768 matmul's gap):"
+    )
+    for dtype, gap, matmuls in gaps:
+        print(f"{dtype:8} gap {gap * 1e3:8.3f} ms   matmuls {matmuls * 1e3:8.3f} ms")
 
 
 if __name__ == "__main__":

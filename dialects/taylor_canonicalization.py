@@ -30,20 +30,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
-from taylor_mlir.tensor_ir import TensorBuilder
-
-
-def _is_zero_fill(value: SSAValue) -> bool:
-    """Whether `value` is a `linalg.fill` of an `arith.constant` float zero."""
-    fill = value.owner
-    if not isinstance(fill, linalg.FillOp):
-        return False
-    scalar = fill.inputs[0].owner
-    if not isinstance(scalar, arith.ConstantOp) or not isinstance(
-        scalar.value, FloatAttr
-    ):
-        return False
-    return scalar.value.value.data == 0.0
+from taylor_mlir.tensor_ir import TensorBuilder, is_zero_fill
 
 
 class CoefficientOfSeed(RewritePattern):
@@ -139,6 +126,6 @@ class OffsetByZero(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: OffsetOp, rewriter: PatternRewriter) -> None:
-        if not _is_zero_fill(op.offset):
+        if not is_zero_fill(op.offset):
             return
         rewriter.replace(op, (), [op.jet])

@@ -5,13 +5,13 @@ The compile pipeline: the IR levels from the imported primal to tensor-level IR.
 |-------------|------------------------------------------------------------------------|
 | `import`    | the frontend's module: the primal `@forward`                           |
 | `taylor`    | + the operator function (`operators.build`): seed, call, coefficient, sum |
-| `expanded`  | `taylor-mode,taylor-expand,cse,dce`: standard Taylor mode              |
-| `collapsed` | `taylor-collapse,cse,dce` (skipped when `collapsed=False`)             |
-| `linalg`    | `convert-taylor-to-tensor,cse,dce` (+ `convert-elementwise-to-linalg` for IREE) |
+| `expanded`  | `taylor-mode,taylor-expand,tensor-cleanup`: standard Taylor mode      |
+| `collapsed` | `taylor-collapse` (skipped when `collapsed=False`)                  |
+| `linalg`    | `convert-taylor-to-tensor` (+ `convert-elementwise-to-linalg` for IREE) |
 
 Every level's module is kept, so each can be printed (`CompiledOperator.mlir`)
 and measured (`stats`). The same stages run from the command line:
-`taylor-opt op.mlir -p taylor-mode,taylor-expand,cse,dce` (see `pass_pipeline`).
+`taylor-opt op.mlir -p taylor-mode,taylor-expand,tensor-cleanup` (see `pass_pipeline`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
 
 # the passes leading to each level from the one before (for the torch backend)
 STAGES: dict[str, tuple[str, ...]] = {
-    "expanded": ("taylor-mode", "taylor-expand", "cse", "dce"),
-    "collapsed": ("taylor-collapse", "cse", "dce"),
-    "linalg": ("convert-taylor-to-tensor", "cse", "dce"),
+    "expanded": ("taylor-mode", "taylor-expand", "tensor-cleanup"),
+    # both passes end with the tensor-aware CSE/DCE of `tensor-cleanup`
+    "collapsed": ("taylor-collapse",),
+    "linalg": ("convert-taylor-to-tensor",),
 }
 # IREE no longer knows elementwise named linalg ops: lower them to linalg.generic
 IREE_LINALG_EXTRA = ("convert-elementwise-to-linalg",)

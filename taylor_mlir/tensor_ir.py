@@ -408,3 +408,21 @@ ELEMENTWISE_OPS: tuple[type[Operation], ...] = (
     *_UNARY_MATH.values(),
 )
 """The elementwise ops `TensorBuilder.elementwise_like` re-emits."""
+
+
+def fill_constant(value: SSAValue) -> float | None:
+    """The float a `linalg.fill` of an `arith.constant` fills, else None."""
+    fill = value.owner
+    if not isinstance(fill, linalg.FillOp):
+        return None
+    scalar = fill.inputs[0].owner
+    if not isinstance(scalar, arith.ConstantOp) or not isinstance(
+        scalar.value, FloatAttr
+    ):
+        return None
+    return scalar.value.value.data
+
+
+def is_zero_fill(value: SSAValue) -> bool:
+    """Whether `value` is a `linalg.fill` of the float constant 0."""
+    return fill_constant(value) == 0.0

@@ -73,12 +73,16 @@ def test_standard_mode_has_no_collapsed_level(small):
 
 
 def test_pass_pipeline_strings():
-    assert pass_pipeline("expanded") == "taylor-mode,taylor-expand,cse,dce"
+    assert pass_pipeline("expanded") == "taylor-mode,taylor-expand,tensor-cleanup"
     assert pass_pipeline("linalg", collapsed=False) == (
-        "taylor-mode,taylor-expand,cse,dce,convert-taylor-to-tensor,cse,dce"
+        "taylor-mode,taylor-expand,tensor-cleanup,convert-taylor-to-tensor"
+    )
+    assert pass_pipeline("linalg") == (
+        "taylor-mode,taylor-expand,tensor-cleanup,taylor-collapse,"
+        "convert-taylor-to-tensor"
     )
     assert pass_pipeline("linalg", backend="iree-cpu").endswith(
-        "convert-taylor-to-tensor,cse,dce,convert-elementwise-to-linalg"
+        "convert-taylor-to-tensor,convert-elementwise-to-linalg"
     )
 
 

@@ -37,7 +37,13 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return ConvertElementwiseToLinalgPass
 
+    def get_tensor_cleanup():
+        from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
+
+        return TensorCleanupPass
+
     return {
+        "tensor-cleanup": get_tensor_cleanup,
         "taylor-mode": get_taylor_mode,
         "taylor-expand": get_taylor_expand,
         "taylor-collapse": get_taylor_collapse,

@@ -22,11 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
-from taylor_mlir.transforms.taylor_collapse import (
-    eliminate_common_subexpressions,
-    eliminate_dead_code,
-    fill_constant,
-)
+from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, ModuleOp
@@ -43,6 +39,7 @@ from xdsl.pattern_rewriter import (
 
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.tensor_ir import (
+    fill_constant,
     ELEMENTWISE_OPS,
     Dim,
     TensorBuilder,
@@ -344,8 +341,7 @@ class ConvertTaylorToTensorPass(ModulePass):
             [LowerReplicate(), LowerSum(), LowerLinearMap()]
         )
         PatternRewriteWalker(patterns, apply_recursively=False).rewrite_module(op)
-        eliminate_common_subexpressions(op)
-        eliminate_dead_code(op)
+        TensorCleanupPass().apply(ctx, op)
         for nested in op.walk():
             if nested.dialect_name() == "taylor":
                 raise InvalidIRError(

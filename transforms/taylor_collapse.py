@@ -50,11 +50,12 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import Rewriter
 from xdsl.traits import IsTerminator
-from xdsl.transforms.common_subexpression_elimination import CSEDriver
-from xdsl.transforms.dead_code_elimination import is_trivially_dead
 
+from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
 from taylor_mlir.tensor_ir import (
     ELEMENTWISE_OPS,
+    fill_constant,
+    is_zero_fill,
     Dim,
     TensorBuilder,
     element_of,
@@ -64,23 +65,6 @@ from taylor_mlir.tensor_ir import (
 # ------------------------------------------------------------------ matching
 
 _OpT = TypeVar("_OpT", bound=Operation)
-
-
-def fill_constant(value: SSAValue) -> float | None:
-    """The float a `linalg.fill` of an `arith.constant` fills, else None."""
-    fill = value.owner
-    if not isinstance(fill, linalg.FillOp):
-        return None
-    scalar = fill.inputs[0].owner
-    if not isinstance(scalar, arith.ConstantOp) or not isinstance(
-        scalar.value, FloatAttr
-    ):
-        return None
-    return scalar.value.value.data
-
-
-def _is_zero_fill(value: SSAValue) -> bool:
-    return fill_constant(value) == 0.0
 
 
 def _is_direction_independent(value: SSAValue) -> bool:
@@ -406,7 +390,7 @@ class FoldMulByZero(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: arith.MulfOp, rewriter: PatternRewriter) -> None:
         for operand in op.operands:
-            if _is_zero_fill(operand):
+            if is_zero_fill(operand):
                 rewriter.replace(op, (), [operand])
                 return
 
@@ -420,9 +404,9 @@ class FoldAddOfZero(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: arith.AddfOp, rewriter: PatternRewriter) -> None:
-        if _is_zero_fill(op.lhs):
+        if is_zero_fill(op.lhs):
             rewriter.replace(op, (), [op.rhs])
-        elif _is_zero_fill(op.rhs):
+        elif is_zero_fill(op.rhs):
             rewriter.replace(op, (), [op.lhs])
 
 
@@ -435,9 +419,9 @@ class FoldSubOfZero(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: arith.SubfOp, rewriter: PatternRewriter) -> None:
-        if _is_zero_fill(op.rhs):
+        if is_zero_fill(op.rhs):
             rewriter.replace(op, (), [op.lhs])
-        elif _is_zero_fill(op.lhs):
+        elif is_zero_fill(op.lhs):
             rewriter.replace(op, (), [TensorBuilder(rewriter).neg(op.rhs)])
 
 
@@ -457,7 +441,7 @@ class FoldLinearMapOfZeros(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: LinearMapOp, rewriter: PatternRewriter) -> None:
-        if not all(_is_zero_fill(x) for x in op.inputs):
+        if not all(is_zero_fill(x) for x in op.inputs):
             return
         block = op.body.block
         argument_sizes = {
@@ -574,52 +558,6 @@ class PushReplicateThroughLinearMap(RewritePattern):
         rewriter.replace(op, (), [_replicated(b, primal, op.directions)])
 
 
-# ------------------------------------------------------------ cleanup
-
-
-def _has_value_semantics(op: Operation) -> bool:
-    """A linalg op on tensors: a pure function of its operands, although xDSL 0.74
-    declares no memory effects for linalg (so its CSE and DCE leave them alone)."""
-    return (
-        op.dialect_name() == "linalg"
-        and not op.has_trait(IsTerminator)
-        and bool(op.results)
-        and not any(isinstance(v.type, MemRefType) for v in op.operands)
-    )
-
-
-class _TensorCSEDriver(CSEDriver):
-    """xDSL's CSE, also merging equal linalg ops on tensors."""
-
-    def _simplify_operation(self, op: Operation) -> None:
-        if not _has_value_semantics(op):
-            return super()._simplify_operation(op)
-        if (existing := self._known_ops.get(op)) is not None:
-            self._replace_and_delete(op, existing)
-        else:
-            self._known_ops[op] = op
-
-
-def eliminate_common_subexpressions(op: Operation) -> None:
-    """CSE in which linalg ops on tensors count as pure."""
-    _TensorCSEDriver().simplify(op)
-
-
-def eliminate_dead_code(op: Operation) -> None:
-    """Erases unused pure ops, linalg ops on tensors included. Blocks are walked
-    backwards, so users go before the values they use."""
-    for region in op.regions:
-        for block in region.blocks:
-            for nested in reversed(list(block.ops)):
-                unused = all(not result.uses for result in nested.results)
-                if is_trivially_dead(nested) or (
-                    unused and _has_value_semantics(nested)
-                ):
-                    Rewriter.erase_op(nested)
-                else:
-                    eliminate_dead_code(nested)
-
-
 # ------------------------------------------------------------------- pass
 
 COLLAPSE_PATTERNS: tuple[type[RewritePattern], ...] = (
@@ -652,5 +590,4 @@ class TaylorCollapsePass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         patterns = GreedyRewritePatternApplier([p() for p in COLLAPSE_PATTERNS])
         PatternRewriteWalker(patterns).rewrite_module(op)
-        eliminate_common_subexpressions(op)
-        eliminate_dead_code(op)
+        TensorCleanupPass().apply(ctx, op)
