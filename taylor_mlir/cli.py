@@ -542,13 +542,9 @@ def run_compile(args: argparse.Namespace) -> int:
 def _vmfb_bytes(op) -> bytes:
     """The IREE binary of an operator compiled for the iree-cpu backend (from
     the backend's cache: compiling the operator compiled it)."""
-    from taylor_mlir.backends.iree_backend import (
-        compile_mlir,
-        compiler_flags,
-        lower_for_iree,
-    )
+    from taylor_mlir.backends.iree_backend import iree_artifact
 
-    return compile_mlir(str(lower_for_iree(op.levels.final)), compiler_flags("cpu"))
+    return iree_artifact(op.levels.final, target="cpu")
 
 
 def _load_coefficients(path: str | None, dim: int, dtype: torch.dtype):
