@@ -14,14 +14,13 @@ PyTorch's BLAS against IREE's codegen.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from xdsl.parser import Parser
 
 from taylor_mlir.backends import build_executable
+from taylor_mlir.cli import time_interleaved
 from taylor_mlir.compile_function import compile_function
 from taylor_mlir.context import make_context
 from taylor_mlir.models import paper_mlp
@@ -39,13 +38,7 @@ def interleaved_medians(
     for _ in range(warmup):
         for run in variants.values():
             run()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return time_interleaved(variants, rounds)
 
 
 def matmul_alone(dtype: torch.dtype, batch: int) -> dict[str, Callable[[], object]]:

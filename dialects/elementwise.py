@@ -207,9 +207,7 @@ def _pow(ops, z, order, exponent):
 
 def _fixed_power(exponent: float, primitive: str | None):
     def rule(ops, z, order, _):
-        primal = (
-            ops.primitive(primitive, z) if primitive else _power(ops, z, exponent)
-        )
+        primal = ops.primitive(primitive, z) if primitive else _power(ops, z, exponent)
         return _power_rule(ops, z, order, exponent, primal)
 
     return rule

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 from xdsl.dialects.builtin import (
     DenseArrayBase,
     FloatAttr,
@@ -69,6 +68,8 @@ from xdsl.traits import (
     SymbolTable,
 )
 from xdsl.utils.exceptions import VerifyException
+
+from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 
 # --------------------------------------------------------------------------- types
 

@@ -10,6 +10,12 @@ replicated value, an identity body, an offset by zero.
 
 from __future__ import annotations
 
+from xdsl.pattern_rewriter import (
+    PatternRewriter,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
 from taylor_mlir.dialects.taylor import (
     CoefficientOp,
     LinearMapOp,
@@ -20,16 +26,6 @@ from taylor_mlir.dialects.taylor import (
     SumOp,
     YieldOp,
 )
-from xdsl.dialects import arith
-from xdsl.dialects.builtin import FloatAttr
-from xdsl.dialects.linalg import ops as linalg
-from xdsl.ir import SSAValue
-from xdsl.pattern_rewriter import (
-    PatternRewriter,
-    RewritePattern,
-    op_type_rewrite_pattern,
-)
-
 from taylor_mlir.tensor_ir import TensorBuilder, is_zero_fill
 
 

@@ -36,18 +36,8 @@ from xdsl.dialects.linalg.ops import MatmulOp, ReduceOp, TransposeOp
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 
 from taylor_mlir.dialects.taylor import LinearMapOp, LinearOp, SumOp
+from taylor_mlir.tensor_ir import ELEMENTWISE_OPS
 
-_ELEMENTWISE_ARITH = {
-    "arith.addf",
-    "arith.subf",
-    "arith.mulf",
-    "arith.divf",
-    "arith.negf",
-    "arith.maximumf",
-    "arith.minimumf",
-    "arith.cmpf",
-    "arith.select",
-}
 # ops that only move or reinterpret data: a weight traced through them is the same weight
 _VIEWS = (
     TransposeOp,
@@ -175,7 +165,7 @@ def _elementwise_flops(op: Operation) -> int:
     if isinstance(op, ReduceOp):
         t = op.inputs[0].type
         return _per_datum_elements(t) if _is_batched(t) else 0
-    if op.name in _ELEMENTWISE_ARITH or op.name.startswith("math."):
+    if isinstance(op, ELEMENTWISE_OPS):
         t = op.results[0].type if op.results else None
         return _per_datum_elements(t) if _is_batched(t) else 0
     return 0

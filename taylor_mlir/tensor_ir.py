@@ -306,7 +306,6 @@ class TensorBuilder:
                 return self.unary(name, *operands)
         return None
 
-
     def batch_matmul(self, a: SSAValue, b: SSAValue) -> SSAValue:
         """A batch of matrix products, out[i] = a[i] @ b[i] (B x M x P), from
         upstream ops only; a 2-D side is one matrix shared by the batch.

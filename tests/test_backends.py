@@ -617,3 +617,39 @@ def test_iree_artifact_is_the_executables(ft):
     assert iree_artifact(module) == run.artifact
     data_tiling = "--iree-opt-data-tiling=true" in run.flags
     assert data_tiling == (ft == "f32")
+
+
+def test_iree_compile_falls_back_without_the_fast_matmul_flags(monkeypatch):
+    """IREE 3.13 fails on some f32 programs with data tiling + ukernels; they
+    are compiled again without those flags (and a failure without them is
+    reported, not retried)."""
+    from taylor_mlir.backends import iree_backend
+
+    calls = []
+
+    def fake_compile(mlir, flags):
+        calls.append(list(flags))
+        if "--iree-opt-data-tiling=true" in flags:
+            raise BackendError("all stack allocations need to be hoisted")
+        return b"artifact"
+
+    monkeypatch.setattr(iree_backend, "compile_mlir", fake_compile)
+    fast = iree_backend.compiler_flags("cpu", float64=False)
+    artifact, used = iree_backend.compile_with_fallback("module", fast)
+    assert artifact == b"artifact"
+    assert used == iree_backend.compiler_flags("cpu", float64=True)
+    assert calls == [fast, used]
+
+    def always_fails(mlir, flags):
+        calls.append(list(flags))
+        raise BackendError("unsupported op")
+
+    calls.clear()
+    monkeypatch.setattr(iree_backend, "compile_mlir", always_fails)
+    with pytest.raises(BackendError, match="unsupported op"):
+        iree_backend.compile_with_fallback("module", fast)
+    assert calls == [fast, used]
+    calls.clear()
+    with pytest.raises(BackendError, match="unsupported op"):
+        iree_backend.compile_with_fallback("module", used)
+    assert calls == [used]  # nothing to drop: not retried

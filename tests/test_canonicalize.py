@@ -7,6 +7,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+from xdsl.transforms.canonicalize import CanonicalizePass
+
+from taylor_mlir.context import make_context
 from taylor_mlir.dialects import taylor
 from taylor_mlir.dialects.taylor_canonicalization import (
     CoefficientOfSeed,
@@ -15,11 +20,6 @@ from taylor_mlir.dialects.taylor_canonicalization import (
     SumOfReplicate,
 )
 from taylor_mlir.transforms import taylor_collapse
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.parser import Parser
-from xdsl.transforms.canonicalize import CanonicalizePass
-
-from taylor_mlir.context import make_context
 
 JET = "!taylor.jet<2, 3, tensor<?x4xf64>>"
 

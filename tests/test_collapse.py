@@ -22,15 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp
-from taylor_mlir.transforms.convert_taylor_to_tensor import ConvertTaylorToTensorPass
-from taylor_mlir.transforms.taylor_collapse import TaylorCollapsePass
 from xdsl.dialects import arith
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.parser import Parser
 
 from taylor_mlir.backends.torch_backend import to_fx
 from taylor_mlir.context import make_context
+from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp
+from taylor_mlir.transforms.convert_taylor_to_tensor import ConvertTaylorToTensorPass
+from taylor_mlir.transforms.taylor_collapse import TaylorCollapsePass
 
 N = 3  # batch rows
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from taylor_mlir.transforms.convert_taylor_to_tensor import ConvertTaylorToTensorPass
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.dialects.linalg.ops import MatmulOp
 from xdsl.parser import Parser
@@ -20,6 +19,7 @@ from xdsl.parser import Parser
 from taylor_mlir.backends.torch_backend import to_fx
 from taylor_mlir.context import make_context
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.transforms.convert_taylor_to_tensor import ConvertTaylorToTensorPass
 
 R = 3  # directions
 N = 4  # batch rows

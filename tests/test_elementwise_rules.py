@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS, PRIMITIVES
 
 ORDERS = range(7)

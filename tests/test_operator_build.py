@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from taylor_mlir.dialects.taylor import CallOp, SeedOp, SumOp
 from xdsl.dialects import func
 from xdsl.parser import Parser
 
 from taylor_mlir.context import make_context
+from taylor_mlir.dialects.taylor import CallOp, SeedOp, SumOp
 from taylor_mlir.errors import InvalidIRError
 from taylor_mlir.operators import spec as S
 from taylor_mlir.operators.build import build_jet, build_operator

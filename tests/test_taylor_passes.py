@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from taylor_mlir.transforms import get_all_passes
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
 from taylor_mlir.context import make_context
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.transforms import get_all_passes
 
 N = 3  # batch rows
 R = 2  # directions

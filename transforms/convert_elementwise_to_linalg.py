@@ -38,31 +38,7 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.transforms.dead_code_elimination import RemoveUnusedOperations
 
-# The elementwise ops of the tensor-level IR (and a few more with the same shape).
-ELEMENTWISE_OPS = frozenset(
-    {
-        "arith.addf",
-        "arith.subf",
-        "arith.mulf",
-        "arith.divf",
-        "arith.negf",
-        "arith.maximumf",
-        "arith.minimumf",
-        "arith.cmpf",
-        "arith.select",
-        "math.tanh",
-        "math.exp",
-        "math.log",
-        "math.log1p",
-        "math.sin",
-        "math.cos",
-        "math.sqrt",
-        "math.rsqrt",
-        "math.erf",
-        "math.powf",
-        "math.absf",
-    }
-)
+from taylor_mlir.tensor_ir import ELEMENTWISE_OPS
 
 
 def _fill_scalar(value: SSAValue) -> SSAValue | None:
@@ -106,7 +82,7 @@ class ElementwiseToGeneric(RewritePattern):
     """
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
-        if op.name not in ELEMENTWISE_OPS or len(op.results) != 1:
+        if not isinstance(op, ELEMENTWISE_OPS) or len(op.results) != 1:
             return
         result_type = op.results[0].type
         if not isinstance(result_type, TensorType):

@@ -21,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
-from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, ModuleOp
@@ -37,15 +35,17 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
+from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.tensor_ir import (
-    fill_constant,
     ELEMENTWISE_OPS,
     Dim,
     TensorBuilder,
     element_of,
+    fill_constant,
     shape_of,
 )
+from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
 
 
 class LowerReplicate(RewritePattern):

@@ -27,15 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
-from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
-    FloatAttr,
     IntegerAttr,
-    MemRefType,
     ModuleOp,
 )
 from xdsl.dialects.linalg import ops as linalg
@@ -48,19 +44,19 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
-from xdsl.rewriter import Rewriter
-from xdsl.traits import IsTerminator
 
-from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
+from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
+from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
 from taylor_mlir.tensor_ir import (
     ELEMENTWISE_OPS,
-    fill_constant,
-    is_zero_fill,
     Dim,
     TensorBuilder,
     element_of,
+    fill_constant,
+    is_zero_fill,
     shape_of,
 )
+from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
 
 # ------------------------------------------------------------------ matching
 
@@ -580,6 +576,33 @@ COLLAPSE_PATTERNS: tuple[type[RewritePattern], ...] = (
 """The rewrites of `taylor-collapse`, tried in this order on every op."""
 
 
+def schedule_sums_early(module: ModuleOp) -> None:
+    """Moves every `taylor.sum` right after the op that defines its input.
+
+    The rewrites build the summed chain where the operator's final sum stood, at
+    the end of the function, so each per-direction product they sum
+    (`tensor<R x S>`, e.g. `z1 * z1` of every layer) would stay alive until
+    then. Summed where it is made, it dies at once: the collapsed program then
+    holds one layer's per-direction tensors at a time, not all of them.
+
+    ```mlir
+    // before                                 // after
+    %p = arith.mulf %z1, %z1 : tensor<R x S>  %p = arith.mulf %z1, %z1 : tensor<R x S>
+    ... (the next layers)                     %s = taylor.sum %p
+    %s = taylor.sum %p                        ... (the next layers)
+    ```
+    """
+    for sum_op in [op for op in module.walk() if isinstance(op, SumOp)]:
+        producer = sum_op.input.owner
+        if not isinstance(producer, Operation):
+            continue  # a block argument: already available at the start
+        block = producer.parent_block()
+        if block is None or block is not sum_op.parent_block():
+            continue
+        sum_op.detach()
+        block.insert_op_after(sum_op, producer)
+
+
 @dataclass(frozen=True)
 class TaylorCollapsePass(ModulePass):
     """Collapses Taylor mode: pulls `taylor.sum` up and pushes `taylor.replicate`
@@ -591,3 +614,4 @@ class TaylorCollapsePass(ModulePass):
         patterns = GreedyRewritePatternApplier([p() for p in COLLAPSE_PATTERNS])
         PatternRewriteWalker(patterns).rewrite_module(op)
         TensorCleanupPass().apply(ctx, op)
+        schedule_sums_early(op)

@@ -33,9 +33,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from taylor_mlir.dialects import taylor
-from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
-from taylor_mlir.dialects.taylor import JetType, direction_type
 from xdsl.builder import InsertPoint
 from xdsl.context import Context
 from xdsl.dialects import func
@@ -43,6 +40,9 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
+from taylor_mlir.dialects import taylor
+from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
+from taylor_mlir.dialects.taylor import JetType, direction_type
 from taylor_mlir.errors import InvalidIRError
 from taylor_mlir.tensor_ir import IRElementwiseOps, TensorBuilder
 

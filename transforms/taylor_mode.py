@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from taylor_mlir.dialects import arith_tensor, taylor
-from taylor_mlir.dialects.taylor import JetType
 from xdsl.context import Context
 from xdsl.dialects import arith, func, math, tensor
 from xdsl.dialects.builtin import (
@@ -47,6 +45,8 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.traits import SymbolTable
 
+from taylor_mlir.dialects import arith_tensor, taylor
+from taylor_mlir.dialects.taylor import JetType
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.tensor_ir import TensorBuilder
 

@@ -65,7 +65,9 @@ def eliminate_dead_code(op: Operation) -> None:
         for block in region.blocks:
             for nested in reversed(list(block.ops)):
                 unused = all(not result.uses for result in nested.results)
-                if is_trivially_dead(nested) or (unused and has_value_semantics(nested)):
+                if is_trivially_dead(nested) or (
+                    unused and has_value_semantics(nested)
+                ):
                     Rewriter.erase_op(nested)
                 else:
                     eliminate_dead_code(nested)

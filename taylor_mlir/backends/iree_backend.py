@@ -56,11 +56,22 @@ def _iree():
     return compiler, runtime
 
 
+# Flags IREE 3.13 adds for float32 on CPU. Data tiling with ukernels makes
+# matmuls ~1.5-2x faster, but on some programs (standard Taylor mode of the
+# paper's MLP, at its `?x512 @ 512x1` output matmul) codegen then fails with
+# "all stack allocations need to be hoisted to the entry block": those are
+# compiled again without them.
+_FAST_MATMUL_FLAGS = (
+    "--iree-opt-data-tiling=true",
+    "--iree-llvmcpu-enable-ukernels=all",
+)
+
+
 def compiler_flags(
     target: str, cuda_arch: str = "sm_80", float64: bool = False
 ) -> list[str]:
     """iree-compile flags for a target ("cpu" or "cuda"), for a program with
-    or without float64."""
+    or without float64 (see `compile_with_fallback` for the f32 extras)."""
     keep_f64 = "--iree-input-demote-f64-to-f32=false"
     if target == "cpu":
         flags = [
@@ -71,13 +82,8 @@ def compiler_flags(
             # the system linker links libm: tanh/sin/cos in float64
             "--iree-llvmcpu-link-embedded=false",
         ]
-        if not float64:
-            # measured (benchmarks/bench_forward.py): f32 matmuls ~1.5-2x
-            # faster with data tiling and ukernels; f64 ones not faster
-            flags += [
-                "--iree-opt-data-tiling=true",
-                "--iree-llvmcpu-enable-ukernels=all",
-            ]
+        if not float64:  # f64 matmuls measured no faster with them
+            flags += _FAST_MATMUL_FLAGS
         return flags
     if target == "cuda":
         return [
@@ -174,7 +180,7 @@ def iree_artifact(
     """The compiled IREE module (vmfb bytes) of `module`, exactly as
     `IREEExecutable` builds it (so from the cache when one was built)."""
     lowered, flags = prepare(module, target, cuda_arch)
-    return compile_mlir(str(lowered), flags)
+    return compile_with_fallback(str(lowered), flags)[0]
 
 
 # ------------------------------------------------------------------ caching
@@ -218,6 +224,18 @@ def compile_mlir(mlir: str, flags: list[str]) -> bytes:
         _write_atomically(path, artifact)
     _MEMORY_CACHE[key] = artifact
     return artifact
+
+
+def compile_with_fallback(mlir: str, flags: list[str]) -> tuple[bytes, list[str]]:
+    """`compile_mlir`, retried without `_FAST_MATMUL_FLAGS` when they break the
+    compilation; returns the artifact and the flags that built it."""
+    try:
+        return compile_mlir(mlir, flags), flags
+    except BackendError:
+        plain = [f for f in flags if f not in _FAST_MATMUL_FLAGS]
+        if plain == flags:
+            raise
+        return compile_mlir(mlir, plain), plain
 
 
 def _diagnostics(message: str) -> str:
@@ -279,7 +297,7 @@ class IREEExecutable:
         self.zero_copy = [
             only_read(arg) for arg in find_function(lowered, func_name).body.block.args
         ]
-        self.artifact = compile_mlir(self.mlir, self.flags)
+        self.artifact, self.flags = compile_with_fallback(self.mlir, self.flags)
         self._function = None  # loaded on the first call (cuda needs a device)
 
     def _load(self):

@@ -1,8 +1,7 @@
 """`taylor-opt`: xDSL's opt driver with the taylor dialect and passes registered."""
 
-from xdsl.xdsl_opt_main import xDSLOptMain
-
 from xdsl.dialects import get_all_dialects
+from xdsl.xdsl_opt_main import xDSLOptMain
 
 from taylor_mlir.dialects.arith_tensor import arith_with_tensor_comparisons
 from taylor_mlir.dialects.taylor import Taylor
