@@ -312,7 +312,9 @@ class TensorBuilder:
 
         - (B x M x K) @ (K x P): `tensor.collapse_shape` to (B*M) x K, one
           `linalg.matmul`, `tensor.expand_shape` back.
-        - (M x K) @ (B x K x P): the same on transposes, (a @ b)^T = b^T @ a^T.
+        - (M x K) @ (B x K x P): b as K x (B*P) columns (`linalg.transpose` to
+          K x B x P, collapsed), one `linalg.matmul` with a as is, back to
+          B x M x P.
         - (B x M x K) @ (B x K x P): both sides vary over the batch, so there is no
           GEMM to share; both are broadcast to B x M x K x P, multiplied
           (`arith.mulf`) and summed over K (`linalg.reduce`): bilinear in upstream
@@ -324,9 +326,13 @@ class TensorBuilder:
             product = self.matmul(self.collapse(a, [[0, 1], [2]]), b)
             return self.expand(product, [[0, 1], [2]], [batch, rows, self.dim(b, 1)])
         if a_rank == 2 and b_rank == 3:
-            b_t = self.transpose(b, [0, 2, 1])
-            product_t = self.batch_matmul(b_t, self.transpose(a, [1, 0]))
-            return self.transpose(product_t, [0, 2, 1])
+            batch, columns = self.dim(b, 0), self.dim(b, 2)
+            by_columns = self.collapse(self.transpose(b, [1, 0, 2]), [[0], [1, 2]])
+            product = self.matmul(a, by_columns)
+            expanded = self.expand(
+                product, [[0], [1, 2]], [self.dim(a, 0), batch, columns]
+            )
+            return self.transpose(expanded, [1, 0, 2])
         assert a_rank == 3 and b_rank == 3, "batch_matmul takes 3-D or 2-D operands"
         batch, rows, inner = self.dim(a, 0), self.dim(a, 1), self.dim(a, 2)
         shape = [batch, rows, inner, self.dim(b, 2)]

@@ -193,7 +193,8 @@ def _require_zero_init(op: Operation, init: SSAValue) -> None:
 
 
 def _batch_matmul(batcher: _Batcher, op: linalg.MatmulOp) -> SSAValue:
-    """x[R,M,K] @ W -> one (R*M) x K GEMM; A @ x[R,K,N] -> A @ x as K x (R*N)."""
+    """x[R,M,K] @ W -> one (R*M) x K GEMM; A @ x[R,K,N] -> A @ x as K x (R*N)
+    (`TensorBuilder.batch_matmul` with the shared matrix)."""
     _require_zero_init(op, op.outputs[0])
     lhs, rhs = op.inputs
     b = batcher.b
@@ -203,18 +204,9 @@ def _batch_matmul(batcher: _Batcher, op: linalg.MatmulOp) -> SSAValue:
             detail="both operands depend on the directions (a product of two "
             "per-direction values is not linear)",
         )
-    R = batcher.directions
     if batcher.is_batched(lhs):
-        x, weight = batcher.batched[lhs], batcher.value(rhs)
-        rows = b.dim(x, 1)
-        product = b.matmul(b.collapse(x, [[0, 1], [2]]), weight)
-        return b.expand(product, [[0, 1], [2]], [R, rows, b.dim(weight, 1)])
-    weight, x = batcher.value(lhs), batcher.batched[rhs]
-    columns = b.dim(x, 2)
-    by_columns = b.collapse(b.transpose(x, [1, 0, 2]), [[0], [1, 2]])
-    product = b.matmul(weight, by_columns)
-    expanded = b.expand(product, [[0], [1, 2]], [b.dim(weight, 0), R, columns])
-    return b.transpose(expanded, [1, 0, 2])
+        return b.batch_matmul(batcher.batched[lhs], batcher.value(rhs))
+    return b.batch_matmul(batcher.value(lhs), batcher.batched[rhs])
 
 
 def _batch_transpose(batcher: _Batcher, op: linalg.TransposeOp) -> SSAValue:

@@ -158,7 +158,7 @@ def build_operator(
     random_arguments = iter(block.args[1 + len(target.parameter_types) :])
 
     total: SSAValue | None = None
-    primal_value: SSAValue | None = None
+    jet: SSAValue | None = None
     for group in spec.groups:
         if group.is_random:
             directions = next(random_arguments)
@@ -172,27 +172,20 @@ def build_operator(
         top = builder.insert(CoefficientOp(y, group.order)).results[0]
         summed = builder.insert(_weighted_sum(top, group.weights)).results[0]
         total = summed if total is None else builder.add(total, summed)
-        if primal_value is None:
-            primal_value = builder.insert(CoefficientOp(y, 0)).results[0]
-    assert total is not None and primal_value is not None
+        if jet is None:
+            jet = y
+    assert total is not None and jet is not None
     if spec.constant != 0.0:
         # the order-0 term: f itself is coefficient 0 of any of the jets
+        primal_value = builder.insert(CoefficientOp(jet, 0)).results[0]
         scaled = primal_value
         if spec.constant != 1.0:
             scaled = builder.mul(
                 builder.full_like(primal_value, spec.constant), primal_value
             )
         total = builder.add(total, scaled)
-    else:
-        _erase_if_unused(primal_value)
     builder.insert(func.ReturnOp(total))
     return target.module
-
-
-def _erase_if_unused(value: SSAValue) -> None:
-    if not value.uses:
-        value.owner.detach()
-        value.owner.erase()
 
 
 def build_jet(
