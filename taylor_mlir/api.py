@@ -117,7 +117,7 @@ class _CompiledProgram:
 
     def _compile(self, operator_module) -> None:
         self.levels = compile_levels(
-            self.imported.module, operator_module, self.collapsed, self.backend
+            self.imported.module, operator_module, self.collapsed
         )
         self._executable = build_executable(
             self.levels.final, self.function_name, self.backend
@@ -154,19 +154,10 @@ class _CompiledProgram:
         return x
 
     def _parameters(self) -> list[torch.Tensor]:
-        """The parameters and buffers in the order of the function's arguments:
-        an nn.Module's current values, else the ones captured at import."""
-        values = list(self.imported.parameters)
-        if isinstance(self.f, torch.nn.Module):
-            current = dict(self.f.named_parameters(remove_duplicate=False))
-            current |= dict(self.f.named_buffers(remove_duplicate=False))
-            values = [
-                current.get(name, value)
-                for name, value in zip(
-                    self.imported.parameter_names, values, strict=True
-                )
-            ]
-        return values
+        """The current parameters, buffers and captured tensors of f, in the
+        order of the program's arguments (read by reference at every call:
+        `frontend/captures.py`)."""
+        return self.imported.state.values()
 
     # ----------------------------------------------------------- inspection
 

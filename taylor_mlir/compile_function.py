@@ -30,19 +30,9 @@ class CompiledFunction:
         self.executable = executable
 
     def parameters(self) -> list[torch.Tensor]:
-        """The current values of the parameter arguments, in order: read from
-        the module where it has them (parameters, buffers), else the values
-        captured at export (lifted constants)."""
-        if not isinstance(self.f, torch.nn.Module):
-            return list(self.program.parameters)
-        current = dict(self.f.named_parameters())
-        current.update(self.f.named_buffers())
-        return [
-            current.get(name, captured)
-            for name, captured in zip(
-                self.program.parameter_names, self.program.parameters, strict=True
-            )
-        ]
+        """The current values of the parameter arguments, in order, read by
+        reference at every call (`frontend/captures.py`)."""
+        return self.program.state.values()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):

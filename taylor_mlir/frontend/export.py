@@ -90,6 +90,8 @@ def export(
         with warnings.catch_warnings():
             # torch.export's own use of its deprecated pytree API
             warnings.filterwarnings("ignore", ".*LeafSpec", FutureWarning)
+            # captured tensors that require grad are read by reference (captures.py)
+            warnings.filterwarnings("ignore", ".*requires gradient. but it's not")
             exported = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
             return exported.run_decompositions()
     except Exception as error:

@@ -34,6 +34,15 @@ from taylor_mlir.errors import (
     UnsupportedOperatorError,
 )
 from taylor_mlir.frontend.aten import RULES
+from taylor_mlir.frontend.captures import (
+    Captures,
+    ProgramState,
+    StateArgument,
+    attribute_path,
+    find_captures,
+    live_tensor_requiring_grad,
+    refuse_untracked,
+)
 from taylor_mlir.frontend.export import SUPPORTED_DTYPES, check_example_args, export
 from taylor_mlir.frontend.rows import RowAnalysis, RowsMix
 from taylor_mlir.frontend.sizes import (
@@ -71,6 +80,8 @@ class ImportedProgram:
     output_type: TensorType
     dtype: torch.dtype
     exported: ExportedProgram
+    state: ProgramState
+    """Reads the current parameters at each call (`state.values()`)."""
 
     @property
     def function(self) -> func.FuncOp:
@@ -94,9 +105,10 @@ def import_torch(
     if isinstance(example_args, torch.Tensor):
         example_args = (example_args,)
     dtype = check_example_args(example_args)
+    captures = find_captures(f)  # before export, which swaps module state
     exported = export(f, example_args, dynamic_batch)
     importer = GraphImporter(exported, dtype, dynamic_batch, func_name)
-    return importer.run()
+    return importer.run(f, captures)
 
 
 # ops that check metadata and produce no value
@@ -123,6 +135,7 @@ class _Argument:
     node: torch.fx.Node
     name: str
     value: torch.Tensor | None  # None for user inputs
+    state: StateArgument | None = None  # how to read it at call time
 
 
 class GraphImporter:
@@ -148,10 +161,10 @@ class GraphImporter:
 
     # ------------------------------------------------------------------ walk
 
-    def run(self) -> ImportedProgram:
+    def run(self, f: Callable, captures: Captures) -> ImportedProgram:
         graph = self.exported.graph_module.graph
         output = next(n for n in graph.nodes if n.op == "output")
-        inputs, parameters = self._arguments(graph)
+        inputs, parameters = self._arguments(graph, f, captures)
         arguments = inputs + parameters
         input_types = [self._tensor_type(a.node.meta["val"]) for a in arguments]
         result = self._single_output(output)
@@ -189,6 +202,9 @@ class GraphImporter:
             output_type=output_type,
             dtype=self.dtype,
             exported=self.exported,
+            state=ProgramState(
+                [a.state for a in parameters], self.dtype, captures.modules_now()
+            ),
         )
 
     def _visit(self, node: torch.fx.Node) -> None:
@@ -227,7 +243,7 @@ class GraphImporter:
     # ------------------------------------------------------------- signature
 
     def _arguments(
-        self, graph: torch.fx.Graph
+        self, graph: torch.fx.Graph, f: Callable, captures: Captures
     ) -> tuple[list[_Argument], list[_Argument]]:
         """User inputs, and the parameters/buffers/constants the graph uses."""
         signature = self.exported.graph_signature
@@ -245,8 +261,34 @@ class GraphImporter:
                 inputs.append(_Argument(node, spec.arg.name, None))
             elif node.users:  # unused weights are left out
                 value = self._argument_value(spec)
-                parameters.append(_Argument(node, spec.target, value))
+                name, read = self._reader(spec, node, value, f, captures)
+                state = StateArgument(name, read, value.dtype, tuple(value.shape))
+                parameters.append(_Argument(node, name, value, state))
         return inputs, parameters
+
+    def _reader(
+        self,
+        spec: InputSpec,
+        node: torch.fx.Node,
+        value: torch.Tensor,
+        f: Callable,
+        captures: Captures,
+    ) -> tuple[str, Callable[[], object]]:
+        """The user-facing name of a non-input argument and how to read its
+        current value: a module's own state by its path, a captured tensor
+        through its closure cell, global or attribute (captures.py)."""
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            return spec.target, lambda: attribute_path(f, spec.target)
+        original = self.exported.constants[spec.target]
+        captured = captures.match(original)
+        if captured is not None:
+            return captured.name, captured.read
+        if original.requires_grad or live_tensor_requiring_grad(original):
+            users = list(node.users)
+            raise refuse_untracked(
+                spec.target, original, source_line(users[0]) if users else None
+            )
+        return spec.target, lambda: original  # made by f itself: a constant
 
     def _argument_value(self, spec: InputSpec) -> torch.Tensor:
         state, constants = self.exported.state_dict, self.exported.constants
