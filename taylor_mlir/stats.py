@@ -7,7 +7,10 @@ lowering, where the direction structure is still visible:
 * **vectors per layer**: for every weight a `linalg.matmul` uses (a parameter of
   the function or a constant, traced through transposes and reshapes), the
   number of vectors pushed through it per datum. A matmul on batch rows counts 1,
-  the same matmul inside a `taylor.linear_map` over R directions counts R.
+  the same matmul inside a `taylor.linear_map` over R directions counts R, and so
+  does one on `R x N` rows collapsed into one `?` dimension (what a lowered
+  linear_map is, e.g. in the program of a compiled operator that another
+  operator differentiates).
   The maximum over the layers is the "vectors per node" of the paper (Laplacian:
   1 + 2D standard, 1 + D + 1 collapsed).
 * **op counts**: ops by name in the operator function, including the bodies of
@@ -17,8 +20,11 @@ lowering, where the direction structure is still visible:
   `linalg.reduce` 1 per input element, `taylor.sum` 1 per input element (2 when
   weighted); data movement (fill, broadcast, replicate, transpose, reshapes)
   costs 0. Ops inside a `taylor.linear_map` over R directions count R times.
+  An op outside this vocabulary (docs/ir-conventions.md) raises InvalidIRError
+  rather than being counted as free.
 
-"Per datum" takes every dynamic dimension as the batch (a `?` counts 1) and
+"Per datum" takes the dynamic dimension as the batch (a `?` counts the rows one
+datum has in it: 1, or R after `tensor.collapse_shape` of `R x ?` into `?`) and
 leaves out work that does not depend on the batch at all (ops on weights and
 constants only): it is done once per call, not once per datum.
 """
@@ -32,10 +38,23 @@ from dataclasses import dataclass
 
 from xdsl.dialects import arith, func, tensor
 from xdsl.dialects.builtin import DYNAMIC_INDEX, ModuleOp, TensorType
-from xdsl.dialects.linalg.ops import MatmulOp, ReduceOp, TransposeOp
+from xdsl.dialects.linalg.ops import (
+    BroadcastOp,
+    FillOp,
+    MatmulOp,
+    ReduceOp,
+    TransposeOp,
+)
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 
-from taylor_mlir.dialects.taylor import LinearMapOp, LinearOp, SumOp
+from taylor_mlir.dialects.taylor import (
+    LinearMapOp,
+    LinearOp,
+    ReplicateOp,
+    SumOp,
+    YieldOp,
+)
+from taylor_mlir.errors import InvalidIRError
 from taylor_mlir.tensor_ir import ELEMENTWISE_OPS
 
 # ops that only move or reinterpret data: a weight traced through them is the same weight
@@ -43,6 +62,20 @@ _VIEWS = (
     TransposeOp,
     tensor.CollapseShapeOp,
     tensor.ExpandShapeOp,
+)
+# ops that cost nothing per datum: they make, move or reinterpret data
+_FREE = (
+    *_VIEWS,
+    arith.ConstantOp,
+    tensor.EmptyOp,
+    tensor.DimOp,
+    tensor.ExtractSliceOp,
+    tensor.ConcatOp,
+    FillOp,
+    BroadcastOp,
+    ReplicateOp,
+    YieldOp,
+    func.ReturnOp,
 )
 
 
@@ -91,9 +124,15 @@ def _is_batched(t) -> bool:
     return isinstance(t, TensorType) and DYNAMIC_INDEX in t.get_shape()
 
 
-def _per_datum_elements(t) -> int:
-    """Elements per datum of a batched tensor type (dynamic sizes count 1)."""
-    return math.prod(d for d in t.get_shape() if d != DYNAMIC_INDEX)
+def _collapsed_into_batch(op: tensor.CollapseShapeOp) -> int:
+    """The product of the static sizes a collapse merges into the dynamic
+    dimension (`R x ? -> ?`: R), 1 when no group holds a dynamic size."""
+    shape = op.src.type.get_shape()
+    for group in op.reassociation.data:
+        sizes = [shape[i.value.data] for i in group.data]
+        if DYNAMIC_INDEX in sizes:
+            return math.prod(s for s in sizes if s != DYNAMIC_INDEX)
+    return 1
 
 
 class _Walker:
@@ -105,6 +144,49 @@ class _Walker:
         self.ops: Counter[str] = Counter()
         self.flops = 0
         self._constant_names: dict[Operation, str] = {}
+        self._rows: dict[SSAValue, int] = {}
+
+    # ------------------------------------------------------- rows per datum
+
+    def rows(self, value: SSAValue) -> int:
+        """How many rows of `value`'s dynamic dimension belong to one datum (for
+        an `index` value: of the size it holds); 1 unless a collapse merged
+        static dimensions into the batch."""
+        return self._rows.get(value, 1)
+
+    def track_rows(self, op: Operation) -> None:
+        """Rows per datum of `op`'s results, from the operand their dynamic size
+        comes from. A lowered `taylor.linear_map` collapses `R x ? x K` into one
+        `? x K` matmul operand: R rows per datum (e.g. in an operator of a
+        compiled operator, whose program is already lowered)."""
+        if isinstance(op, tensor.CollapseShapeOp):
+            rows = self.rows(op.src) * _collapsed_into_batch(op)
+        elif isinstance(op, tensor.EmptyOp | tensor.ExpandShapeOp):
+            sizes = (
+                op.dynamic_sizes
+                if isinstance(op, tensor.EmptyOp)
+                else op.dynamic_output_shape
+            )
+            rows = self.rows(sizes[0]) if sizes else 1
+        elif isinstance(op, tensor.ExtractSliceOp):
+            rows = self.rows(op.sizes[0]) if op.sizes else self.rows(op.source)
+        elif isinstance(op, BroadcastOp | ReduceOp):
+            rows = self.rows(op.init)
+        elif isinstance(op, MatmulOp | FillOp | TransposeOp):
+            rows = self.rows(op.outputs[0])
+        else:  # elementwise, dim, concat, taylor ops: their first operand's
+            rows = self.rows(op.operands[0]) if op.operands else 1
+        for result in op.results:
+            self._rows[result] = rows
+
+    def per_datum_elements(self, value: SSAValue) -> int:
+        """Elements per datum of a tensor with a dynamic (batch) dimension, 0 for
+        one without (work on weights and constants only: once per call)."""
+        t = value.type
+        if not _is_batched(t):
+            return 0
+        static = math.prod(d for d in t.get_shape() if d != DYNAMIC_INDEX)
+        return static * self.rows(value)
 
     # -------------------------------------------------------------- weights
 
@@ -129,46 +211,53 @@ class _Walker:
 
     def matmul(self, op: MatmulOp, multiplier: int) -> None:
         a, b = op.inputs[0], op.inputs[1]
-        result = op.results[0].type
-        if not _is_batched(result):
+        if not _is_batched(op.results[0].type):
             return  # weights only: once per call
         for weight, data in ((b, a), (a, b)):
             name = self.weight_name(weight)
             if name is not None and _is_batched(data.type):
-                self.vectors[name] = self.vectors.get(name, 0) + multiplier
+                seen = multiplier * self.rows(data)
+                self.vectors[name] = self.vectors.get(name, 0) + seen
                 break
         (M, K), N = a.type.get_shape(), b.type.get_shape()[1]
-        sizes = [1 if d == DYNAMIC_INDEX else d for d in (M, K, N)]
-        self.flops += multiplier * 2 * math.prod(sizes)
+        m, k = (self.rows(a) if d == DYNAMIC_INDEX else d for d in (M, K))
+        n = self.rows(b) if N == DYNAMIC_INDEX else N
+        self.flops += multiplier * 2 * m * k * n
 
     # ---------------------------------------------------------------- walk
 
     def walk(self, block: Block, multiplier: int) -> None:
         for op in block.ops:
             self.ops[op.name] += 1
-            if isinstance(op, LinearMapOp):
-                self.walk(op.body.block, multiplier * op.directions)
-            elif isinstance(op, LinearOp):
-                self.walk(op.body.block, multiplier)
-            elif isinstance(op, MatmulOp):
+            if isinstance(op, LinearMapOp | LinearOp):
+                body = op.body.block
+                for operand, arg in zip(op.operands, body.args, strict=True):
+                    self._rows[arg] = self.rows(operand)
+                directions = op.directions if isinstance(op, LinearMapOp) else 1
+                self.walk(body, multiplier * directions)
+                self._rows[op.results[0]] = self.rows(body.last_op.operands[0])
+                continue
+            self.track_rows(op)
+            if isinstance(op, MatmulOp):
                 self.matmul(op, multiplier)
             else:
-                self.flops += multiplier * _elementwise_flops(op)
+                self.flops += multiplier * self.op_flops(op)
 
-
-def _elementwise_flops(op: Operation) -> int:
-    if isinstance(op, SumOp):
-        if not _is_batched(op.input.type):
+    def op_flops(self, op: Operation) -> int:
+        if isinstance(op, SumOp):
+            per_element = 2 if op.weights is not None else 1
+            return per_element * self.per_datum_elements(op.input)
+        if isinstance(op, ReduceOp):
+            return self.per_datum_elements(op.input)
+        if isinstance(op, ELEMENTWISE_OPS):
+            return self.per_datum_elements(op.results[0])
+        if isinstance(op, _FREE):
             return 0
-        per_element = 2 if op.weights is not None else 1
-        return per_element * _per_datum_elements(op.input.type)
-    if isinstance(op, ReduceOp):
-        t = op.inputs[0].type
-        return _per_datum_elements(t) if _is_batched(t) else 0
-    if isinstance(op, ELEMENTWISE_OPS):
-        t = op.results[0].type if op.results else None
-        return _per_datum_elements(t) if _is_batched(t) else 0
-    return 0
+        raise InvalidIRError(
+            f"stats: no cost model for {op.name} (taylor_mlir/stats.py measures "
+            "the tensor-level ops of docs/ir-conventions.md and the taylor ops of "
+            "the expanded and collapsed levels; add it there)"
+        )
 
 
 def level_stats(
