@@ -18,6 +18,7 @@ randomized operators, directions drawn for this call.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -204,6 +205,7 @@ class CompiledOperator(_CompiledProgram):
         f: Callable,
         x: torch.Tensor,
         operator: OperatorLike,
+        *,
         collapsed: bool = True,
         seed: int | None = None,
         generator: torch.Generator | None = None,
@@ -258,6 +260,7 @@ class CompiledJet(_CompiledProgram):
         f: Callable,
         x: torch.Tensor,
         order: int,
+        *,
         collapsed: bool = True,
         backend: str = "torch",
         imported: ImportedProgram | None = None,
@@ -280,6 +283,14 @@ class CompiledJet(_CompiledProgram):
         self, x0: torch.Tensor, coefficients: Sequence[torch.Tensor]
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x0 = self._check_input(x0, "x0")
+        if isinstance(coefficients, torch.Tensor) or not isinstance(
+            coefficients, Sequence
+        ):
+            raise CallError(
+                f"the jet takes x0 and a list of its Taylor coefficients "
+                f"[x1, ..., xK] (K <= {self.order}), e.g. jet(x0, [v]); got "
+                f"{type(coefficients).__name__} as the second argument"
+            )
         coefficients = list(coefficients)
         if len(coefficients) > self.order:
             raise CallError(
@@ -294,6 +305,21 @@ class CompiledJet(_CompiledProgram):
         coefficients += [torch.zeros_like(x0)] * (self.order - len(coefficients))
         f0, *rest = self._executable(x0, *self._parameters(), *coefficients)
         return f0, list(rest)
+
+
+def _check_options(builder: Callable, options: Mapping[str, Any], what: str):
+    """Unknown keywords as an OptionError listing the known ones."""
+    known = [
+        name
+        for name, p in inspect.signature(builder).parameters.items()
+        if name != "input_size" and p.kind is not p.VAR_KEYWORD
+    ]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise OptionError(
+            f"unknown option(s) {', '.join(unknown)} for {what}; it takes "
+            f"{', '.join(known) or 'no options'}"
+        )
 
 
 def _resolve_operator(
@@ -311,7 +337,9 @@ def _resolve_operator(
             raise OptionError(
                 f"unknown operator {operator!r}; known: {', '.join(_NAMED_OPERATORS)}"
             )
-        spec = _NAMED_OPERATORS[operator](input_size, **options)
+        builder = _NAMED_OPERATORS[operator]
+        _check_options(builder, options, f"the {operator} operator")
+        spec = builder(input_size, **options)
     elif callable(operator):
         spec = operator(input_size, **options)
     else:
@@ -338,6 +366,7 @@ def compile(  # noqa: A001 (the public name of the design)
     f: Callable,
     x: torch.Tensor,
     operator: OperatorLike,
+    *,
     collapsed: bool = True,
     seed: int | None = None,
     generator: torch.Generator | None = None,
@@ -356,11 +385,11 @@ def compile(  # noqa: A001 (the public name of the design)
         f,
         x,
         operator,
-        collapsed,
-        seed,
-        generator,
-        backend,
-        imported,
+        collapsed=collapsed,
+        seed=seed,
+        generator=generator,
+        backend=backend,
+        imported=imported,
         **operator_options,
     )
 
@@ -368,22 +397,25 @@ def compile(  # noqa: A001 (the public name of the design)
 def laplacian(
     f: Callable,
     x: torch.Tensor,
+    *,
     collapsed: bool = True,
     randomization: tuple[str, int] | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
     backend: str = "torch",
+    **unknown: Any,
 ) -> CompiledOperator:
     """The per-datum Laplacian of f (Hutchinson's estimator with
     `randomization=("rademacher" | "normal", S)`)."""
+    _reject_unknown(unknown, laplacian)
     return compile(
         f,
         x,
         "laplacian",
-        collapsed,
-        seed,
-        generator,
-        backend,
+        collapsed=collapsed,
+        seed=seed,
+        generator=generator,
+        backend=backend,
         randomization=randomization,
     )
 
@@ -393,24 +425,27 @@ def weighted_laplacian(
     x: torch.Tensor,
     coefficients: np.ndarray | torch.Tensor | None = None,
     factor: np.ndarray | torch.Tensor | None = None,
+    *,
     collapsed: bool = True,
     randomization: tuple[str, int] | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
     backend: str = "torch",
+    **unknown: Any,
 ) -> CompiledOperator:
     """`tr(C H)` per datum, for `coefficients=C` (symmetric, any signature) or
     `factor=S` with `C = S S^T`."""
+    _reject_unknown(unknown, weighted_laplacian)
     return compile(
         f,
         x,
         "weighted_laplacian",
-        collapsed,
-        seed,
-        generator,
-        backend,
-        coefficients=_as_numpy(coefficients),
-        factor=_as_numpy(factor),
+        collapsed=collapsed,
+        seed=seed,
+        generator=generator,
+        backend=backend,
+        coefficients=_as_numpy(coefficients, "coefficients"),
+        factor=_as_numpy(factor, "factor"),
         randomization=randomization,
     )
 
@@ -418,22 +453,25 @@ def weighted_laplacian(
 def biharmonic(
     f: Callable,
     x: torch.Tensor,
+    *,
     collapsed: bool = True,
     randomization: tuple[str, int] | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
     backend: str = "torch",
+    **unknown: Any,
 ) -> CompiledOperator:
     """The per-datum biharmonic `Delta^2 f` (STDE with
     `randomization=("normal", S)`)."""
+    _reject_unknown(unknown, biharmonic)
     return compile(
         f,
         x,
         "biharmonic",
-        collapsed,
-        seed,
-        generator,
-        backend,
+        collapsed=collapsed,
+        seed=seed,
+        generator=generator,
+        backend=backend,
         randomization=randomization,
     )
 
@@ -442,30 +480,67 @@ def linear_operator(
     f: Callable,
     x: torch.Tensor,
     terms: Mapping[tuple[int, ...], float],
+    *,
     collapsed: bool = True,
     backend: str = "torch",
+    **unknown: Any,
 ) -> CompiledOperator:
     """`sum_alpha c_alpha d^alpha f`: `terms={(0, 0): 1.0, (1,): -1.0}` is
     `d^2 f/dx_0^2 - d f/dx_1`; a key lists the (flattened) input indices
     differentiated, `()` is f itself."""
-    return compile(f, x, "linear_operator", collapsed, None, None, backend, terms=terms)
+    _reject_unknown(unknown, linear_operator)
+    return compile(
+        f, x, "linear_operator", collapsed=collapsed, backend=backend, terms=terms
+    )
 
 
 def jet(
     f: Callable,
     x: torch.Tensor,
     order: int,
+    *,
     collapsed: bool = True,
     backend: str = "torch",
     imported: ImportedProgram | None = None,
+    **unknown: Any,
 ) -> CompiledJet:
     """The compiled K-jet of f (see `CompiledJet`); `imported` as in `compile`."""
-    return CompiledJet(f, x, order, collapsed, backend, imported)
+    _reject_unknown(unknown, jet)
+    return CompiledJet(
+        f, x, order, collapsed=collapsed, backend=backend, imported=imported
+    )
 
 
-def _as_numpy(value) -> np.ndarray | None:
+def _reject_unknown(unknown: Mapping[str, Any], function: Callable) -> None:
+    """Misspelled keywords as an OptionError (not Python's TypeError)."""
+    if unknown:
+        known = [
+            name
+            for name, p in inspect.signature(function).parameters.items()
+            if p.kind is p.KEYWORD_ONLY or name in ("coefficients", "factor", "terms")
+        ]
+        raise OptionError(
+            f"{function.__name__}() got unknown option(s) "
+            f"{', '.join(sorted(unknown))}; its options are {', '.join(known)}"
+        )
+
+
+def _as_numpy(value, what: str) -> np.ndarray | None:
     if value is None:
         return None
     if isinstance(value, torch.Tensor):
+        if value.requires_grad:
+            raise OptionError(
+                f"{what} requires grad, but it is compiled in as a constant: its "
+                "gradient would be silently missing; pass a detached tensor"
+            )
+        if not (value.is_floating_point() or value.dtype == torch.bool):
+            value = value.double()
         return value.detach().cpu().to(torch.float64).numpy()
-    return np.asarray(value, dtype=np.float64)
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise OptionError(
+            f"{what} must be a matrix of numbers (a tensor or array), got "
+            f"{type(value).__name__}: {error}"
+        ) from None

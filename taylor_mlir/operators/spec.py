@@ -183,8 +183,26 @@ def laplacian(
     return OperatorSpec("laplacian", input_size, (group,))
 
 
+def _finite_matrix(value: np.ndarray, what: str) -> np.ndarray:
+    """`value` as a float64 array; refuses NaN and infinities, which would turn
+    into zeros or NaNs of the operator without a word."""
+    try:
+        M = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise OperatorSpecError(
+            f"{what} must be numbers, got {type(value).__name__}: {error}"
+        ) from None
+    if not np.isfinite(M).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(M))[0])
+        raise OperatorSpecError(
+            f"{what} are not finite: entry {bad} is {M[bad]}; every entry must be "
+            "a finite number"
+        )
+    return M
+
+
 def _check_symmetric(coefficients: np.ndarray, input_size: int) -> np.ndarray:
-    C = np.asarray(coefficients, dtype=np.float64)
+    C = _finite_matrix(coefficients, "weighted Laplacian coefficients")
     if C.shape != (input_size, input_size):
         raise OperatorSpecError(
             f"weighted Laplacian coefficients must be {input_size} x {input_size} "
@@ -231,7 +249,7 @@ def weighted_laplacian(
             "weighted_laplacian needs exactly one of coefficients=C or factor=S"
         )
     if factor is not None:
-        S = np.asarray(factor, dtype=np.float64)
+        S = _finite_matrix(factor, "weighted Laplacian factor entries")
         if S.ndim != 2 or S.shape[0] != input_size:
             raise OperatorSpecError(
                 f"weighted Laplacian factor must be {input_size} x R (C = S S^T), "
@@ -297,6 +315,29 @@ def _multi_index(key: tuple[int, ...], input_size: int) -> tuple[list[int], list
     return distinct, [sum(1 for i in key if i == d) for d in distinct]
 
 
+def _term(key: object, coefficient: object) -> tuple[tuple[int, ...], float]:
+    """One `terms` entry checked: a tuple of input indices and a finite number."""
+    if not isinstance(key, tuple):
+        raise OperatorSpecError(
+            f"linear operator term {key!r}: a key is a tuple of the input indices "
+            f"differentiated, e.g. (0, 0) for d^2/dx_0^2, (1,) for d/dx_1, () for f"
+        )
+    if isinstance(coefficient, bool) or not isinstance(
+        coefficient, int | float | np.number
+    ):
+        raise OperatorSpecError(
+            f"linear operator term {key!r}: the coefficient must be a number, got "
+            f"{coefficient!r}"
+        )
+    coefficient = float(coefficient)
+    if not math.isfinite(coefficient):
+        raise OperatorSpecError(
+            f"linear operator term {key!r}: the coefficient {coefficient} is not "
+            "finite"
+        )
+    return key, coefficient
+
+
 def linear_operator(
     input_size: int,
     terms: Mapping[tuple[int, ...], float],
@@ -316,17 +357,17 @@ def linear_operator(
             "linear_operator has no randomized estimator; randomization is "
             "available for laplacian, weighted_laplacian and biharmonic"
         )
+    if not isinstance(terms, Mapping):
+        raise OperatorSpecError(
+            f"linear_operator terms must be a dict from multi-indices to "
+            f"coefficients, e.g. {{(0, 0): 1.0, (1,): -1.0}}; got {type(terms).__name__}"
+        )
     if not terms:
         raise OperatorSpecError("linear_operator needs at least one term")
     constant = 0.0
     by_order: dict[int, list[tuple[list[int], Fraction]]] = {}
     for key, coefficient in terms.items():
-        key = tuple(key)
-        coefficient = float(coefficient)
-        if not math.isfinite(coefficient):
-            raise OperatorSpecError(
-                f"linear operator term {key!r} has a non-finite coefficient {coefficient}"
-            )
+        key, coefficient = _term(key, coefficient)
         distinct, multiplicities = _multi_index(key, input_size)
         if not key:
             constant += coefficient

@@ -1,0 +1,105 @@
+"""Bad options and calls raise `taylor_mlir.errors` exceptions that say what to
+pass: malformed terms, non-numeric or non-finite coefficients, unknown
+keywords, jets called with the wrong arguments."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import taylor_mlir as tm
+from taylor_mlir.errors import CallError, OptionError, TaylorMLIRError
+
+
+@pytest.fixture(scope="module")
+def net():
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).double()
+
+
+@pytest.fixture
+def x():
+    return torch.rand(4, 3, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "terms, message",
+    [
+        ({0: 1.0}, r"key is a tuple of the input indices.*\(0, 0\)"),
+        ([((0, 0), 1.0)], r"terms must be a dict.*got list"),
+        ({(0, 0): "a"}, r"coefficient must be a number, got 'a'"),
+        ({(0, 0): None}, r"coefficient must be a number"),
+        ({(0, 0): math.nan}, r"not finite"),
+        ({(1,): math.inf}, r"not finite"),
+    ],
+)
+def test_bad_terms(net, x, terms, message):
+    with pytest.raises(OptionError, match=message):
+        tm.linear_operator(net, x, terms=terms)
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("where", [(0, 0), (0, 1)])
+def test_non_finite_coefficients(net, x, bad, where):
+    C = torch.eye(3, dtype=torch.float64)
+    C[where] = bad
+    C[where[::-1]] = bad
+    with pytest.raises(OptionError, match="not finite"):
+        tm.weighted_laplacian(net, x, coefficients=C)
+
+
+def test_non_finite_factor(net, x):
+    S = np.ones((3, 2))
+    S[2, 1] = np.nan
+    with pytest.raises(OptionError, match=r"factor entries are not finite.*\(2, 1\)"):
+        tm.weighted_laplacian(net, x, factor=S)
+
+
+def test_non_numeric_coefficients(net, x):
+    with pytest.raises(OptionError, match="matrix of numbers"):
+        tm.weighted_laplacian(net, x, coefficients="abc")
+
+
+def test_coefficients_that_require_grad_are_refused(net, x):
+    C = torch.eye(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(OptionError, match="requires grad.*silently missing"):
+        tm.weighted_laplacian(net, x, coefficients=C)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda net, x: tm.laplacian(net, x, colapsed=False),
+        lambda net, x: tm.biharmonic(net, x, sed=1),
+        lambda net, x: tm.weighted_laplacian(net, x, np.eye(3), backed="torch"),
+        lambda net, x: tm.linear_operator(net, x, {(0,): 1.0}, order=2),
+        lambda net, x: tm.jet(net, x, 2, collapse=True),
+        lambda net, x: tm.compile(net, x, "laplacian", samples=3),
+    ],
+)
+def test_unknown_keywords(net, x, make):
+    with pytest.raises(OptionError, match="unknown option"):
+        make(net, x)
+
+
+@pytest.mark.parametrize("second", [None, "x", 3])
+def test_jet_called_without_a_list(net, x, second):
+    jet = tm.jet(net, x, order=2)
+    if second == "x":
+        second = x
+    with pytest.raises(
+        CallError, match=r"list of its Taylor coefficients.*jet\(x0, \[v\]\)"
+    ):
+        jet(x, second)
+
+
+def test_jet_too_many_coefficients(net, x):
+    jet = tm.jet(net, x, order=1)
+    with pytest.raises(CallError, match="2 coefficients given to a jet of order 1"):
+        jet(x, [x, x])
+
+
+def test_errors_share_the_base_class(net, x):
+    with pytest.raises(TaylorMLIRError):
+        tm.linear_operator(net, x, terms={0: 1.0})
