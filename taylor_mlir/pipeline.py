@@ -7,7 +7,10 @@ The compile pipeline: the IR levels from the imported primal to tensor-level IR.
 | `taylor`    | + the operator function (`operators.build`): seed, call, coefficient, sum |
 | `expanded`  | `taylor-mode,taylor-expand,tensor-cleanup`: standard Taylor mode      |
 | `collapsed` | `taylor-collapse` (skipped when `collapsed=False`)                  |
-| `linalg`    | `convert-taylor-to-tensor` (+ `convert-elementwise-to-linalg` for IREE) |
+| `linalg`    | `convert-taylor-to-tensor`: tensor-level IR                          |
+
+The levels do not depend on the backend: every backend takes the `linalg`
+module and lowers it further itself (IREE: `iree_backend.lower_for_iree`).
 
 Every level's module is kept, so each can be printed (`CompiledOperator.mlir`)
 and measured (`stats`). The same stages run from the command line:
@@ -30,26 +33,16 @@ from taylor_mlir.transforms import get_all_passes
 
 LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
 
-# the passes leading to each level from the one before (for the torch backend)
+# the passes leading to each level from the one before
 STAGES: dict[str, tuple[str, ...]] = {
     "expanded": ("taylor-mode", "taylor-expand", "tensor-cleanup"),
     # both passes end with the tensor-aware CSE/DCE of `tensor-cleanup`
     "collapsed": ("taylor-collapse",),
     "linalg": ("convert-taylor-to-tensor",),
 }
-# IREE no longer knows elementwise named linalg ops: lower them to linalg.generic
-IREE_LINALG_EXTRA = ("convert-elementwise-to-linalg",)
 
 
-def stage_passes(level: str, backend: str = "torch") -> tuple[str, ...]:
-    """The pass names that produce `level` from the previous level."""
-    passes = STAGES[level]
-    if level == "linalg" and backend.startswith("iree"):
-        passes = passes + IREE_LINALG_EXTRA
-    return passes
-
-
-def pass_pipeline(level: str, collapsed: bool = True, backend: str = "torch") -> str:
+def pass_pipeline(level: str, collapsed: bool = True) -> str:
     """The `taylor-opt -p` pipeline taking the `taylor` level to `level`."""
     if level not in LEVELS[2:]:
         raise ValueError(f"no passes lead to level {level!r}")
@@ -57,7 +50,7 @@ def pass_pipeline(level: str, collapsed: bool = True, backend: str = "torch") ->
     for stage in ("expanded", "collapsed", "linalg"):
         if stage == "collapsed" and not collapsed:
             continue
-        names.extend(stage_passes(stage, backend))
+        names.extend(STAGES[stage])
         if stage == level:
             break
     return ",".join(names)
@@ -109,7 +102,7 @@ def compile_levels(
     primal: ModuleOp,
     operator_module: ModuleOp,
     collapsed: bool = True,
-    backend: str = "torch",
+    *,
     verify_each_level: bool = False,
 ) -> CompiledLevels:
     """Runs the pipeline from the operator level (`taylor`) to `linalg`.
@@ -127,6 +120,6 @@ def compile_levels(
         if level == "collapsed" and not collapsed:
             continue
         verify = verify_each_level or level == "linalg"
-        current = _run_stage(current, stage_passes(level, backend), level, verify)
+        current = _run_stage(current, STAGES[level], level, verify)
         levels.modules[level] = current
     return levels

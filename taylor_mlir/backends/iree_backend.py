@@ -1,12 +1,22 @@
 """
 The IREE backend: tensor-level IR compiled to native code by IREE 3.13.
 
-`IREEExecutable(module, func_name, target="cpu" | "cuda")` lowers elementwise
-ops to `linalg.generic` (`convert-elementwise-to-linalg`), prints the module,
-compiles it with `iree.compiler` (llvm-cpu for the host CPU, or cuda), and runs
-it with `iree.runtime` (driver `local-task` / `cuda`). Calls take and return
-torch CPU tensors: inputs are imported into IREE without a copy, outputs are
-mapped and wrapped with `torch.from_numpy` (no copy on the CPU).
+`IREEExecutable(module, func_name, target="cpu" | "cuda")` takes the
+backend-independent tensor-level module, lowers its elementwise ops to
+`linalg.generic` itself (`lower_for_iree`, once), prints the module, compiles it
+with `iree.compiler` (llvm-cpu for the host CPU, or cuda), and runs it with
+`iree.runtime` (driver `local-task` / `cuda`). Calls take and return torch CPU
+tensors: inputs are imported into IREE without a copy, outputs are mapped and
+wrapped with `torch.from_numpy` (no copy on the CPU).
+
+Gradients: the forward pass always runs on IREE. When grad mode is on and an
+argument requires grad, the call is a `torch.autograd.Function`; its backward
+runs the *same* tensor-level program on the torch backend (`TorchExecutable`,
+built on the first backward) and differentiates it with `torch.autograd.grad`,
+for the arguments that require grad only. So the vector-Jacobian products are
+computed by PyTorch on the CPU, at the cost of recomputing the forward pass
+there; inference calls never build or run the torch program. Double backward
+is not supported: differentiating such a gradient raises `BackendError`.
 
 Compiled modules are cached in memory and on disk, keyed by the sha256 of the
 MLIR text, the flags and the IREE version; the directory is `$TAYLOR_MLIR_CACHE`
@@ -26,7 +36,12 @@ import torch
 from xdsl.dialects.builtin import Float64Type, ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
 
-from taylor_mlir.backends.torch_backend import argument_specs, check_call, find_function
+from taylor_mlir.backends.torch_backend import (
+    TorchExecutable,
+    argument_specs,
+    check_call,
+    find_function,
+)
 from taylor_mlir.context import make_context
 from taylor_mlir.errors import BackendError, InvalidIRError
 
@@ -288,6 +303,8 @@ class IREEExecutable:
     ):
         self.func_name = func_name
         self.target = target
+        self.module = module  # the tensor-level program backward differentiates
+        self._torch_program: TorchExecutable | None = None  # built on demand
         function = find_function(module, func_name)
         self.specs = argument_specs(function)
         self.result_count = len(function.function_type.outputs)
@@ -316,7 +333,15 @@ class IREEExecutable:
         self._config, self._context, self._function = config, context, function
 
     def __call__(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The results; differentiable when grad mode is on and an argument
+        requires grad (see the module docstring)."""
         check_call(f"@{self.func_name}", self.specs, args, torch.device("cpu"))
+        if torch.is_grad_enabled() and any(a.requires_grad for a in args):
+            return _Differentiable.apply(self, *args)
+        return self.run(*args)
+
+    def run(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The IREE call on checked arguments, outside autograd."""
         if self._function is None:
             self._load()
         _, runtime = _iree()
@@ -339,6 +364,41 @@ class IREEExecutable:
             outputs.append(_to_torch(host, arrays))
         return tuple(outputs)
 
+    def vjp(
+        self,
+        args: tuple[torch.Tensor, ...],
+        wanted: tuple[bool, ...],
+        grad_outputs: tuple[torch.Tensor | None, ...],
+    ) -> list[torch.Tensor | None]:
+        """The gradient of `sum_i <grad_outputs[i], result_i>` w.r.t. each
+        argument flagged in `wanted` (None for the others), by autograd
+        through the same program on the torch backend."""
+        if self._torch_program is None:
+            self._torch_program = TorchExecutable(self.module, self.func_name)
+        with torch.enable_grad():
+            inputs = [
+                a.detach().requires_grad_(w) for a, w in zip(args, wanted, strict=True)
+            ]
+            outputs = self._torch_program(*inputs)
+        # None: the loss does not use that result; no grad: it is constant
+        pairs = [
+            (out, grad)
+            for out, grad in zip(outputs, grad_outputs, strict=True)
+            if grad is not None and out.requires_grad
+        ]
+        targets = [i for i, w in zip(inputs, wanted, strict=True) if w]
+        if not pairs:
+            return [None] * len(args)
+        grads = iter(
+            torch.autograd.grad(
+                [out for out, _ in pairs],
+                targets,
+                [grad for _, grad in pairs],
+                allow_unused=True,
+            )
+        )
+        return [next(grads) if w else None for w in wanted]
+
     def _import(self, runtime, array: np.ndarray, zero_copy: bool):
         """A buffer view of a host array: imported without a copy on the CPU
         when IREE only reads it."""
@@ -357,6 +417,58 @@ class IREEExecutable:
             device=self._config.device,
             buffer=array,
             element_type=element_type,
+        )
+
+
+class _Differentiable(torch.autograd.Function):
+    """An IREE call inside autograd: forward on IREE, backward `vjp`."""
+
+    @staticmethod
+    def forward(ctx, executable: IREEExecutable, *args: torch.Tensor):
+        ctx.executable = executable
+        ctx.save_for_backward(*args)
+        ctx.set_materialize_grads(False)  # unused results cost nothing
+        outputs = executable.run(*args)
+        ctx.mark_non_differentiable(*(o for o in outputs if not o.is_floating_point()))
+        return outputs
+
+    @staticmethod
+    def backward(ctx, *grad_outputs: torch.Tensor | None):
+        executable = ctx.executable
+        grads = executable.vjp(
+            ctx.saved_tensors, ctx.needs_input_grad[1:], grad_outputs
+        )
+        if torch.is_grad_enabled():  # create_graph=True: a graph of the gradient
+            grads = _first_order_only(grads, f"iree-{executable.target}")
+        return (None, *grads)
+
+
+def _first_order_only(
+    grads: list[torch.Tensor | None], backend: str
+) -> list[torch.Tensor | None]:
+    """The gradients, attached to a node that raises BackendError when
+    differentiated: without it they would be constants of the outer graph
+    (a silently missing term of a second derivative)."""
+    present = [g.detach().requires_grad_() for g in grads if g is not None]
+    if not present:
+        return grads
+    attached = iter(_NoDoubleBackward.apply(backend, *present))
+    return [None if g is None else next(attached) for g in grads]
+
+
+class _NoDoubleBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, backend: str, *grads: torch.Tensor):
+        ctx.backend = backend
+        return grads
+
+    @staticmethod
+    def backward(ctx, *_):
+        raise BackendError(
+            f"double backward (a derivative of a gradient) through backend "
+            f"{ctx.backend!r} is not supported: its gradients are computed once, "
+            "by the torch backend; compile with backend='torch' for higher "
+            "derivatives"
         )
 
 
