@@ -478,6 +478,26 @@ def test_autograd_through_the_torch_backend():
     assert torch.autograd.gradcheck(lambda *a: run(x, *a)[0], tuple(params))
 
 
+@needs_iree
+@pytest.mark.parametrize("name", ["mlp", "binary", "slices", "passthrough"])
+def test_autograd_through_iree(executables, name):
+    """IREE results differentiate like the same computation in plain torch
+    (several results, views, a returned argument); the gradients themselves
+    come from the torch backend (tests/test_iree_autograd.py for operators)."""
+    run = executables("iree-cpu", "f64", name)
+    inputs = [t.requires_grad_() for t in _inputs(name, 7, torch.float64)]
+    reference = [t.detach().clone().requires_grad_() for t in inputs]
+    got = run(*inputs)
+    assert all(out.grad_fn is not None for out in got)
+    loss = sum(out.square().sum() for out in got)
+    expected = torch.autograd.grad(
+        sum(out.square().sum() for out in CASES[name](*reference)), reference
+    )
+    for grad, want in zip(torch.autograd.grad(loss, inputs), expected, strict=True):
+        torch.testing.assert_close(grad, want, rtol=1e-10, atol=1e-10)
+    assert torch.autograd.gradcheck(lambda *a: run(*a), tuple(inputs))
+
+
 @pytest.mark.parametrize("compiler", ["aot_eager", "inductor"])
 def test_torch_compile(compiler):
     """The GraphModule traces under dynamo (dynamic batch) and differentiates."""
