@@ -214,6 +214,11 @@ class CompiledOperator(_CompiledProgram):
         **operator_options: Any,
     ):
         super().__init__(f, x, collapsed, backend, imported)
+        self._frozen = [
+            (name, value, value.detach().clone())
+            for name, value in operator_options.items()
+            if isinstance(value, torch.Tensor) and not specs.is_runtime_tensor(value)
+        ]
         self.generator = _make_generator(seed, generator)
         self.spec = _resolve_operator(operator, self.input_size, operator_options)
         if not self.spec.is_random and (seed is not None or generator is not None):
@@ -231,18 +236,84 @@ class CompiledOperator(_CompiledProgram):
             )
         )
 
-    def _directions(self, batch: int) -> list[torch.Tensor]:
-        return [
-            sample_directions(
-                g.random, batch, self.datum_shape, self.dtype, self.generator
-            )
-            for g in self.spec.groups
-            if g.is_random
-        ]
+    def _directions(
+        self, x: torch.Tensor, given: Mapping[str, Any]
+    ) -> list[torch.Tensor]:
+        """The directions of every group that takes them: drawn (randomized)
+        or computed from runtime coefficients (`given`, else the tensor passed
+        at compile time, read by reference)."""
+        batch, directions = x.shape[0], []
+        for group in self.spec.groups:
+            if group.is_random:
+                v = sample_directions(
+                    group.random, batch, self.datum_shape, self.dtype, self.generator
+                )
+            elif group.at_call is not None:
+                at_call = group.at_call
+                value = given.get(at_call.name, at_call.default)
+                value = self._check_coefficients(value, x, at_call.default)
+                v = at_call.compute(batch, value)
+                v = v.reshape(group.count, batch, *self.datum_shape)
+            else:
+                continue
+            directions.append(v)
+        return directions
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def _check_coefficients(
+        self, C: Any, x: torch.Tensor, compiled: torch.Tensor
+    ) -> torch.Tensor:
+        """Runtime coefficients as the program needs them, or a CallError."""
+        D = self.input_size
+        if not isinstance(C, torch.Tensor):
+            raise CallError(
+                f"coefficients must be a torch.Tensor, got {type(C).__name__}"
+            )
+        if C.shape not in ((D, D), (x.shape[0], D, D)):
+            raise CallError(
+                f"coefficients have shape {tuple(C.shape)}; expected ({D}, {D}) or one "
+                f"matrix per datum ({x.shape[0]}, {D}, {D})"
+            )
+        if not C.is_floating_point():
+            raise CallError(f"coefficients must be float, got {C.dtype}")
+        if C.device != x.device:
+            raise CallError(
+                f"coefficients are on {C.device}, x on {x.device}: move them to "
+                f"{x.device}"
+            )
+        if not bool(torch.isfinite(C.detach()).all()):
+            raise CallError("coefficients are not finite (NaN or infinity)")
+        return C.to(self.dtype)
+
+    def _check_frozen(self) -> None:
+        """Tensors compiled in as constants must not have changed since."""
+        for name, tensor, snapshot in self._frozen:
+            if not torch.equal(tensor, snapshot):
+                raise CallError(
+                    f"{name} changed since the operator was compiled, but it is a "
+                    f"constant of the program: recompile, or pass a tensor that "
+                    f"requires grad (or one {name} matrix per datum) to make it an "
+                    "argument of every call"
+                )
+
+    def __call__(self, x: torch.Tensor, **runtime: Any) -> torch.Tensor:
+        """The operator at x; runtime coefficients may be passed per call
+        (`op(x, coefficients=C)`) when the operator was compiled with them."""
         x = self._check_input(x)
-        arguments = [x, *self._parameters(), *self._directions(x.shape[0])]
+        accepted = {g.at_call.name for g in self.spec.groups if g.at_call}
+        unknown = set(runtime) - accepted
+        if unknown:
+            raise CallError(
+                f"unexpected argument(s) {', '.join(sorted(unknown))}: "
+                + (
+                    f"this operator takes {', '.join(sorted(accepted))}"
+                    if accepted
+                    else "this operator takes x only (its coefficients are "
+                    "constants: compile with a tensor that requires grad, or one "
+                    "matrix per datum, to pass them per call)"
+                )
+            )
+        self._check_frozen()
+        arguments = [x, *self._parameters(), *self._directions(x, runtime)]
         (result,) = self._executable(*arguments)
         return result
 
@@ -444,8 +515,8 @@ def weighted_laplacian(
         seed=seed,
         generator=generator,
         backend=backend,
-        coefficients=_as_numpy(coefficients, "coefficients"),
-        factor=_as_numpy(factor, "factor"),
+        coefficients=_coefficient_matrix(coefficients, "coefficients"),
+        factor=_coefficient_matrix(factor, "factor"),
         randomization=randomization,
     )
 
@@ -525,22 +596,14 @@ def _reject_unknown(unknown: Mapping[str, Any], function: Callable) -> None:
         )
 
 
-def _as_numpy(value, what: str) -> np.ndarray | None:
-    if value is None:
-        return None
-    if isinstance(value, torch.Tensor):
-        if value.requires_grad:
-            raise OptionError(
-                f"{what} requires grad, but it is compiled in as a constant: its "
-                "gradient would be silently missing; pass a detached tensor"
-            )
-        if not (value.is_floating_point() or value.dtype == torch.bool):
-            value = value.double()
-        return value.detach().cpu().to(torch.float64).numpy()
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
+def _coefficient_matrix(value, what: str) -> np.ndarray | torch.Tensor | None:
+    """Coefficients for the operator spec: a tensor stays a tensor (a runtime
+    one is read at every call; a constant one is checked for changes), a
+    factor that requires grad is refused (it would be compiled in)."""
+    if what == "factor" and isinstance(value, torch.Tensor) and value.requires_grad:
         raise OptionError(
-            f"{what} must be a matrix of numbers (a tensor or array), got "
-            f"{type(value).__name__}: {error}"
-        ) from None
+            "factor requires grad, but a factor is compiled in as a constant: "
+            "its gradient would be silently missing; pass coefficients=S @ S.T "
+            "instead (runtime coefficients are differentiable)"
+        )
+    return value

@@ -52,3 +52,8 @@ class OptionError(TaylorMLIRError, ValueError):
 class DtypeError(TaylorMLIRError):
     """Tensors of a dtype the compiler does not handle (not float32/float64), or
     of several float dtypes where one program needs one."""
+
+
+class CLIError(TaylorMLIRError):
+    """Bad command-line input to `taylor-mlir`: a path, an attribute, a shape, an
+    option."""

@@ -57,14 +57,14 @@ def test_non_finite_factor(net, x):
 
 
 def test_non_numeric_coefficients(net, x):
-    with pytest.raises(OptionError, match="matrix of numbers"):
+    with pytest.raises(OptionError, match="coefficients must be numbers, got str"):
         tm.weighted_laplacian(net, x, coefficients="abc")
 
 
-def test_coefficients_that_require_grad_are_refused(net, x):
-    C = torch.eye(3, dtype=torch.float64, requires_grad=True)
+def test_factor_that_requires_grad_is_refused(net, x):
+    S = torch.eye(3, dtype=torch.float64, requires_grad=True)
     with pytest.raises(OptionError, match="requires grad.*silently missing"):
-        tm.weighted_laplacian(net, x, coefficients=C)
+        tm.weighted_laplacian(net, x, factor=S)
 
 
 @pytest.mark.parametrize(

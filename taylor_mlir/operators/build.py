@@ -18,8 +18,9 @@ func.func @operator(%x: tensor<?xDxf64>, %w..., %dirs: tensor<Sx?xDxf64>) -> ten
 }
 ```
 
-and makes `@forward` private. A randomized group reads its directions from an
-extra trailing argument (`R x N x *S`, drawn per call). `build_jet` builds the
+and makes `@forward` private. A randomized group, or one whose directions are
+computed from runtime coefficients, reads its directions from an extra trailing
+argument (`R x N x *S`, drawn or computed per call). `build_jet` builds the
 compiled K-jet `(x0, params, x1..xK) -> (f0, f1..fK)` along one direction.
 """
 
@@ -138,7 +139,8 @@ def build_operator(
     """The primal module with `@name` added: `spec` applied to `@forward`.
 
     The new function takes `(x, params..., dirs...)`, one `dirs` argument of type
-    `tensor<R x N x *S>` per randomized group, in the order of `spec.groups`.
+    `tensor<R x N x *S>` per group that `takes_directions` (randomized, or
+    computed from runtime coefficients), in the order of `spec.groups`.
     """
     target = _OperatorFunction(primal, forward, num_inputs, name)
     if spec.input_size != target.input_size:
@@ -149,7 +151,9 @@ def build_operator(
     if not spec.groups:
         raise InvalidIRError(f"the {spec.name} operator has no derivative terms")
     random_types = [
-        direction_type(g.count, target.input_type) for g in spec.groups if g.is_random
+        direction_type(g.count, target.input_type)
+        for g in spec.groups
+        if g.takes_directions
     ]
     function, block = target.create(random_types, [target.output_type])
     builder = TensorBuilder(block)
@@ -160,7 +164,7 @@ def build_operator(
     total: SSAValue | None = None
     jet: SSAValue | None = None
     for group in spec.groups:
-        if group.is_random:
+        if group.takes_directions:
             directions = next(random_arguments)
         else:
             directions = _fixed_directions(builder, x, group, target.datum_shape)

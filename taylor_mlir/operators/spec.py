@@ -22,9 +22,10 @@ The constructors here turn the user-facing operators into specs:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -69,13 +70,26 @@ class RandomDirections:
 
 
 @dataclass(frozen=True)
+class CallDirections:
+    """Directions computed at every call from tensors the user passes (runtime
+    coefficients): `compute(batch, coefficients)` returns `R x N x D`."""
+
+    compute: Callable[[int, Any], Any]
+    name: str
+    """The call keyword that carries the tensor (`coefficients`)."""
+    default: Any
+    """The tensor given at compile time, read by reference when no other is passed."""
+
+
+@dataclass(frozen=True)
 class DirectionGroup:
     """K-jets along R directions whose top coefficients are summed with weights."""
 
     order: int
     weights: tuple[float, ...]
-    directions: np.ndarray | None = None  # R x D, float64; None when random
+    directions: np.ndarray | None = None  # R x D, float64; None when not fixed
     random: RandomDirections | None = None
+    at_call: CallDirections | None = None
 
     @property
     def count(self) -> int:
@@ -84,6 +98,12 @@ class DirectionGroup:
     @property
     def is_random(self) -> bool:
         return self.random is not None
+
+    @property
+    def takes_directions(self) -> bool:
+        """Whether the compiled program takes this group's directions as an
+        argument (drawn or computed at every call)."""
+        return self.random is not None or self.at_call is not None
 
 
 @dataclass(frozen=True)
@@ -186,6 +206,8 @@ def laplacian(
 def _finite_matrix(value: np.ndarray, what: str) -> np.ndarray:
     """`value` as a float64 array; refuses NaN and infinities, which would turn
     into zeros or NaNs of the operator without a word."""
+    if hasattr(value, "detach"):  # a torch tensor, on any device
+        value = value.detach().cpu().double().numpy()
     try:
         M = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -248,6 +270,14 @@ def weighted_laplacian(
         raise OperatorSpecError(
             "weighted_laplacian needs exactly one of coefficients=C or factor=S"
         )
+    if is_runtime_tensor(coefficients):
+        if randomization is not None:
+            raise OperatorSpecError(
+                "randomized weighted Laplacians take constant coefficients; runtime "
+                "coefficients (a tensor that requires grad, or per-datum (N, D, D)) "
+                "are exact only"
+            )
+        return _runtime_weighted_laplacian(input_size, coefficients)
     if factor is not None:
         S = _finite_matrix(factor, "weighted Laplacian factor entries")
         if S.ndim != 2 or S.shape[0] != input_size:
@@ -268,6 +298,56 @@ def weighted_laplacian(
     else:
         group = _random_group(2, *randomization, blocks)
     return OperatorSpec("weighted_laplacian", input_size, (group,))
+
+
+def is_runtime_tensor(value: Any) -> bool:
+    """A coefficient tensor read at every call: it requires grad, or it has one
+    matrix per datum (N, D, D)."""
+    import torch
+
+    return isinstance(value, torch.Tensor) and (value.requires_grad or value.dim() == 3)
+
+
+def _runtime_weighted_laplacian(input_size: int, C: Any) -> OperatorSpec:
+    """`tr(C H)` with C an argument of every call, by polarization:
+    `tr(C H) = sum_j e_j^T H c_j = 1/4 sum_j (v_j^+ H v_j^+ - v_j^- H v_j^-)`
+    with `c_j = C e_j` and `v_j^+- = s e_j +- c_j / s`. The directions are
+    linear in C, so autograd through them gives C its gradient; any C (not
+    necessarily symmetric or definite), one per datum or shared. 2D
+    directions (the constant-C path needs at most D); s balances the two
+    parts."""
+    if C.shape[-2:] != (input_size, input_size) or C.dim() not in (2, 3):
+        raise OperatorSpecError(
+            f"weighted Laplacian coefficients must be {input_size} x {input_size} "
+            f"or (N, {input_size}, {input_size}) per datum, got shape {tuple(C.shape)}"
+        )
+    D = input_size
+    weights = (0.25,) * D + (-0.25,) * D
+    return OperatorSpec(
+        "weighted_laplacian",
+        input_size,
+        (
+            DirectionGroup(
+                2,
+                weights,
+                at_call=CallDirections(_polarization_directions, "coefficients", C),
+            ),
+        ),
+    )
+
+
+def _polarization_directions(batch: int, C: Any) -> Any:
+    """`2D x N x D`: the rows of `s I + C^T / s`, then of `s I - C^T / s`."""
+    import torch
+
+    D = C.shape[-1]
+    scale = C.detach().abs().max().clamp_min(torch.finfo(C.dtype).tiny).sqrt()
+    eye = torch.eye(D, dtype=C.dtype, device=C.device) * scale
+    Ct = C.transpose(-1, -2) / scale
+    if C.dim() == 2:
+        Ct = Ct.expand(batch, D, D)
+    plus, minus = eye + Ct, eye - Ct  # N x D x D, row j is v_j
+    return torch.cat([plus, minus], dim=1).transpose(0, 1)
 
 
 def biharmonic(
@@ -332,8 +412,7 @@ def _term(key: object, coefficient: object) -> tuple[tuple[int, ...], float]:
     coefficient = float(coefficient)
     if not math.isfinite(coefficient):
         raise OperatorSpecError(
-            f"linear operator term {key!r}: the coefficient {coefficient} is not "
-            "finite"
+            f"linear operator term {key!r}: the coefficient {coefficient} is not finite"
         )
     return key, coefficient
 
