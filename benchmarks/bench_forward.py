@@ -20,7 +20,7 @@ import torch
 from xdsl.parser import Parser
 
 from taylor_mlir.backends import build_executable
-from taylor_mlir.cli import time_interleaved
+from taylor_mlir.benchmarking import time_interleaved
 from taylor_mlir.compile_function import compile_function
 from taylor_mlir.context import make_context
 from taylor_mlir.models import paper_mlp

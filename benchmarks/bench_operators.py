@@ -61,8 +61,8 @@ from strategies import (  # noqa: E402
     Workload,
 )
 
-from taylor_mlir.cli import (  # noqa: E402
-    DEMO_TOLERANCE,
+from taylor_mlir.benchmarking import (  # noqa: E402
+    TOLERANCE,
     repeats_for_budget,
     time_interleaved,
 )
@@ -497,7 +497,7 @@ def run(args: argparse.Namespace) -> int:
         m
         for m in measurements
         if m.relative_error is not None
-        and m.relative_error > DEMO_TOLERANCE[_dtype_of(m.workload)]
+        and m.relative_error > TOLERANCE[_dtype_of(m.workload)]
     ]
     for m in mismatches:
         print(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from taylor_mlir.cli import compile_operator, nested_reference
+from taylor_mlir.benchmarking import compile_operator, nested_reference
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
 

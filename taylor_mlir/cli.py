@@ -12,17 +12,16 @@ operator, a bad shape, an op the compiler does not support, a failed export) is
 printed as one line `taylor-mlir: error: ...` with a non-zero exit code; `--debug`
 shows the traceback instead.
 
-The torch.func references and the interleaved timer live here too, so that the
-demo and the benchmark (benchmarks/) measure the same baseline the same way.
+The operators by name, the torch.func references and the timer are in
+`taylor_mlir.benchmarking` (shared with benchmarks/), the loading of the user's
+function in `taylor_mlir.user_function`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import importlib.util
-import inspect
 import io
 import logging
 import math
@@ -30,30 +29,34 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from taylor_mlir.errors import TaylorMLIRError
+from taylor_mlir.benchmarking import (
+    OPERATORS,
+    REFERENCED_OPERATORS,
+    TOLERANCE,
+    compile_operator,
+    default_coefficients,
+    interleaved_samples,
+    nested_reference,
+    repeats_for_budget,
+    vectors_per_node,
+)
+from taylor_mlir.errors import CLIError, TaylorMLIRError
+from taylor_mlir.user_function import describe_error, load_function
 
 PROG = "taylor-mlir"
-OPERATORS = ("laplacian", "biharmonic", "weighted-laplacian")
-COMPILE_OPERATORS = (*OPERATORS, "jet")
 IR_LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
 EMIT_CHOICES = (*IR_LEVELS, "vmfb")
 BACKENDS = ("torch", "iree-cpu", "iree-cuda")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
-# Max error relative to max |reference| that the demo accepts, per dtype.
-DEMO_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
 MAX_ERROR_LENGTH = 400  # characters of an error line; --debug shows the rest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_SCRIPT = REPO_ROOT / "benchmarks" / "bench_operators.py"
-
-
-class CLIError(TaylorMLIRError):
-    """Bad command-line input: a path, an attribute, a shape, an option."""
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -101,252 +104,6 @@ def parse_backends(text: str) -> list[str]:
             f"choose from {', '.join(BACKENDS)}"
         )
     return backends
-
-
-# ------------------------------------------------------- loading user functions
-
-
-def load_function(spec: str, dtype: torch.dtype) -> Callable:
-    """The callable named by `path/to/file.py:NAME` or `package.module:NAME`.
-
-    A class is instantiated with no arguments; a zero-argument callable is a
-    factory and is called (it must return a `torch.nn.Module`); any other
-    callable is the tensor function itself. Modules are cast to `dtype` and put
-    in eval mode (rows must not interact, so no batch statistics).
-    """
-    module_name, sep, attribute = spec.rpartition(":")
-    if not sep or not module_name or not attribute:
-        raise CLIError(
-            f"invalid function {spec!r}: expected MODULE:NAME, e.g. "
-            "path/to/model.py:Net or mypackage.models:make_net"
-        )
-    module = _import_user_module(module_name)
-    obj = module
-    for part in attribute.split("."):
-        if not hasattr(obj, part):
-            raise CLIError(f"{module_name} has no attribute {attribute!r}")
-        obj = getattr(obj, part)
-    function = _instantiate(obj, spec)
-    if isinstance(function, torch.nn.Module):
-        function = function.to(dtype).eval()
-    return function
-
-
-def _import_user_module(name: str):
-    """A module from a file path (`.py`) or an importable dotted name."""
-    if name.endswith(".py") or "/" in name:
-        path = Path(name)
-        if not path.is_file():
-            raise CLIError(f"no such Python file: {name}")
-        # A name of its own (decorators such as @dataclass look the module up).
-        module_name = f"_taylor_mlir_user_{abs(hash(str(path.resolve())))}_{path.stem}"
-        module_spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_name] = module
-        # The file's own directory is importable, as when running it as a script.
-        sys.path.insert(0, str(path.resolve().parent))
-        try:
-            module_spec.loader.exec_module(module)
-        except Exception as error:
-            del sys.modules[module_name]
-            raise CLIError(f"importing {name} failed: {_describe(error)}") from error
-        finally:
-            sys.path.remove(str(path.resolve().parent))
-        return module
-    # Like `python -m`, modules in the working directory are importable.
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        raise CLIError(
-            f"cannot import module {name!r}: {error} (give a file path ending in "
-            ".py or an importable module name)"
-        ) from error
-    except Exception as error:
-        raise CLIError(f"importing {name} failed: {_describe(error)}") from error
-
-
-def _instantiate(obj, spec: str) -> Callable:
-    if inspect.isclass(obj):
-        try:
-            obj = obj()
-        except Exception as error:
-            raise CLIError(
-                f"cannot instantiate {spec} with no arguments: {_describe(error)}"
-            ) from error
-    elif not isinstance(obj, torch.nn.Module) and _takes_no_arguments(obj):
-        try:
-            result = obj()
-        except Exception as error:
-            raise CLIError(
-                f"calling factory {spec}() failed: {_describe(error)}"
-            ) from error
-        if not isinstance(result, torch.nn.Module):
-            raise CLIError(
-                f"{spec} takes no arguments, so it was called as a model factory, "
-                f"but it returned {type(result).__name__}, not a torch.nn.Module"
-            )
-        obj = result
-    if not callable(obj):
-        raise CLIError(
-            f"{spec} is a {type(obj).__name__}: expected a torch.nn.Module (class "
-            "or instance), a factory returning one, or a tensor function"
-        )
-    return obj
-
-
-def _takes_no_arguments(obj) -> bool:
-    """True for a callable whose every parameter has a default."""
-    if not callable(obj):
-        return False
-    try:
-        parameters = inspect.signature(obj).parameters.values()
-    except (TypeError, ValueError):  # builtins without a signature: a tensor function
-        return False
-    return all(
-        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        for p in parameters
-    )
-
-
-def _describe(error: BaseException) -> str:
-    """An exception as one line: `Type: message` (first line of the message)."""
-    message = " ".join(str(error).split("\n")[0].split())
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
-
-
-# ---------------------------------------------------------------- operators
-
-
-def default_coefficients(dim: int, dtype: torch.dtype) -> torch.Tensor:
-    """A fixed symmetric positive definite `C = S S^T / D` (seeded) for the
-    weighted Laplacian `tr(C H)` when the user gives none."""
-    generator = torch.Generator().manual_seed(1234)
-    s = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
-    return (s @ s.T / dim).to(dtype)
-
-
-def compile_operator(
-    f: Callable,
-    x: torch.Tensor,
-    operator: str,
-    *,
-    collapsed: bool = True,
-    backend: str = "torch",
-    coefficients: torch.Tensor | None = None,
-    order: int = 2,
-    randomization: tuple[str, int] | None = None,
-    seed: int | None = None,
-):
-    """`tm.<operator>(f, x, ...)`: the compiled operator object."""
-    import taylor_mlir as tm
-
-    options = dict(collapsed=collapsed, backend=backend)
-    if randomization is not None:
-        options.update(randomization=randomization, seed=seed)
-    if operator == "laplacian":
-        return tm.laplacian(f, x, **options)
-    if operator == "biharmonic":
-        return tm.biharmonic(f, x, **options)
-    if operator == "weighted-laplacian":
-        if coefficients is None:
-            coefficients = default_coefficients(math.prod(x.shape[1:]), x.dtype)
-        return tm.weighted_laplacian(f, x, coefficients=coefficients, **options)
-    if operator == "jet":
-        return tm.jet(f, x, order=order, backend=backend)
-    raise CLIError(
-        f"unknown operator {operator!r}: choose from {', '.join(COMPILE_OPERATORS)}"
-    )
-
-
-def _per_datum(f: Callable) -> Callable:
-    """The function of one datum `x : (D,)` behind a batched `f : (N, D) -> (N, ...)`."""
-    return lambda x: f(x.unsqueeze(0)).squeeze(0)
-
-
-def _trace(matrix: torch.Tensor) -> torch.Tensor:
-    return torch.diagonal(matrix, dim1=-2, dim2=-1).sum(-1)
-
-
-def nested_laplacian(f: Callable) -> Callable:
-    """Per-datum trace of the torch.func Hessian (forward over reverse), vmapped:
-    the nested-autograd baseline of the paper."""
-    hessian = torch.func.hessian(_per_datum(f))
-    return torch.func.vmap(lambda x: _trace(hessian(x)))
-
-
-def nested_weighted_laplacian(f: Callable, coefficients: torch.Tensor) -> Callable:
-    """`tr(C H)` per datum from the torch.func Hessian, vmapped."""
-    hessian = torch.func.hessian(_per_datum(f))
-    return torch.func.vmap(
-        lambda x: torch.einsum("...ij,ij->...", hessian(x), coefficients)
-    )
-
-
-def nested_biharmonic(f: Callable) -> Callable:
-    """The Laplacian of the Laplacian, both by torch.func Hessians, vmapped."""
-    hessian = torch.func.hessian(_per_datum(f))
-    laplacian = lambda x: _trace(hessian(x))  # noqa: E731
-    return torch.func.vmap(lambda x: _trace(torch.func.hessian(laplacian)(x)))
-
-
-def nested_reference(
-    f: Callable, operator: str, coefficients: torch.Tensor | None = None
-) -> Callable:
-    if operator == "laplacian":
-        return nested_laplacian(f)
-    if operator == "biharmonic":
-        return nested_biharmonic(f)
-    if operator == "weighted-laplacian":
-        return nested_weighted_laplacian(f, coefficients)
-    raise CLIError(f"no torch.func reference for operator {operator!r}")
-
-
-# ------------------------------------------------------------------- timing
-
-
-def interleaved_samples(
-    functions: dict[str, Callable[[], object]], repeats: int
-) -> dict[str, list[float]]:
-    """Wall-clock seconds of `repeats` calls of each function, the calls of
-    the functions interleaved round by round so that drifting machine load
-    hits all of them alike."""
-    samples: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            samples[name].append(time.perf_counter() - start)
-    return samples
-
-
-def time_interleaved(
-    functions: dict[str, Callable[[], object]], repeats: int
-) -> dict[str, float]:
-    """Median seconds per call of each function over interleaved repeats."""
-    samples = interleaved_samples(functions, repeats)
-    return {name: statistics.median(times) for name, times in samples.items()}
-
-
-def repeats_for_budget(
-    seconds_per_round: float, budget: float, low: int, high: int
-) -> int:
-    """How many interleaved rounds fit in `budget` seconds, clamped to [low, high]."""
-    if seconds_per_round <= 0:
-        return high
-    return max(low, min(high, int(budget / seconds_per_round)))
-
-
-def vectors_per_node(op) -> str:
-    """The vectors per node of `op.stats()` at the last level measured
-    (`collapsed` when the operator was collapsed, else `expanded`)."""
-    try:
-        levels = op.stats().levels
-    except AttributeError:  # not a compiled operator (a test's stand-in)
-        return "?"
-    last = "collapsed" if "collapsed" in levels else "expanded"
-    return str(levels[last].vectors_per_node)
 
 
 # --------------------------------------------------------------------- demo
@@ -436,7 +193,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
 
     reference = results[rows[0].strategy]
-    tolerance = DEMO_TOLERANCE[dtype] * max(reference.abs().max().item(), 1e-30)
+    tolerance = TOLERANCE[dtype] * max(reference.abs().max().item(), 1e-30)
     for row in rows:
         if row.strategy not in operators:
             continue
@@ -512,6 +269,12 @@ def run_compile(args: argparse.Namespace) -> int:
         raise CLIError("--emit vmfb writes a binary file: give -o FILE")
     if args.coefficients is not None and args.operator != "weighted-laplacian":
         raise CLIError("--coefficients only applies to --operator weighted-laplacian")
+    if args.order is not None and args.operator != "jet":
+        raise CLIError(
+            f"--order is for --operator jet (the order K of the jet); the "
+            f"{args.operator} operator has its own order: drop --order"
+        )
+    output = _output_path(args.output)  # checked before the (slow) compile
     dtype = DTYPES[args.dtype]
     shape = parse_shape(args.input_shape)
     coefficients = _load_coefficients(args.coefficients, math.prod(shape[1:]), dtype)
@@ -526,17 +289,42 @@ def run_compile(args: argparse.Namespace) -> int:
         collapsed=not args.standard,
         backend="iree-cpu" if args.emit == "vmfb" else "torch",
         coefficients=coefficients,
-        order=args.order,
+        order=args.order or 2,
     )
     if args.emit == "vmfb":
-        Path(args.output).write_bytes(_vmfb_bytes(op))
+        _write(output, _vmfb_bytes(op))
         return 0
     text = op.mlir(args.emit)
-    if args.output is None:
+    if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        Path(args.output).write_text(text)
+        _write(output, text.encode())
     return 0
+
+
+def _output_path(name: str | None) -> Path | None:
+    """The file of `-o`, whose directory must exist (we do not create it)."""
+    if name is None:
+        return None
+    path = Path(name)
+    if path.is_dir():
+        raise CLIError(f"-o {name} is a directory: give a file name")
+    directory = path.parent
+    if not directory.is_dir():
+        problem = (
+            f"{directory} is not a directory"
+            if directory.exists()
+            else f"directory {directory} does not exist"
+        )
+        raise CLIError(f"cannot write {name}: {problem}")
+    return path
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as error:  # permissions, a full disk, ...
+        raise CLIError(f"cannot write {path}: {error.strerror or error}") from error
 
 
 def _vmfb_bytes(op) -> bytes:
@@ -563,7 +351,7 @@ def _load_coefficients(path: str | None, dim: int, dtype: torch.dtype):
             matrix = torch.load(file, weights_only=True)
     except Exception as error:
         raise CLIError(
-            f"cannot read coefficients from {path}: {_describe(error)}"
+            f"cannot read coefficients from {path}: {describe_error(error)}"
         ) from error
     if not isinstance(matrix, torch.Tensor) or tuple(matrix.shape) != (dim, dim):
         got = (
@@ -616,21 +404,25 @@ def build_parser() -> OneLineArgumentParser:
         prog=PROG,
         description="Collapsed Taylor mode differential operators for PyTorch functions.",
     )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help="show tracebacks instead of one-line errors",
+    debug_help = "show tracebacks instead of one-line errors"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    # `--debug` after the command too (`taylor-mlir compile ... --debug`);
+    # SUPPRESS keeps a command's parser from resetting the top-level flag.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(
         "demo",
+        parents=[debug],
         help="compile an operator of the paper's tanh MLP, check it, time it",
         description="Compile an operator of the paper's tanh MLP standard and "
         "collapsed on each backend, check it against torch.func (nested autograd) "
         "and print a timing table.",
     )
-    demo.add_argument("--operator", choices=OPERATORS, default="laplacian")
+    demo.add_argument("--operator", choices=REFERENCED_OPERATORS, default="laplacian")
     demo.add_argument(
         "--dim", type=positive_int, help="input dimension D (50; biharmonic: 5)"
     )
@@ -649,6 +441,7 @@ def build_parser() -> OneLineArgumentParser:
 
     compile_ = commands.add_parser(
         "compile",
+        parents=[debug],
         help="dump a function's operator at an IR level (or an IREE binary)",
         description="Compile an operator of MODULE:FUNCTION and print its IR at "
         "one level, or write the IREE binary (vmfb). A class is instantiated "
@@ -664,14 +457,14 @@ def build_parser() -> OneLineArgumentParser:
         "--input-shape", required=True, help="example input shape, batch first: 256x50"
     )
     compile_.add_argument("--dtype", choices=tuple(DTYPES), default="float64")
-    compile_.add_argument("--operator", choices=COMPILE_OPERATORS, default="laplacian")
+    compile_.add_argument("--operator", choices=OPERATORS, default="laplacian")
     compile_.add_argument("--emit", choices=EMIT_CHOICES, default="collapsed")
     compile_.add_argument("-o", "--output", help="write to FILE instead of stdout")
     compile_.add_argument(
         "--standard", action="store_true", help="standard Taylor mode (no collapse)"
     )
     compile_.add_argument(
-        "--order", type=positive_int, default=2, help="jet order K (--operator jet)"
+        "--order", type=positive_int, help="jet order K (--operator jet; default 2)"
     )
     compile_.add_argument(
         "--coefficients",
@@ -680,6 +473,7 @@ def build_parser() -> OneLineArgumentParser:
 
     commands.add_parser(
         "bench",
+        parents=[debug],
         help="run benchmarks/bench_operators.py (--quick by default)",
         description="Run benchmarks/bench_operators.py; options are passed on "
         "(see `taylor-mlir bench --help`).",
@@ -740,9 +534,7 @@ def _torch_noise_held_back(enabled: bool):
 def _error_line(error: Exception) -> str:
     """Our own errors say what is wrong; anything else is named by its type."""
     if not isinstance(error, TaylorMLIRError):
-        return (
-            f"{_describe(error)} (internal error: rerun with --debug for the traceback)"
-        )
+        return f"{describe_error(error)} (internal error: rerun with --debug for the traceback)"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     line = "; ".join(lines) or type(error).__name__
     if len(line) > MAX_ERROR_LENGTH:

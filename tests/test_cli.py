@@ -13,7 +13,7 @@ import pytest
 import reference
 import torch
 
-from taylor_mlir import cli
+from taylor_mlir import benchmarking, cli, user_function
 
 TINY_MODELS = """
 import torch
@@ -217,9 +217,70 @@ def test_demo_sizes_must_be_positive(capsys, option):
     )
 
 
+@pytest.mark.parametrize("operator", ["laplacian", "biharmonic", "weighted-laplacian"])
+def test_order_is_only_for_jet(capsys, models, operator):
+    status, out, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "--operator", operator, "--order", "3",
+    )  # fmt: skip
+    assert_one_line_error(
+        status, err, "--order is for --operator jet", f"the {operator} operator"
+    )
+    assert out == ""
+
+
+@pytest.mark.parametrize("emit", ["vmfb", "linalg"])
+def test_output_directory_must_exist(capsys, models, tmp_path, emit):
+    target = tmp_path / "no" / "such" / "dir" / "x.out"
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "--emit", emit, "-o", str(target),
+    )  # fmt: skip
+    assert_one_line_error(
+        status, err, f"cannot write {target}: directory {target.parent} does not exist"
+    )
+    assert "internal error" not in err
+
+
+def test_output_that_is_a_directory_or_cannot_be_written(capsys, models, tmp_path):
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "-o", str(tmp_path),
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"-o {tmp_path} is a directory")
+    # /dev/full fails every write, even as root
+    status, _, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "-o", "/dev/full",
+    )  # fmt: skip
+    assert_one_line_error(status, err, "cannot write /dev/full: No space left")
+
+
 def test_debug_shows_the_exception(models):
     with pytest.raises(cli.CLIError, match="has no attribute"):
         cli.main(["--debug", "compile", f"{models}:Missing", "--input-shape", "8x3"])
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_debug_before_or_after_the_command(models, before):
+    argv = ["compile", f"{models}:Missing", "--input-shape", "8x3"]
+    argv = ["--debug", *argv] if before else [*argv, "--debug"]
+    with pytest.raises(cli.CLIError, match="has no attribute"):
+        cli.main(argv)
+
+
+def test_debug_after_each_command(capsys, models):
+    status, out, err = run(
+        capsys, "compile", f"{models}:TinyMLP", "--input-shape", "4x3",
+        "--emit", "import", "--debug",
+    )  # fmt: skip
+    assert status == 0 and "func.func" in out, err
+    with pytest.raises(cli.CLIError, match="unknown backend tpu"):
+        cli.main(["demo", "--backends", "tpu", "--debug"])
+    # taken by taylor-mlir, not passed on to the benchmark's parser
+    for argv in (["bench", "--dry-run", "--debug"], ["--debug", "bench", "--dry-run"]):
+        status, out, err = run(capsys, *argv)
+        assert status == 0 and out.startswith("bench_operators (quick)"), err
 
 
 def test_installed_command_prints_one_line_without_traceback(models):
@@ -258,10 +319,11 @@ def test_shape_parsing():
 
 
 def test_loading_kinds_of_callables(models):
-    cls = cli.load_function(f"{models}:TinyMLP", torch.float64)
-    factory = cli.load_function(f"{models}:make_tiny", torch.float64)
-    instance = cli.load_function(f"{models}:tiny_instance", torch.float64)
-    function = cli.load_function(f"{models}:tensor_function", torch.float64)
+    load = user_function.load_function
+    cls = load(f"{models}:TinyMLP", torch.float64)
+    factory = load(f"{models}:make_tiny", torch.float64)
+    instance = load(f"{models}:tiny_instance", torch.float64)
+    function = load(f"{models}:tensor_function", torch.float64)
     for module in (cls, factory, instance):
         assert isinstance(module, torch.nn.Module) and not module.training
         assert next(module.parameters()).dtype == torch.float64
@@ -274,7 +336,7 @@ def test_loading_kinds_of_callables(models):
 
 def test_loading_a_dotted_module_name(models, monkeypatch):
     monkeypatch.syspath_prepend(str(models.parent))
-    module = cli.load_function("tiny_models:make_tiny", torch.float32)
+    module = user_function.load_function("tiny_models:make_tiny", torch.float32)
     assert isinstance(module, torch.nn.Module)
 
 
@@ -392,7 +454,7 @@ def test_compile_vmfb_runs_in_iree(capsys, models, tmp_path):
     )  # fmt: skip
     assert status == 0, err
     program = iree_runtime.load_vm_flatbuffer(target.read_bytes(), driver="local-task")
-    net = cli.load_function(f"{models}:TinyMLP", torch.float64)
+    net = user_function.load_function(f"{models}:TinyMLP", torch.float64)
     x = torch.randn(5, 3, dtype=torch.float64)
     parameters = [p.detach().numpy() for p in net.parameters()]
     result = torch.from_numpy(program.operator(x.numpy(), *parameters).to_host())
@@ -549,19 +611,109 @@ def test_nested_references_on_closed_forms():
     f = lambda x: torch.sin(x).sum(1, keepdim=True)  # noqa: E731
     x = torch.randn(6, 3, dtype=torch.float64)
     s = torch.sin(x)
-    torch.testing.assert_close(cli.nested_laplacian(f)(x), -s.sum(1, keepdim=True))
-    torch.testing.assert_close(cli.nested_biharmonic(f)(x), s.sum(1, keepdim=True))
-    c = cli.default_coefficients(3, torch.float64)
+    b = benchmarking
+    torch.testing.assert_close(b.nested_laplacian(f)(x), -s.sum(1, keepdim=True))
+    torch.testing.assert_close(b.nested_biharmonic(f)(x), s.sum(1, keepdim=True))
+    c = b.default_coefficients(3, torch.float64)
     torch.testing.assert_close(
-        cli.nested_weighted_laplacian(f, c)(x), -(s * c.diagonal()).sum(1, keepdim=True)
+        b.nested_weighted_laplacian(f, c)(x), -(s * c.diagonal()).sum(1, keepdim=True)
     )
 
 
 def test_interleaved_timer_and_repeats():
     calls = []
-    medians = cli.time_interleaved(
+    medians = benchmarking.time_interleaved(
         {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3
     )
     assert calls == ["a", "b"] * 3 and set(medians) == {"a", "b"}
-    assert cli.repeats_for_budget(0.5, budget=6.0, low=3, high=25) == 12
-    assert cli.repeats_for_budget(10.0, budget=6.0, low=3, high=25) == 3
+    assert benchmarking.repeats_for_budget(0.5, budget=6.0, low=3, high=25) == 12
+    assert benchmarking.repeats_for_budget(10.0, budget=6.0, low=3, high=25) == 3
+
+
+# --------------------------------------------------------------- taylor-opt
+
+
+def _taylor_opt(*argv: str, stdin: str | None = None):
+    command = Path(sys.executable).parent / "taylor-opt"
+    return subprocess.run(
+        [str(command), *argv], capture_output=True, text=True, input=stdin
+    )
+
+
+TINY_IR = "func.func @f() {\n  func.return\n}\n"
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("ir.txt", "cannot tell the format of {path} from its extension '.txt'"),
+        ("ir", "cannot tell the format of {path} from its extension '(none)'"),
+        ("missing.mlir", "no such file: {path}"),
+    ],
+)
+def test_taylor_opt_bad_input_file(tmp_path, name, fragment):
+    path = tmp_path / name
+    if name != "missing.mlir":
+        path.write_text(TINY_IR)
+    done = _taylor_opt(str(path))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"taylor-opt: error: {fragment.format(path=path)}"
+        + (": name it *.mlir or pass `-f mlir`" if "format" in fragment else "")
+    ]
+
+
+def test_taylor_opt_reads_any_name_with_a_frontend(tmp_path):
+    path = tmp_path / "ir.txt"
+    path.write_text(TINY_IR)
+    done = _taylor_opt(str(path), "-f", "mlir")
+    assert done.returncode == 0 and "func.return" in done.stdout, done.stderr
+
+
+def test_taylor_opt_parse_error_and_unknown_pass_without_traceback(tmp_path):
+    path = tmp_path / "bad.mlir"
+    path.write_text('func.func @f() {\n  "nope.op"() : () -> ()\n}\n')
+    done = _taylor_opt(str(path))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"taylor-opt: error: {path}:2:")
+    assert "Operation nope.op is not registered" in done.stderr
+    done = _taylor_opt("-p", "no-such-pass", stdin=TINY_IR)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "taylor-opt: error: Unrecognized passes: ['no-such-pass'] "
+        "(see `taylor-opt --help` for the passes)"
+    ]
+
+
+# ------------------------------------------------------------ module layout
+
+
+def test_the_cli_imports_the_shared_modules_not_the_reverse():
+    """The baselines, the timer and the loading of user code live outside
+    cli.py; importing them does not import the CLI."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, taylor_mlir.benchmarking, taylor_mlir.user_function; "
+            "print('taylor_mlir.cli' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+    assert cli.compile_operator is benchmarking.compile_operator
+    assert cli.load_function is user_function.load_function
+
+
+def test_benchmark_script_runs_as_a_script():
+    script = (
+        Path(__file__).resolve().parent.parent / "benchmarks" / "bench_operators.py"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--dry-run"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("bench_operators (quick)")
