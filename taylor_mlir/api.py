@@ -148,17 +148,18 @@ class _CompiledProgram:
             )
         if x.shape[0] < 1:
             raise CallError(f"{what} is an empty batch")
-        if x.device.type != "cpu" and self.backend != "iree-cuda":
+        if x.device.type != "cpu" and self.backend == "iree-cpu":
             raise CallError(
-                f"{what} is on {x.device}; the {self.backend} backend runs on CPU"
+                f"{what} is on {x.device}; the iree-cpu backend runs on the CPU: "
+                "move it with .cpu(), or use backend='torch', which runs on any device"
             )
         return x
 
-    def _parameters(self) -> list[torch.Tensor]:
+    def _parameters(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The current parameters, buffers and captured tensors of f, in the
         order of the program's arguments (read by reference at every call:
-        `frontend/captures.py`)."""
-        return self.imported.state.values()
+        `frontend/captures.py`), on x's device."""
+        return self.imported.state.values(device=x.device)
 
     # ----------------------------------------------------------- inspection
 
@@ -247,7 +248,7 @@ class CompiledOperator(_CompiledProgram):
             if group.is_random:
                 v = sample_directions(
                     group.random, batch, self.datum_shape, self.dtype, self.generator
-                )
+                ).to(x.device)
             elif group.at_call is not None:
                 at_call = group.at_call
                 value = given.get(at_call.name, at_call.default)
@@ -280,14 +281,14 @@ class CompiledOperator(_CompiledProgram):
                 f"coefficients are on {C.device}, x on {x.device}: move them to "
                 f"{x.device}"
             )
-        if not bool(torch.isfinite(C.detach()).all()):
+        if C.device.type != "meta" and not bool(torch.isfinite(C.detach()).all()):
             raise CallError("coefficients are not finite (NaN or infinity)")
         return C.to(self.dtype)
 
     def _check_frozen(self) -> None:
         """Tensors compiled in as constants must not have changed since."""
         for name, tensor, snapshot in self._frozen:
-            if not torch.equal(tensor, snapshot):
+            if tensor.device != snapshot.device or not torch.equal(tensor, snapshot):
                 raise CallError(
                     f"{name} changed since the operator was compiled, but it is a "
                     f"constant of the program: recompile, or pass a tensor that "
@@ -313,7 +314,7 @@ class CompiledOperator(_CompiledProgram):
                 )
             )
         self._check_frozen()
-        arguments = [x, *self._parameters(), *self._directions(x, runtime)]
+        arguments = [x, *self._parameters(x), *self._directions(x, runtime)]
         (result,) = self._executable(*arguments)
         return result
 
@@ -374,7 +375,7 @@ class CompiledJet(_CompiledProgram):
                     f"x{k} has shape {tuple(x_k.shape)}, x0 has {tuple(x0.shape)}"
                 )
         coefficients += [torch.zeros_like(x0)] * (self.order - len(coefficients))
-        f0, *rest = self._executable(x0, *self._parameters(), *coefficients)
+        f0, *rest = self._executable(x0, *self._parameters(x0), *coefficients)
         return f0, list(rest)
 
 

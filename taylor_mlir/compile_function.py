@@ -29,15 +29,15 @@ class CompiledFunction:
         self.backend = backend
         self.executable = executable
 
-    def parameters(self) -> list[torch.Tensor]:
+    def parameters(self, device: torch.device | None = None) -> list[torch.Tensor]:
         """The current values of the parameter arguments, in order, read by
-        reference at every call (`frontend/captures.py`)."""
-        return self.program.state.values()
+        reference at every call (`frontend/captures.py`), on `device`."""
+        return self.program.state.values(device)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
             raise CallError(f"the input must be a torch.Tensor, got {type(x).__name__}")
-        (result,) = self.executable(x, *self.parameters())
+        (result,) = self.executable(x, *self.parameters(x.device))
         return result
 
     def mlir(self, level: str = "import") -> str:

@@ -29,6 +29,7 @@ import functools
 import gc
 import inspect
 import types
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -243,15 +244,18 @@ def live_tensor_requiring_grad(constant: torch.Tensor) -> bool:
     if key is None:
         return False
     pointer = key[0]
-    for obj in gc.get_objects():
-        if (
-            isinstance(obj, torch.Tensor)
-            and obj.requires_grad
-            and storage_key(obj) is not None
-            and obj.untyped_storage().data_ptr() == pointer
-        ):
-            return True
+    with warnings.catch_warnings():  # isinstance on deprecated torch objects warns
+        warnings.simplefilter("ignore")
+        for obj in gc.get_objects():
+            if isinstance(obj, torch.Tensor) and _requires_grad_at(obj, pointer):
+                return True
     return False
+
+
+def _requires_grad_at(tensor: torch.Tensor, pointer: int) -> bool:
+    if not tensor.requires_grad or storage_key(tensor) is None:
+        return False
+    return tensor.untyped_storage().data_ptr() == pointer
 
 
 # ------------------------------------------------------------ program state
@@ -266,6 +270,8 @@ class StateArgument:
     dtype: torch.dtype
     """The dtype it had when compiled (the program may take another: cast)."""
     shape: tuple[int, ...]
+    follows_input: bool = False
+    """A constant f makes itself: moved to the input's device, not checked."""
 
 
 class ProgramState:
@@ -282,9 +288,22 @@ class ProgramState:
         self.program_dtype = program_dtype
         self.modes = [(name, m, m.training) for name, m in _all_modules(modules)]
 
-    def values(self) -> list[torch.Tensor]:
+    def values(self, device: torch.device | None = None) -> list[torch.Tensor]:
+        """The current values; with `device`, each must be on it (the inputs')."""
         self.check_modes()
-        return [self._read(argument) for argument in self.arguments]
+        values = [self._read(argument) for argument in self.arguments]
+        if device is not None:
+            for i, (argument, value) in enumerate(
+                zip(self.arguments, values, strict=True)
+            ):
+                if argument.follows_input:
+                    values[i] = value.to(device)
+                elif value.device != device:
+                    raise CallError(
+                        f"{argument.name} is on {value.device}, but the input is on "
+                        f"{device}: move the model and the input to one device"
+                    )
+        return values
 
     def check_modes(self) -> None:
         for name, module, training in self.modes:

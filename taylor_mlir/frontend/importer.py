@@ -30,10 +30,11 @@ from xdsl.transforms.dead_code_elimination import region_dce
 from taylor_mlir.errors import (
     DtypeError,
     ExportError,
+    InternalError,
     RowInteractionError,
     UnsupportedOperatorError,
 )
-from taylor_mlir.frontend.aten import RULES
+from taylor_mlir.frontend.aten import INDEX_ARGUMENTS, RULES
 from taylor_mlir.frontend.captures import (
     Captures,
     ProgramState,
@@ -216,12 +217,54 @@ class GraphImporter:
             self._check_rows(node)
             self.values[node] = self.values[node.args[0]][node.args[1]]
             return
+        if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()):
+            raise self._random_op(node)
+        if self._is_constant(node):
+            self.values[node] = self._fold(node)
+            return
         if node.target not in RULES:
             raise UnsupportedOperatorError(_op_name(node), source_line(node))
         self._check_dtype(node)
+        self._check_indices(node)
         self._check_rows(node)
         self.values[node] = RULES[node.target](self, node)
         self._check_result(node)
+
+    def _is_constant(self, node: torch.fx.Node) -> bool:
+        """Integer and boolean tensors computed from constants only (index
+        lists, masks) are constants of the program, evaluated here."""
+        value = node.meta.get("val")
+        values = value if isinstance(value, list | tuple) else [value]
+        return all(
+            isinstance(v, torch.Tensor) and not v.is_floating_point() for v in values
+        ) and all(
+            isinstance(self.values.get(arg), torch.Tensor)
+            for arg in node.all_input_nodes
+        )
+
+    def _fold(self, node: torch.fx.Node) -> Any:
+        args, kwargs = torch.fx.node.map_arg(
+            (node.args, node.kwargs), lambda arg: self.values[arg]
+        )
+        try:
+            return node.target(*args, **kwargs)
+        except Exception as error:
+            raise self.unsupported(
+                node, f"evaluating it on constants: {error}"
+            ) from None
+
+    def _random_op(self, node: torch.fx.Node) -> UnsupportedOperatorError:
+        """Random ops come from a model in training mode (dropout) or from f."""
+        stack = list((node.meta.get("nn_module_stack") or {}).values())
+        path, kind = stack[-1] if stack else ("", "")
+        kind = getattr(kind, "__name__", str(kind).rsplit(".", 1)[-1])
+        module = f" (in module {path}, a {kind})" if path else ""
+        return self.unsupported(
+            node,
+            f"it draws random numbers{module}, but a differential operator needs a "
+            "deterministic function: if the model is in training mode (nn.Dropout "
+            "draws random numbers then), call model.eval() before compiling",
+        )
 
     def _check_rows(self, node: torch.fx.Node, output: bool = False) -> None:
         if self.rows is None:
@@ -259,10 +302,18 @@ class GraphImporter:
             node = placeholders[spec.arg.name]
             if spec.kind is InputKind.USER_INPUT:
                 inputs.append(_Argument(node, spec.arg.name, None))
+            elif (fixed := self._integer_constant(spec)) is not None:
+                self.values[node] = fixed
             elif node.users:  # unused weights are left out
                 value = self._argument_value(spec)
                 name, read = self._reader(spec, node, value, f, captures)
-                state = StateArgument(name, read, value.dtype, tuple(value.shape))
+                state = StateArgument(
+                    name,
+                    read,
+                    value.dtype,
+                    tuple(value.shape),
+                    name == spec.target and spec.kind is InputKind.CONSTANT_TENSOR,
+                )
                 parameters.append(_Argument(node, name, value, state))
         return inputs, parameters
 
@@ -289,6 +340,17 @@ class GraphImporter:
                 spec.target, original, source_line(users[0]) if users else None
             )
         return spec.target, lambda: original  # made by f itself: a constant
+
+    def _integer_constant(self, spec: InputSpec) -> torch.Tensor | None:
+        """An integer or boolean constant or buffer (an index list, a mask): it
+        shapes the program (a gather's slices), so it is read once, here."""
+        state, constants = self.exported.state_dict, self.exported.constants
+        if spec.kind not in (InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            return None
+        value = state.get(spec.target, constants.get(spec.target))
+        if isinstance(value, torch.Tensor) and not value.is_floating_point():
+            return value
+        return None
 
     def _argument_value(self, spec: InputSpec) -> torch.Tensor:
         state, constants = self.exported.state_dict, self.exported.constants
@@ -329,15 +391,23 @@ class GraphImporter:
             raise ExportError(
                 f"the function must return one tensor, it returns {len(results)} values"
             )
-        if not isinstance(results[0].meta.get("val"), torch.Tensor):
+        value = results[0].meta.get("val")
+        if not isinstance(value, torch.Tensor):
             raise ExportError("the function must return a tensor")
+        if not value.is_floating_point():
+            raise DtypeError(
+                f"the function returns a {value.dtype} tensor: it must return a float "
+                f"tensor ({self.dtype}, as its inputs); for a 0/1 indicator of a "
+                "condition, convert it with .to(x.dtype)" + _from_your_code(results[0])
+            )
         return results[0]
 
     # ------------------------------------------------------------ validation
 
     def _check_dtype(self, node: torch.fx.Node) -> None:
         """Every value is of the program's dtype or boolean (comparisons); a
-        created constant of another float dtype is emitted in the program's."""
+        created constant or a boolean's 0/1 (exact in any float dtype) of the
+        other float dtype is emitted in the program's."""
         values = node.meta.get("val")
         values = values if isinstance(values, list | tuple) else [values]
         for value in values:
@@ -345,11 +415,19 @@ class GraphImporter:
                 continue
             if value.dtype in (self.dtype, torch.bool):
                 continue
-            if node.target in CREATIONS and value.dtype in SUPPORTED_DTYPES:
+            if value.dtype in SUPPORTED_DTYPES and (
+                node.target in CREATIONS or _casts_a_boolean(node)
+            ):
                 continue
+            fix = (
+                "use one float dtype"
+                if value.is_floating_point()
+                else "integer tensors are supported as constant indices only (convert "
+                "a boolean with .to(x.dtype) before arithmetic)"
+            )
             raise DtypeError(
                 f"{_op_name(node)} computes in {value.dtype} inside a {self.dtype} "
-                "program: use one float dtype" + _from_your_code(node)
+                f"program: {fix}" + _from_your_code(node)
             )
 
     def _check_result(self, node: torch.fx.Node) -> None:
@@ -361,20 +439,64 @@ class GraphImporter:
         for result, value in zip(results, values, strict=True):
             element = i1 if value.dtype == torch.bool else self.element
             expected = TensorType(element, self._tensor_type(value).get_shape())
-            assert result.type == expected, (
-                f"{node.format_node()}: emitted {result.type}, expected {expected}"
-            )
+            if result.type != expected:
+                raise InternalError(
+                    f"{node.format_node()}: emitted {result.type}, expected {expected}"
+                )
 
     # --------------------------------------------------------- rule helpers
 
     def unsupported(self, node: torch.fx.Node, detail: str) -> UnsupportedOperatorError:
         return UnsupportedOperatorError(_op_name(node), source_line(node), detail)
 
+    def _check_indices(self, node: torch.fx.Node) -> None:
+        """The index of `x[:, [2, 0, 1]]` is one constant integer tensor (checked
+        before the rows: the result of a mask has a data-dependent size)."""
+        if node.target not in INDEX_ARGUMENTS:
+            return
+        indices = INDEX_ARGUMENTS[node.target](node)
+        if len(indices) != 1:
+            raise self.unsupported(
+                node,
+                "indexing several dimensions with tensors of indices at once "
+                "(x[:, [0, 1], [2, 3]]): only one dimension can be indexed by a list",
+            )
+        self.index(node, indices[0])
+
+    def index(self, node: torch.fx.Node, arg: Any) -> torch.Tensor:
+        """The value of a constant integer index tensor."""
+        value = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
+        if not isinstance(value, torch.Tensor):
+            raise self.unsupported(
+                node,
+                "indexing with a tensor of indices computed from the input: only "
+                "constant indices are supported (a list or a constant tensor, "
+                "x[:, [2, 0, 1]]); to pick values by a condition, use "
+                "torch.where(condition, x, 0)",
+            )
+        if value.dtype == torch.bool:
+            raise self.unsupported(
+                node,
+                "indexing with a boolean mask (the result's size depends on the "
+                "mask): use a list of indices, or torch.where(mask, x, 0)",
+            )
+        return value
+
     def tensor(self, node: torch.fx.Node, arg: Any) -> SSAValue:
         value = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
+        if isinstance(value, torch.Tensor):  # an integer or boolean constant
+            value = self._materialize(value)
         if not isinstance(value, SSAValue):
             raise self.unsupported(node, f"expected a tensor argument, got {arg}")
         return value
+
+    def _materialize(self, value: torch.Tensor) -> SSAValue:
+        """An integer constant where a float tensor is used, converted as torch
+        promotes it; a boolean one as `!= 0` of its 0s and 1s."""
+        constant = self.b.constant(value.to(self.dtype).numpy(), self.element)
+        if value.dtype == torch.bool:
+            return self.b.cmpf("une", constant, self.b.full_like(constant, 0.0))
+        return constant
 
     def result_sizes(self, node: torch.fx.Node) -> list[Any]:
         return list(node.meta["val"].shape)
@@ -464,6 +586,15 @@ def _groups_without(rank: int, dropped: Sequence[int]) -> list[list[int]]:
         before = [g for g, k in enumerate(kept) if k < i]
         groups[before[-1] if before else 0].append(i)
     return [sorted(group) for group in groups]
+
+
+def _casts_a_boolean(node: torch.fx.Node) -> bool:
+    source = node.args[0] if node.args else None
+    return (
+        node.target is torch.ops.aten._to_copy.default
+        and isinstance(source, torch.fx.Node)
+        and source.meta["val"].dtype == torch.bool
+    )
 
 
 def _from_your_code(node: torch.fx.Node) -> str:
