@@ -155,6 +155,16 @@ class _CompiledProgram:
             )
         return x
 
+    def captured_state(self) -> dict[str, Any]:
+        """What this program reads at call time besides its input, for
+        programs that call it (`frontend/captures.py`): an operator of a
+        compiled operator follows the same parameters by reference."""
+        state: dict[str, Any] = {"f": self.f}
+        for group in getattr(getattr(self, "spec", None), "groups", ()):
+            if group.at_call is not None:
+                state[group.at_call.name] = group.at_call.default
+        return state
+
     def _parameters(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The current parameters, buffers and captured tensors of f, in the
         order of the program's arguments (read by reference at every call:
@@ -281,12 +291,14 @@ class CompiledOperator(_CompiledProgram):
                 f"coefficients are on {C.device}, x on {x.device}: move them to "
                 f"{x.device}"
             )
-        if C.device.type != "meta" and not bool(torch.isfinite(C.detach()).all()):
+        if _has_data(C) and not bool(torch.isfinite(C.detach()).all()):
             raise CallError("coefficients are not finite (NaN or infinity)")
         return C.to(self.dtype)
 
     def _check_frozen(self) -> None:
         """Tensors compiled in as constants must not have changed since."""
+        if torch.compiler.is_compiling():  # traced into a caller: no data yet
+            return
         for name, tensor, snapshot in self._frozen:
             if tensor.device != snapshot.device or not torch.equal(tensor, snapshot):
                 raise CallError(
@@ -392,6 +404,12 @@ def _check_options(builder: Callable, options: Mapping[str, Any], what: str):
             f"unknown option(s) {', '.join(unknown)} for {what}; it takes "
             f"{', '.join(known) or 'no options'}"
         )
+
+
+def _has_data(tensor: torch.Tensor) -> bool:
+    """False while traced (an operator of this operator is being compiled) or
+    on the meta device: value checks then wait for a real call."""
+    return tensor.device.type != "meta" and not torch.compiler.is_compiling()
 
 
 def _resolve_operator(

@@ -29,6 +29,10 @@ class CompiledFunction:
         self.backend = backend
         self.executable = executable
 
+    def captured_state(self) -> dict[str, object]:
+        """For programs that call this one (`frontend/captures.py`)."""
+        return {"f": self.f}
+
     def parameters(self, device: torch.device | None = None) -> list[torch.Tensor]:
         """The current values of the parameter arguments, in order, read by
         reference at every call (`frontend/captures.py`), on `device`."""

@@ -54,6 +54,14 @@ class DtypeError(TaylorMLIRError):
     of several float dtypes where one program needs one."""
 
 
+class InternalError(TaylorMLIRError):
+    """A check of taylor-mlir's own invariants failed: a bug, not bad input.
+    (Raised instead of `assert`, which `python -O` skips.)"""
+
+    def __init__(self, detail: str):
+        super().__init__(f"internal error in taylor-mlir (please report it): {detail}")
+
+
 class CLIError(TaylorMLIRError):
     """Bad command-line input to `taylor-mlir`: a path, an attribute, a shape, an
     option."""

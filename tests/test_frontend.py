@@ -230,6 +230,28 @@ def _maximum_minimum(x):
     return torch.maximum(x, x[:, :1]) + torch.minimum(x, torch.zeros_like(x))
 
 
+def _boolean_logic(x):  # masks combined, and logic on floats (nonzero is true)
+    a, b, c = x > 0, x < 0.5, x > -0.5
+    masks = [
+        a & b, a | b, a ^ c, ~a,
+        torch.logical_and(a, b), torch.logical_or(a, c), torch.logical_xor(b, c),
+        torch.logical_not(b), torch.logical_and(x, x - 0.25), torch.logical_not(x * a),
+        a * b, a + b, torch.maximum(a, b), torch.minimum(a, c), x.bool() & a,
+    ]  # fmt: skip
+    return sum(m.to(x.dtype) * (i + 1) for i, m in enumerate(masks)) + a.float()
+
+
+def _constant_indices(x):  # (N, 4)
+    pairs = x[:, torch.tensor([[0, 1], [2, 2], [3, 0], [1, 1]])].sum(2)  # (N, 4)
+    picked = x[:, [3, 0, 1, -1]] * pairs
+    return picked + torch.index_select(x, 1, torch.tensor([1, 2, 3, 0])) * x[:, 2:3]
+
+
+def _integer_constants(x):  # used as floats, as torch promotes them
+    weights = torch.tensor([1, -2, 3]) + torch.arange(3)  # computed on constants
+    return x * weights + torch.where(torch.tensor([True, False, True]), x, -x)
+
+
 OP_CASES = [
     Case("addmm-permute", _linear, {"aten.addmm.default", "aten.permute.default"},
          {"linalg.matmul", "linalg.transpose", "linalg.broadcast"}),
@@ -296,6 +318,16 @@ OP_CASES = [
          positive=True),
     Case("powers", _powers, {"aten.pow.Tensor_Scalar"},
          {"arith.mulf", "arith.divf", "math.sqrt", "math.rsqrt", "math.powf"}, positive=True),
+    Case("boolean-logic", _boolean_logic,
+         {f"aten.{kind}_{op}.{form}" for kind, form in (("logical", "default"),
+          ("bitwise", "Tensor")) for op in ("and", "or", "xor")}
+         | {"aten.logical_not.default", "aten.bitwise_not.default", "aten.mul.Tensor",
+            "aten.maximum.default", "aten.minimum.default", "aten._to_copy.default"},
+         {"arith.cmpf", "arith.select"}),
+    Case("constant-indices", _constant_indices,
+         {"aten.index.Tensor", "aten.index_select.default"},
+         {"tensor.extract_slice", "tensor.concat", "tensor.expand_shape"}, shape=(4,)),
+    Case("integer-constants", _integer_constants, {"aten.where.self"}, {"arith.constant"}),
     Case("integer-powers-of-negatives", lambda x: x**2 + x**3 - 0.1 * x**-2,
          {"aten.pow.Tensor_Scalar"}, {"arith.mulf", "arith.divf"}),
 ]  # fmt: skip
@@ -501,7 +533,7 @@ def test_export_failure_is_reported_and_chained():
             return x
         return -x
 
-    with pytest.raises(ExportError, match="torch.export could not trace") as info:
+    with pytest.raises(ExportError, match="branches on the values") as info:
         import_torch(data_dependent, torch.randn(3, 2, dtype=torch.float64))
     assert info.value.__cause__ is not None
     assert "data_dependent" in str(info.value)

@@ -23,7 +23,7 @@ from xdsl.ir import SSAValue
 
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 from taylor_mlir.frontend.sizes import monomial
-from taylor_mlir.tensor_ir import shape_of
+from taylor_mlir.tensor_ir import DYNAMIC, shape_of
 
 if TYPE_CHECKING:
     from taylor_mlir.frontend.importer import GraphImporter
@@ -68,11 +68,12 @@ def _identity(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
 
 @rule(aten._to_copy.default)
 def _to_copy(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    """A copy into the program's dtype (other dtypes were refused): the value
-    itself, or 0/1 for a boolean tensor."""
+    """A copy into the program's dtype (other float dtypes were refused): the
+    value itself, or 0/1 for a boolean tensor; into bool: `!= 0`."""
+    value = imp.operand(node, node.args[0])
     if node.meta["val"].dtype == torch.bool:
-        raise imp.unsupported(node, "conversion to a boolean tensor")
-    return imp.operand(node, node.args[0])
+        return _nonzero(imp, value)
+    return value
 
 
 # ------------------------------------------------------------- elementwise
@@ -87,12 +88,29 @@ def _binary(combine: Callable[[GraphImporter, SSAValue, SSAValue], SSAValue]) ->
     return lower
 
 
+def _nonzero(imp: GraphImporter, value: SSAValue) -> SSAValue:
+    """`value != 0`, torch's conversion to bool (NaN is true)."""
+    return imp.b.cmpf("une", value, imp.b.full_like(value, 0.0))
+
+
+def _boolean_result(lower: Rule) -> Rule:
+    """Arithmetic computes on booleans as 0 and 1; a boolean result is that
+    value converted back, as in torch: `a * b` is `a and b`, `a + b` `a or b`."""
+
+    def cast(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+        value = lower(imp, node)
+        return _nonzero(imp, value) if node.meta["val"].dtype == torch.bool else value
+
+    return cast
+
+
 def _with_alpha(imp: GraphImporter, node: torch.fx.Node, b: SSAValue) -> SSAValue:
     alpha = _arg(node, 2, "alpha", 1)
     return b if alpha == 1 else imp.b.mul(b, imp.fill(node, float(alpha)))
 
 
 @rule(aten.add.Tensor, aten.add.Scalar)
+@_boolean_result
 def _add(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     a, b = imp.operand(node, node.args[0]), imp.operand(node, node.args[1])
     return imp.b.add(a, _with_alpha(imp, node, b))
@@ -104,10 +122,12 @@ def _sub(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     return imp.b.sub(a, _with_alpha(imp, node, b))
 
 
-RULES[aten.mul.Tensor] = RULES[aten.mul.Scalar] = _binary(lambda i, a, b: i.b.mul(a, b))
+_mul = _boolean_result(_binary(lambda i, a, b: i.b.mul(a, b)))
+RULES[aten.mul.Tensor] = RULES[aten.mul.Scalar] = _mul
 RULES[aten.div.Tensor] = RULES[aten.div.Scalar] = _binary(lambda i, a, b: i.b.div(a, b))
-RULES[aten.maximum.default] = _binary(lambda i, a, b: i.b.maximum(a, b))
-RULES[aten.minimum.default] = _binary(lambda i, a, b: i.b.minimum(a, b))
+_maximum = _boolean_result(_binary(lambda i, a, b: i.b.maximum(a, b)))  # or
+_minimum = _boolean_result(_binary(lambda i, a, b: i.b.minimum(a, b)))  # and
+RULES[aten.maximum.default], RULES[aten.minimum.default] = _maximum, _minimum
 
 _PREDICATES = {
     "gt": "ogt",
@@ -120,6 +140,36 @@ _PREDICATES = {
 for _name, _predicate in _PREDICATES.items():
     _compare = _binary(lambda i, a, b, p=_predicate: i.b.cmpf(p, a, b))
     RULES[getattr(aten, _name).Tensor] = RULES[getattr(aten, _name).Scalar] = _compare
+
+
+def _truth(imp: GraphImporter, node: torch.fx.Node, arg: Any) -> SSAValue:
+    """`arg` as 0 or 1 (nonzero is true), broadcast to the result."""
+    value = imp.operand(node, arg)
+    if isinstance(arg, torch.fx.Node) and arg.meta["val"].dtype == torch.bool:
+        return value  # already 0 or 1
+    return imp.b.select(_nonzero(imp, value), imp.fill(node, 1.0), imp.fill(node, 0.0))
+
+
+def _logic(combine: Callable[[Any, SSAValue, SSAValue], SSAValue]) -> Rule:
+    """`and`, `or`, `xor` of truth values: their product, sum, difference != 0."""
+
+    def lower(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+        a, b = (_truth(imp, node, arg) for arg in node.args[:2])
+        return _nonzero(imp, combine(imp.b, a, b))
+
+    return lower
+
+
+for _name, _combine in (("and", "mul"), ("or", "add"), ("xor", "sub")):
+    _rule = _logic(lambda b, x, y, c=_combine: getattr(b, c)(x, y))
+    RULES[getattr(aten, f"logical_{_name}").default] = _rule
+    RULES[getattr(aten, f"bitwise_{_name}").Tensor] = _rule  # on booleans
+
+
+@rule(aten.logical_not.default, aten.bitwise_not.default)
+def _not(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """`x == 0` (NaN is true, so not NaN is false)."""
+    return imp.b.cmpf("oeq", imp.operand(node, node.args[0]), imp.fill(node, 0.0))
 
 
 @rule(aten.where.self)
@@ -388,3 +438,67 @@ def _split(imp: GraphImporter, node: torch.fx.Node) -> list[SSAValue]:
             pieces.append(_slice_along(imp, node, x, dim, start, size, 1))
         start += size
     return pieces
+
+
+# ------------------------------------------------------------ indexing
+
+INDEX_ARGUMENTS: dict[Any, Callable[[torch.fx.Node], list[Any]]] = {
+    aten.index.Tensor: lambda node: [i for i in node.args[1] if i is not None],
+    aten.index_select.default: lambda node: [node.args[2]],
+}
+"""The index tensors of each indexing op: the importer checks that there is
+one, a constant integer tensor (`GraphImporter.index`)."""
+
+
+@rule(aten.index.Tensor)
+def _index(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """`x[:, [2, 0, 1]]`: one dimension indexed by a constant."""
+    indices = node.args[1]
+    (dim,) = [d for d, index in enumerate(indices) if index is not None]
+    return _gather(imp, node, dim, indices[dim])
+
+
+@rule(aten.index_select.default)
+def _index_select(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    rank = node.args[0].meta["val"].dim()
+    return _gather(imp, node, _dim(node.args[1], rank), node.args[2])
+
+
+def _gather(imp: GraphImporter, node: torch.fx.Node, dim: int, index: Any) -> SSAValue:
+    """The slices of x along `dim` at the constant indices, concatenated (a run
+    of consecutive indices is one slice), then `dim` shaped like the index.
+    Slices and concatenations are linear maps every pass knows: a constant index
+    needs no gather op."""
+    source = node.args[0]
+    x = imp.tensor(node, source)
+    size = shape_of(x)[dim]
+    if size == DYNAMIC:
+        raise imp.unsupported(node, "indexing a dimension of dynamic size")
+    positions = imp.index(node, index).reshape(-1).tolist()
+    if not positions:
+        raise imp.unsupported(node, "an empty list of indices")
+    outside = [i for i in positions if not -size <= i < size]
+    if outside:
+        raise imp.unsupported(
+            node,
+            f"index {outside[0]} is out of range for dimension {dim} of size {size}",
+        )
+    pieces = [
+        x if length == size else _slice_along(imp, node, x, dim, start, length, 1)
+        for start, length in _runs([i % size for i in positions])
+    ]
+    gathered = pieces[0] if len(pieces) == 1 else imp.b.concat(pieces, dim)
+    sizes = _sizes(source)
+    sizes[dim] = len(positions)
+    return imp.reshape(node, gathered, sizes, imp.result_sizes(node))
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Consecutive indices as (start, length): [2, 3, 0] -> [(2, 2), (0, 1)]."""
+    runs: list[tuple[int, int]] = []
+    for i in positions:
+        if runs and sum(runs[-1]) == i:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs

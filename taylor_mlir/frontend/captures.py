@@ -9,8 +9,10 @@ reassigned weight (`net[0].weight = nn.Parameter(new)`) never seen.
 
 So before exporting, `find_captures(f)` walks what `f` can reach: its closure
 cells, the globals its code names, default arguments, bound `self`,
-`functools.partial` arguments, containers and plain objects, and every
-`nn.Module` found there with its parameters, buffers and tensor attributes.
+`functools.partial` arguments, containers and plain objects, compiled programs
+of this package (their `captured_state()`: the function they compile, runtime
+coefficients), and every `nn.Module` found there with its parameters, buffers
+and tensor attributes.
 Each tensor gets a *reader* that fetches it again through the same path (the
 cell, the global, the attribute), so the compiled program takes the current
 value on every call. The graph's constants are matched to those tensors by
@@ -151,6 +153,9 @@ class _Walker:
                     self.walk(
                         item, f"{name}[{key!r}]", _item(read, None, key), depth + 1
                     )
+        elif hasattr(value, "captured_state"):  # a compiled program of ours
+            for key, item in value.captured_state().items():
+                self.walk(item, _join(name, key), _state_item(read, key), depth + 1)
         elif hasattr(value, "__dict__") and not _is_library(value):
             for attr, item in vars(value).items():
                 self.walk(item, _join(name, attr), _attr(read, attr), depth + 1)
@@ -227,6 +232,10 @@ def _item(read: Reader, attribute: str | None, key) -> Reader:
     if attribute is None:
         return lambda: read()[key]
     return lambda: getattr(read(), attribute)[key]
+
+
+def _state_item(read: Reader, key: str) -> Reader:
+    return lambda: read().captured_state()[key]
 
 
 def _attr(read: Reader, attribute: str) -> Reader:

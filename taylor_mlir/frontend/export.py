@@ -9,14 +9,17 @@ a batch of 2 for the trace: the rows are independent, the values do not matter.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.fx.proxy
 from torch.export import Dim, ExportedProgram
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-from taylor_mlir.errors import DtypeError, ExportError
+from taylor_mlir.errors import DtypeError, ExportError, TaylorMLIRError
+from taylor_mlir.frontend.source import traceback_line
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 MESSAGE_LINES = 6  # of torch's error message, quoted in ours
@@ -94,12 +97,69 @@ def export(
             warnings.filterwarnings("ignore", ".*requires gradient. but it's not")
             exported = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
             return exported.run_decompositions()
+    except TaylorMLIRError:
+        raise
     except Exception as error:
-        lines = str(error).strip().splitlines()[:MESSAGE_LINES]
+        raise _export_error(error, name) from error
+
+
+# What f does that torch 2.13's export refuses, recognized by exception type
+# and message: a branch on data, or code that assumes a batch size (torch
+# suggests a fix of our `Dim("batch")`, which the user cannot apply).
+_DATA_DEPENDENT = (
+    "branches on the values of a tensor (an `if`, `while`, `bool()` or `.item()` "
+    "on data), which cannot be compiled: one program serves every input. Choose "
+    "between values elementwise with torch.where(condition, a, b) instead"
+)
+_BATCH_DEPENDENT = (
+    "depends on the batch size ({}), but the compiled program must work for any "
+    "batch: the batch dimension (dimension 0) must stay free. Treat the rows "
+    "independently: no fixed number of rows in a reshape (use x.shape[0] or -1 "
+    "there), no branch or loop on x.shape[0]"
+)
+_BATCH_FIXES = (  # torch's suggested fix for the batch Dim, as what f assumes
+    (re.compile(r"^\s*batch = (\d+)\s*$", re.M), "it assumes exactly {} rows"),
+    (re.compile(r"Dim\('batch', min=(\d+), max=(\d+)\)"), "it assumes {} to {} rows"),
+    (re.compile(r"Dim\('batch', min=(\d+)\)"), "it assumes at least {} rows"),
+    (re.compile(r"Dim\('batch', max=(\d+)\)"), "it assumes at most {} rows"),
+    (re.compile(r"batch = (\d+)\*_batch"), "it assumes a multiple of {} rows"),
+)
+_RESHAPE_OF_BATCH = re.compile(r"shape '\[.*\]' is invalid for input of size \S*s\d")
+
+
+def _export_error(error: Exception, name: str) -> ExportError:
+    """torch's failure in the project's words when its cause in f is known,
+    with the user's line and torch's first line; else torch's message quoted."""
+    text = str(error).strip()
+    if isinstance(error, GuardOnDataDependentSymNode):
+        problem = _DATA_DEPENDENT
+    elif (assumption := _batch_assumption(text)) is not None:
+        problem = _BATCH_DEPENDENT.format(assumption)
+    else:
+        lines = text.splitlines()[:MESSAGE_LINES]
         reason = "\n  ".join(lines) or type(error).__name__
-        raise ExportError(
+        return ExportError(
             f"torch.export could not trace {name}: {type(error).__name__}: {reason}"
-        ) from error
+        )
+    where = traceback_line(error)
+    first_line = text.splitlines()[0].split(" For more information")[0]
+    return ExportError(
+        f"the function {name} {problem}"
+        + (f"\n  from your code: {where}" if where else "")
+        + f"\n  torch says: {first_line}"
+    )
+
+
+def _batch_assumption(text: str) -> str | None:
+    """What f assumes about the batch size, if torch's message says so."""
+    if _RESHAPE_OF_BATCH.search(text):
+        return "it reshapes to a fixed number of rows"
+    if "Constraints violated (batch)" not in text:
+        return None
+    for pattern, assumption in _BATCH_FIXES:
+        if match := pattern.search(text):
+            return assumption.format(*match.groups())
+    return "it assumes some batch sizes"
 
 
 def _record_source_lines_of(function: Callable[..., torch.Tensor]) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.fx
 
+from taylor_mlir.errors import InternalError
 from taylor_mlir.frontend.sizes import describe, monomial
 
 aten = torch.ops.aten
@@ -103,7 +104,8 @@ def _check_single_batch_dim(value: torch.Tensor, layout: Layout) -> None:
             f"a result of shape {describe(value.shape)} pairs every row of the batch "
             "with every other row"
         )
-    assert layout is None or powers[layout.dim] == 1, "lost the batch dimension"
+    if layout is not None and powers[layout.dim] != 1:
+        raise InternalError("lost the batch dimension")
 
 
 Rule = Callable[[RowAnalysis, torch.fx.Node], Layout]
@@ -123,9 +125,8 @@ def rule_for(target: Any) -> Rule:
     """The layout rule of an op: its own, or the one of pointwise ops."""
     if target in _RULES:
         return _RULES[target]
-    assert torch.Tag.pointwise in getattr(target, "tags", ()), (
-        f"no row rule for {target}"
-    )
+    if torch.Tag.pointwise not in getattr(target, "tags", ()):
+        raise InternalError(f"no row rule for {target}")
     return _elementwise
 
 
@@ -192,7 +193,8 @@ def _static_product(sizes: Sequence[Any]) -> int:
     product = 1
     for size in sizes:
         coefficient, power = monomial(size)
-        assert power == 0, "one batch dimension per value"
+        if power != 0:
+            raise InternalError("one batch dimension per value")
         product *= coefficient
     return product
 
@@ -254,6 +256,24 @@ def _select(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     if dim == layout.dim:
         raise RowsMix("it selects one row of the batch")
     return layout.moved(layout.dim - (dim < layout.dim))
+
+
+@_rule(aten.index.Tensor, aten.index_select.default)
+def _index(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """One dimension indexed by a constant (the importer refuses others); its
+    index's dimensions replace it."""
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    rank = _val(node.args[0]).dim()
+    if node.target is aten.index.Tensor:
+        dim = next(d for d, index in enumerate(node.args[1]) if index is not None)
+    else:
+        dim = _dim(node.args[1], rank)
+    if dim == layout.dim:
+        raise RowsMix("it picks rows of the batch by index")
+    added = node.meta["val"].dim() - rank
+    return layout.moved(layout.dim + added) if layout.dim > dim else layout
 
 
 @_rule(aten.split_with_sizes.default)

@@ -16,6 +16,7 @@ import sympy
 import torch
 from xdsl.ir import SSAValue
 
+from taylor_mlir.errors import InternalError
 from taylor_mlir.tensor_ir import Dim, TensorBuilder
 
 Monomial = tuple[int, int]
@@ -30,7 +31,8 @@ def monomial(size: Any) -> Monomial:
     """`(c, k)` with `size == c * batch**k`; raises SizeError otherwise."""
     if isinstance(size, int):
         return size, 0
-    assert isinstance(size, torch.SymInt), f"not a size: {size!r}"
+    if not isinstance(size, torch.SymInt):
+        raise InternalError(f"not a size: {size!r}")
     expr = sympy.sympify(size.node.expr)
     coefficient, rest = expr.as_coeff_Mul()
     base, power = rest.as_base_exp()
@@ -84,11 +86,13 @@ def reassociation(
         while size_in != size_out:
             # widen the side with fewer elements (powers of the batch first)
             if (size_in[1], size_in[0]) < (size_out[1], size_out[0]):
-                assert i < len(sizes_in), "reshape sizes do not match"
+                if i == len(sizes_in):
+                    raise InternalError("reshape sizes do not match")
                 group_in.append(i)
                 size_in, i = times(size_in, sizes_in[i]), i + 1
             else:
-                assert j < len(sizes_out), "reshape sizes do not match"
+                if j == len(sizes_out):
+                    raise InternalError("reshape sizes do not match")
                 group_out.append(j)
                 size_out, j = times(size_out, sizes_out[j]), j + 1
         groups_in.append(group_in)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import sysconfig
+import traceback
 
 import torch
 import torch.fx
@@ -21,6 +23,8 @@ _FRAME = re.compile(
 )
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _FRONTEND_DIR = os.path.dirname(__file__) + os.sep
+_STDLIB_DIR = sysconfig.get_paths()["stdlib"] + os.sep
+_SITE_DIR = sysconfig.get_paths()["purelib"] + os.sep  # may be inside the stdlib's
 
 
 def source_line(node: torch.fx.Node) -> str | None:
@@ -37,6 +41,28 @@ def source_line(node: torch.fx.Node) -> str | None:
     frame = (user_frames or frames or [None])[-1]
     if frame is None:
         return None
-    where = f"{frame['file']}:{frame['line']} in {frame['function'].strip()}"
-    code = (frame["code"] or "").strip()
+    return _format(frame["file"], frame["line"], frame["function"], frame["code"])
+
+
+def traceback_line(error: BaseException) -> str | None:
+    """The same for the innermost user frame of an exception's traceback (f
+    runs as Python under torch.export, so its frames are there), or None."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith((_TORCH_DIR, _FRONTEND_DIR, "<"))
+        and not (
+            frame.filename.startswith(_STDLIB_DIR)
+            and not frame.filename.startswith(_SITE_DIR)
+        )
+    ]
+    if not frames:
+        return None
+    frame = frames[-1]
+    return _format(frame.filename, frame.lineno, frame.name, frame.line)
+
+
+def _format(file: str, line: object, function: str, code: str | None) -> str:
+    where = f"{file}:{line} in {function.strip()}"
+    code = (code or "").strip()
     return f"{where}: {code}" if code else where

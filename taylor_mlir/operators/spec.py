@@ -341,7 +341,8 @@ def _polarization_directions(batch: int, C: Any) -> Any:
     import torch
 
     D = C.shape[-1]
-    scale = C.detach().abs().max().clamp_min(torch.finfo(C.dtype).tiny).sqrt()
+    # sqrt of C's Frobenius norm (ops a caller tracing this can compile too)
+    scale = (C.detach().pow(2).sum() + torch.finfo(C.dtype).tiny).pow(0.25)
     eye = torch.eye(D, dtype=C.dtype, device=C.device) * scale
     Ct = C.transpose(-1, -2) / scale
     if C.dim() == 2:
