@@ -16,6 +16,9 @@ Two levels use the dialect:
 * expanded level (after `taylor-expand`): plain tensors with a leading direction
   axis; `taylor.replicate`, `taylor.sum` and `taylor.linear_map` carry the
   direction structure that `taylor-collapse` rewrites.
+
+One op belongs to the tensor level and lives through every pass:
+`taylor.stop_gradient` (`x.detach()`), lowered by each backend.
 """
 
 from __future__ import annotations
@@ -859,6 +862,37 @@ class YieldOp(IRDLOperation):
         super().__init__(operands=[values])
 
 
+# ---------------------------------------------------------------- tensor-level op
+
+
+@irdl_op_definition
+class StopGradientOp(IRDLOperation):
+    """
+    Its operand, as a constant for differentiation: `x.detach()` and the results
+    of a `torch.no_grad()` region. A tensor-level op: `taylor-mode` applies it to
+    coefficient 0 of a jet, so the result does not depend on the directions
+    (its Taylor coefficients above 0 are zero); the torch backend emits
+    `aten.detach`, so autograd (gradients w.r.t. parameters) stops there too;
+    IREE, which has no autograd, uses the operand.
+
+    ```mlir
+    %c = taylor.stop_gradient %x : tensor<?x4xf64>
+    ```
+    """
+
+    name = "taylor.stop_gradient"
+
+    T: ClassVar = VarConstraint("T", base(TensorType))
+    input = operand_def(T)
+    result = result_def(T)
+
+    assembly_format = "$input attr-dict `:` type($result)"
+    traits = traits_def(Pure())
+
+    def __init__(self, input: SSAValue):
+        super().__init__(operands=[input], result_types=[input.type])
+
+
 Taylor = Dialect(
     "taylor",
     [
@@ -873,6 +907,7 @@ Taylor = Dialect(
         SumOp,
         LinearMapOp,
         YieldOp,
+        StopGradientOp,
     ],
     [JetType],
 )

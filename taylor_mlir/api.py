@@ -30,7 +30,7 @@ from taylor_mlir.backends import BACKENDS, build_executable
 from taylor_mlir.errors import BackendError, CallError, DtypeError, OptionError
 from taylor_mlir.frontend import ImportedProgram, import_torch
 from taylor_mlir.operators import spec as specs
-from taylor_mlir.operators.build import build_jet, build_operator
+from taylor_mlir.operators.build import build_jet, build_operator, gradient_group
 from taylor_mlir.operators.sampling import sample_directions
 from taylor_mlir.operators.spec import OperatorSpec
 from taylor_mlir.pipeline import LEVELS, compile_levels
@@ -70,18 +70,51 @@ def _make_generator(seed: int | None, generator: torch.Generator | None):
     return generator
 
 
-def _check_imported(imported: ImportedProgram, x: torch.Tensor) -> ImportedProgram:
-    """An import of f reused for x: it must be for x's dtype and datum shape."""
+def _example_inputs(x: Any) -> tuple[torch.Tensor, ...]:
+    """The example input(s): a tensor, or a tuple of tensors for f(t, x, ...)."""
+    inputs = tuple(x) if isinstance(x, tuple | list) else (x,)
+    if not inputs:
+        raise OptionError("x must be a tensor or a non-empty tuple of tensors")
+    return tuple(_check_example(t) for t in inputs)
+
+
+def _check_wrt(wrt: Any, count: int) -> int:
+    """Which input the operator differentiates (the others pass through)."""
+    if wrt is None:
+        if count > 1:
+            raise OptionError(
+                f"f takes {count} inputs: say which one the operator differentiates "
+                f"with wrt= (an index from 0 to {count - 1})"
+            )
+        return 0
+    if isinstance(wrt, bool) or not isinstance(wrt, int) or not 0 <= wrt < count:
+        raise OptionError(
+            f"wrt={wrt!r} is not an input index: f takes {count} input(s), "
+            f"wrt must be an integer from 0 to {count - 1}"
+        )
+    return wrt
+
+
+def _check_imported(
+    imported: ImportedProgram, inputs: Sequence[torch.Tensor]
+) -> ImportedProgram:
+    """An import of f reused for these inputs: same count, dtype, datum shapes."""
     if not isinstance(imported, ImportedProgram):
         raise OptionError(
             f"imported= takes an ImportedProgram (taylor_mlir.frontend.import_torch), "
             f"got {type(imported).__name__}"
         )
-    shape = tuple(imported.input_types[0].get_shape()[1:])
-    if imported.dtype != x.dtype or shape != tuple(x.shape[1:]):
+    shapes = [tuple(t.get_shape()[1:]) for t in imported.input_types[: len(inputs)]]
+    if (
+        imported.num_inputs != len(inputs)
+        or imported.dtype != inputs[0].dtype
+        or shapes != [tuple(x.shape[1:]) for x in inputs]
+    ):
         raise OptionError(
-            f"the imported program takes {imported.input_types[0]} "
-            f"({imported.dtype}), x is {tuple(x.shape)} {x.dtype}"
+            f"the imported program takes "
+            f"{', '.join(map(str, imported.input_types[: imported.num_inputs]))} "
+            f"({imported.dtype}), the inputs are "
+            f"{', '.join(str(tuple(x.shape)) for x in inputs)} {inputs[0].dtype}"
         )
     return imported
 
@@ -95,12 +128,15 @@ class _CompiledProgram:
     def __init__(
         self,
         f: Callable,
-        x: torch.Tensor,
+        x: torch.Tensor | Sequence[torch.Tensor],
         collapsed: bool,
         backend: str,
         imported: ImportedProgram | None = None,
+        wrt: int | None = None,
     ):
-        x = _check_example(x)
+        inputs = _example_inputs(x)
+        self.wrt = _check_wrt(wrt, len(inputs))
+        x = inputs[self.wrt]
         if backend not in BACKENDS:
             raise BackendError(
                 f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
@@ -112,9 +148,10 @@ class _CompiledProgram:
         self.collapsed = collapsed
         self.dtype = x.dtype
         self.datum_shape = tuple(x.shape[1:])
+        self.input_shapes = [tuple(t.shape[1:]) for t in inputs]
         if imported is None:
-            imported = import_torch(f, (x,), dynamic_batch=True)
-        self.imported = _check_imported(imported, x)
+            imported = import_torch(f, inputs, dynamic_batch=True)
+        self.imported = _check_imported(imported, inputs)
 
     def _compile(self, operator_module) -> None:
         self.levels = compile_levels(
@@ -130,7 +167,33 @@ class _CompiledProgram:
 
     # ------------------------------------------------------------- calling
 
-    def _check_input(self, x: Any, what: str = "x") -> torch.Tensor:
+    def _check_inputs(self, inputs: Sequence[Any]) -> list[torch.Tensor]:
+        """The call's inputs, one per input of f, each checked."""
+        if len(inputs) != len(self.input_shapes):
+            raise CallError(
+                f"this program takes {len(self.input_shapes)} input(s) (as f), got "
+                f"{len(inputs)}"
+            )
+        names = (
+            ["x"] if len(inputs) == 1 else [f"input {i}" for i in range(len(inputs))]
+        )
+        checked = [
+            self._check_input(x, what, shape)
+            for x, what, shape in zip(inputs, names, self.input_shapes, strict=True)
+        ]
+        tracing = torch.compiler.is_compiling()  # symbolic sizes: torch checks
+        batches = [] if tracing else [int(x.shape[0]) for x in checked]
+        if any(b != batches[0] for b in batches):
+            raise CallError(
+                f"the inputs have different batch sizes {batches}: dimension 0 of "
+                "every input is the batch"
+            )
+        return checked
+
+    def _check_input(
+        self, x: Any, what: str = "x", datum_shape: tuple[int, ...] | None = None
+    ) -> torch.Tensor:
+        datum_shape = self.datum_shape if datum_shape is None else datum_shape
         if not isinstance(x, torch.Tensor):
             raise CallError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
         if x.dtype != self.dtype:
@@ -138,13 +201,10 @@ class _CompiledProgram:
                 f"{what} has dtype {x.dtype}, but this operator was compiled for "
                 f"{self.dtype}"
             )
-        if (
-            x.dim() != 1 + len(self.datum_shape)
-            or tuple(x.shape[1:]) != self.datum_shape
-        ):
+        if x.dim() != 1 + len(datum_shape) or tuple(x.shape[1:]) != datum_shape:
             raise CallError(
                 f"{what} has shape {tuple(x.shape)}, but this operator was compiled for "
-                f"(N, {', '.join(map(str, self.datum_shape))})"
+                f"(N, {', '.join(map(str, datum_shape))})"
             )
         if x.shape[0] < 1:
             raise CallError(f"{what} is an empty batch")
@@ -222,9 +282,11 @@ class CompiledOperator(_CompiledProgram):
         generator: torch.Generator | None = None,
         backend: str = "torch",
         imported: ImportedProgram | None = None,
+        wrt: int | None = None,
+        returns: str | Sequence[str] = "operator",
         **operator_options: Any,
     ):
-        super().__init__(f, x, collapsed, backend, imported)
+        super().__init__(f, x, collapsed, backend, imported, wrt)
         self._frozen = [
             (name, value, value.detach().clone())
             for name, value in operator_options.items()
@@ -237,6 +299,7 @@ class CompiledOperator(_CompiledProgram):
                 f"seed= and generator= are for randomized operators; the "
                 f"{self.spec.name} requested is exact"
             )
+        self.returns = _check_returns(returns, self.spec)
         self._compile(
             build_operator(
                 self.imported.module,
@@ -244,6 +307,8 @@ class CompiledOperator(_CompiledProgram):
                 self.imported.func_name,
                 self.imported.num_inputs,
                 self.function_name,
+                wrt=self.wrt,
+                returns=self.returns,
             )
         )
 
@@ -308,10 +373,14 @@ class CompiledOperator(_CompiledProgram):
                     "argument of every call"
                 )
 
-    def __call__(self, x: torch.Tensor, **runtime: Any) -> torch.Tensor:
-        """The operator at x; runtime coefficients may be passed per call
-        (`op(x, coefficients=C)`) when the operator was compiled with them."""
-        x = self._check_input(x)
+    def __call__(self, *inputs: torch.Tensor, **runtime: Any) -> Any:
+        """The operator at x (`op(t, x)` for several inputs); runtime
+        coefficients may be passed per call (`op(x, coefficients=C)`) when the
+        operator was compiled with them. Returns a tensor `(N, *out)`, or a
+        tuple: one entry per output of f, each a tuple of `returns` when
+        several were asked for."""
+        inputs = self._check_inputs(inputs)
+        x = inputs[self.wrt]
         accepted = {g.at_call.name for g in self.spec.groups if g.at_call}
         unknown = set(runtime) - accepted
         if unknown:
@@ -326,9 +395,18 @@ class CompiledOperator(_CompiledProgram):
                 )
             )
         self._check_frozen()
-        arguments = [x, *self._parameters(x), *self._directions(x, runtime)]
-        (result,) = self._executable(*arguments)
-        return result
+        arguments = [*inputs, *self._parameters(x), *self._directions(x, runtime)]
+        return self._regroup(self._executable(*arguments))
+
+    def _regroup(self, flat: Sequence[torch.Tensor]) -> Any:
+        """The program's results (item-major) as the user asked for them."""
+        outputs = len(self.imported.output_types)
+        by_item = [
+            flat[i * outputs : (i + 1) * outputs] for i in range(len(self.returns))
+        ]
+        per_output = [tuple(item[o] for item in by_item) for o in range(outputs)]
+        shaped = [p[0] if len(p) == 1 else p for p in per_output]
+        return tuple(shaped) if self.imported.returns_tuple else shaped[0]
 
 
 class CompiledJet(_CompiledProgram):
@@ -366,6 +444,8 @@ class CompiledJet(_CompiledProgram):
     def __call__(
         self, x0: torch.Tensor, coefficients: Sequence[torch.Tensor]
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if len(self.input_shapes) != 1:
+            raise CallError("compiled jets are for functions of one input")
         x0 = self._check_input(x0, "x0")
         if isinstance(coefficients, torch.Tensor) or not isinstance(
             coefficients, Sequence
@@ -389,6 +469,27 @@ class CompiledJet(_CompiledProgram):
         coefficients += [torch.zeros_like(x0)] * (self.order - len(coefficients))
         f0, *rest = self._executable(x0, *self._parameters(x0), *coefficients)
         return f0, list(rest)
+
+
+def _check_returns(returns: str | Sequence[str], spec: OperatorSpec) -> tuple[str, ...]:
+    """`returns` as build names: "value", "gradient", "operator" (or the
+    operator's own name, e.g. "laplacian")."""
+    items = (returns,) if isinstance(returns, str) else tuple(returns)
+    names = {"value": "value", "gradient": "gradient", "operator": "operator"}
+    names[spec.name] = "operator"
+    bad = [r for r in items if r not in names]
+    if bad or not items:
+        raise OptionError(
+            f"returns={returns!r}: choose from {', '.join(sorted(names))} (one name "
+            "or a tuple, e.g. ('value', 'gradient', 'operator'))"
+        )
+    items = tuple(names[r] for r in items)
+    if "gradient" in items and gradient_group(spec) is None:
+        raise OptionError(
+            f"returns='gradient' needs jets along the unit vectors (the exact "
+            f"Laplacian); the {spec.name} operator asked for has none"
+        )
+    return items
 
 
 def _check_options(builder: Callable, options: Mapping[str, Any], what: str):
@@ -462,6 +563,8 @@ def compile(  # noqa: A001 (the public name of the design)
     generator: torch.Generator | None = None,
     backend: str = "torch",
     imported: ImportedProgram | None = None,
+    wrt: int | None = None,
+    returns: str | Sequence[str] = "operator",
     **operator_options: Any,
 ) -> CompiledOperator:
     """`operator` of f compiled for inputs shaped like x. `operator` is an
@@ -470,7 +573,13 @@ def compile(  # noqa: A001 (the public name of the design)
     size returning an `OperatorSpec`.
 
     `imported` reuses an import of f (`taylor_mlir.frontend.import_torch(f, x)`),
-    so several operators of one network cost one `torch.export`."""
+    so several operators of one network cost one `torch.export`.
+
+    Several inputs: pass `x` as a tuple (`f(t, x)`) and `wrt=` the index of the
+    one differentiated; the others pass through (still differentiable by
+    autograd). `returns=("value", "gradient", "operator")` returns f, its
+    gradient w.r.t. that input and the operator from one jet (the gradient needs
+    unit directions: the exact Laplacian)."""
     return CompiledOperator(
         f,
         x,
@@ -480,6 +589,8 @@ def compile(  # noqa: A001 (the public name of the design)
         generator=generator,
         backend=backend,
         imported=imported,
+        wrt=wrt,
+        returns=returns,
         **operator_options,
     )
 
@@ -493,6 +604,8 @@ def laplacian(
     seed: int | None = None,
     generator: torch.Generator | None = None,
     backend: str = "torch",
+    wrt: int | None = None,
+    returns: str | Sequence[str] = "operator",
     **unknown: Any,
 ) -> CompiledOperator:
     """The per-datum Laplacian of f (Hutchinson's estimator with
@@ -506,6 +619,8 @@ def laplacian(
         seed=seed,
         generator=generator,
         backend=backend,
+        wrt=wrt,
+        returns=returns,
         randomization=randomization,
     )
 
@@ -521,6 +636,8 @@ def weighted_laplacian(
     seed: int | None = None,
     generator: torch.Generator | None = None,
     backend: str = "torch",
+    wrt: int | None = None,
+    returns: str | Sequence[str] = "operator",
     **unknown: Any,
 ) -> CompiledOperator:
     """`tr(C H)` per datum, for `coefficients=C` (symmetric, any signature) or
@@ -534,6 +651,8 @@ def weighted_laplacian(
         seed=seed,
         generator=generator,
         backend=backend,
+        wrt=wrt,
+        returns=returns,
         coefficients=_coefficient_matrix(coefficients, "coefficients"),
         factor=_coefficient_matrix(factor, "factor"),
         randomization=randomization,
@@ -549,6 +668,8 @@ def biharmonic(
     seed: int | None = None,
     generator: torch.Generator | None = None,
     backend: str = "torch",
+    wrt: int | None = None,
+    returns: str | Sequence[str] = "operator",
     **unknown: Any,
 ) -> CompiledOperator:
     """The per-datum biharmonic `Delta^2 f` (STDE with
@@ -562,6 +683,8 @@ def biharmonic(
         seed=seed,
         generator=generator,
         backend=backend,
+        wrt=wrt,
+        returns=returns,
         randomization=randomization,
     )
 
@@ -573,6 +696,8 @@ def linear_operator(
     *,
     collapsed: bool = True,
     backend: str = "torch",
+    wrt: int | None = None,
+    returns: str | Sequence[str] = "operator",
     **unknown: Any,
 ) -> CompiledOperator:
     """`sum_alpha c_alpha d^alpha f`: `terms={(0, 0): 1.0, (1,): -1.0}` is
@@ -580,7 +705,14 @@ def linear_operator(
     differentiated, `()` is f itself."""
     _reject_unknown(unknown, linear_operator)
     return compile(
-        f, x, "linear_operator", collapsed=collapsed, backend=backend, terms=terms
+        f,
+        x,
+        "linear_operator",
+        collapsed=collapsed,
+        backend=backend,
+        wrt=wrt,
+        returns=returns,
+        terms=terms,
     )
 
 

@@ -51,6 +51,7 @@ from taylor_mlir.dialects.taylor import (
     LinearMapOp,
     LinearOp,
     ReplicateOp,
+    StopGradientOp,
     SumOp,
     YieldOp,
 )
@@ -62,6 +63,7 @@ _VIEWS = (
     TransposeOp,
     tensor.CollapseShapeOp,
     tensor.ExpandShapeOp,
+    StopGradientOp,  # a detached weight is the same weight
 )
 # ops that cost nothing per datum: they make, move or reinterpret data
 _FREE = (

@@ -210,8 +210,8 @@ def _constants(x):
     )
 
 
-def _copies(x):
-    return x.clone() + x.to(x.dtype, copy=True) + x.detach() * torch.clone(x)
+def _copies(x):  # x[...] is an alias; x.detach() is a stop-gradient
+    return x.clone() + x.to(x.dtype, copy=True) + x[...] * torch.clone(x)
 
 
 UNARY_MATH = ("tanh", "sin", "cos", "exp", "log", "log1p", "sqrt", "rsqrt", "erf")
@@ -298,6 +298,8 @@ OP_CASES = [
          {"linalg.fill"}),
     Case("copies", _copies,
          {"aten.clone.default", "aten.alias.default", "aten._to_copy.default"}),
+    Case("detach", lambda x: x.detach() * x, {"taylor_mlir.stop_gradient.default"},
+         {"taylor.stop_gradient"}),
     Case("maximum-minimum", _maximum_minimum,
          {"aten.maximum.default", "aten.minimum.default"},
          {"arith.maximumf", "arith.minimumf"}),
@@ -605,12 +607,12 @@ def test_size_that_is_not_a_multiple_of_the_batch():
 @pytest.mark.parametrize(
     "f, args, message",
     [
-        (lambda x: (x, x), (torch.randn(2, 3),), "must return one tensor"),
+        (lambda x: (x, 2), (torch.randn(2, 3),), "must return tensors"),
         (lambda x, k: x * k, (torch.randn(2, 3), 2.0), "input 1 is a float"),
         (lambda x: x, (torch.tensor(1.0),), "scalar tensor"),
         (lambda x, y: x + y, (torch.randn(2, 3), torch.randn(3, 3)), "different batch"),
     ],
-    ids=["two-outputs", "non-tensor", "scalar-input", "batch-mismatch"],
+    ids=["non-tensor-output", "non-tensor", "scalar-input", "batch-mismatch"],
 )  # fmt: skip
 def test_bad_functions_and_inputs(f, args, message):
     with pytest.raises(ExportError, match=message):

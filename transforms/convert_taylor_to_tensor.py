@@ -35,7 +35,13 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
-from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
+from taylor_mlir.dialects.taylor import (
+    LinearMapOp,
+    ReplicateOp,
+    StopGradientOp,
+    SumOp,
+    YieldOp,
+)
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.tensor_ir import (
     ELEMENTWISE_OPS,
@@ -334,8 +340,10 @@ class ConvertTaylorToTensorPass(ModulePass):
         )
         PatternRewriteWalker(patterns, apply_recursively=False).rewrite_module(op)
         TensorCleanupPass().apply(ctx, op)
-        for nested in op.walk():
-            if nested.dialect_name() == "taylor":
+        for nested in op.walk():  # taylor.stop_gradient is tensor-level IR
+            if nested.dialect_name() == "taylor" and not isinstance(
+                nested, StopGradientOp
+            ):
                 raise InvalidIRError(
                     f"convert-taylor-to-tensor: {nested.name} is jet-level IR; run "
                     "taylor-mode and taylor-expand first"

@@ -13,6 +13,7 @@ by the rule registered for its class in `JET_RULES`:
 %h = arith.addf %m, %b                     %h = taylor.offset %m, %b
 %t = math.tanh %h                          %t = taylor.elementwise "tanh" %h
 %p = arith.mulf %t, %t                     %p = taylor.mul %t, %t
+%c = taylor.stop_gradient %p               %c = taylor.stop_gradient (taylor.coefficient %p[0])
 ```
 
 An op with jet operands and no rule raises `UnsupportedOperatorError` naming it.
@@ -246,8 +247,9 @@ def _linear_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
 
 
 def _primal_only_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
-    """cmpf, tensor.dim, linalg.fill: functions of coefficient 0 that are not
-    differentiated (a comparison or a shape)."""
+    """cmpf, tensor.dim, linalg.fill, stop_gradient: functions of coefficient 0
+    that are not differentiated (a comparison, a shape, a detached value); the
+    result is a plain tensor, a constant of the jet."""
     clone = p.clone(op, [p.primal(v) for v in operands])
     p.builder.insert(clone)
     return list(clone.results)
@@ -412,6 +414,7 @@ JET_RULES: dict[type[Operation], Rule] = {
     arith.CmpfOp: _primal_only_rule,
     tensor.DimOp: _primal_only_rule,
     linalg.FillOp: _primal_only_rule,
+    taylor.StopGradientOp: _primal_only_rule,
     **{op: _math_rule for op in _MATH_FUNCTIONS},
     math.PowFOp: _powf_rule,
     linalg.MatmulOp: _matmul_rule,

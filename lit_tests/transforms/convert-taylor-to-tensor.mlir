@@ -334,3 +334,22 @@ func.func @select(%x: tensor<2x?x4xf64>, %c: tensor<?x4xf64>) -> tensor<2x?x4xf6
   }
   func.return %m : tensor<2x?x4xf64>
 }
+
+// -----
+
+// taylor.stop_gradient is tensor-level IR: it stays, and the replicate of the
+// value it detaches becomes a linalg.broadcast of it.
+
+// CHECK-LABEL: func.func @detached
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x4xf64>)
+// CHECK-NEXT:    %[[C:.*]] = taylor.stop_gradient %[[X]] : tensor<?x4xf64>
+// CHECK-NEXT:    %[[I0:.*]] = arith.constant 0 : index
+// CHECK-NEXT:    %[[N:.*]] = tensor.dim %[[C]], %[[I0]] : tensor<?x4xf64>
+// CHECK-NEXT:    %[[E:.*]] = tensor.empty(%[[N]]) : tensor<3x?x4xf64>
+// CHECK-NEXT:    %[[R:.*]] = linalg.broadcast ins(%[[C]]:tensor<?x4xf64>) outs(%[[E]]:tensor<3x?x4xf64>) dimensions = [0]
+// CHECK-NEXT:    func.return %[[R]]
+func.func @detached(%x: tensor<?x4xf64>) -> tensor<3x?x4xf64> {
+  %c = taylor.stop_gradient %x : tensor<?x4xf64>
+  %r = taylor.replicate %c : tensor<?x4xf64> -> tensor<3x?x4xf64>
+  func.return %r : tensor<3x?x4xf64>
+}

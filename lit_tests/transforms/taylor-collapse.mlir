@@ -471,3 +471,30 @@ func.func @cleanup_of_linear_maps(%x: tensor<2x3x4xf64>, %w: tensor<4x4xf64>) ->
   }
   func.return %a, %b : tensor<2x3x4xf64>, tensor<2x3x4xf64>
 }
+
+// -----
+
+// A detached value (taylor.stop_gradient, a tensor-level op) is a
+// direction-independent factor: it stays, and the sum is pulled through the
+// linear map it is captured in and through its replicate (the same product
+// then, merged by CSE).
+
+// CHECK-LABEL: func.func @detached_factor
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x4xf64>, %[[V:.*]]: tensor<3x?x4xf64>)
+// CHECK-NEXT:    %[[C:.*]] = taylor.stop_gradient %[[X]] : tensor<?x4xf64>
+// CHECK-NEXT:    %[[SV:.*]] = taylor.sum %[[V]] : tensor<3x?x4xf64> -> tensor<?x4xf64>
+// CHECK-NEXT:    %[[M:.*]] = arith.mulf %[[C]], %[[SV]] : tensor<?x4xf64>
+// CHECK-NEXT:    func.return %[[M]], %[[M]]
+func.func @detached_factor(%x: tensor<?x4xf64>, %v: tensor<3x?x4xf64>) -> (tensor<?x4xf64>, tensor<?x4xf64>) {
+  %c = taylor.stop_gradient %x : tensor<?x4xf64>
+  %m = taylor.linear_map %v : tensor<3x?x4xf64> -> tensor<3x?x4xf64> {
+  ^bb0(%a: tensor<?x4xf64>):
+    %ca = arith.mulf %c, %a : tensor<?x4xf64>
+    taylor.yield %ca : tensor<?x4xf64>
+  }
+  %sm = taylor.sum %m : tensor<3x?x4xf64> -> tensor<?x4xf64>
+  %r = taylor.replicate %c : tensor<?x4xf64> -> tensor<3x?x4xf64>
+  %p = arith.mulf %r, %v : tensor<3x?x4xf64>
+  %sp = taylor.sum %p : tensor<3x?x4xf64> -> tensor<?x4xf64>
+  func.return %sm, %sp : tensor<?x4xf64>, tensor<?x4xf64>
+}

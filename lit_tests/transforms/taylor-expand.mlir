@@ -221,3 +221,32 @@ func.func @collapsed(%x: tensor<3xf64>, %v1: tensor<2x3xf64>, %v2: tensor<3xf64>
   %t2 = taylor.coefficient %t[2] : !taylor.jet<2, 2, tensor<3xf64>, collapsed> -> tensor<3xf64>
   func.return %t2 : tensor<3xf64>
 }
+
+// -----
+
+// taylor.stop_gradient is a tensor-level op on coefficient 0: it stays on the
+// primal, and its result is a direction-independent factor of the linear map.
+
+// CHECK-LABEL: func.func @detached
+// CHECK-SAME: (%[[X:.*]]: tensor<3xf64>, %[[V:.*]]: tensor<2x3xf64>)
+func.func @detached(%x: tensor<3xf64>, %v: tensor<2x3xf64>) -> (tensor<3xf64>, tensor<2x3xf64>) {
+  // CHECK-NEXT: %[[C:.*]] = taylor.stop_gradient %[[X]] : tensor<3xf64>
+  // CHECK-NEXT: %[[M0:.*]] = arith.mulf %[[C]], %[[X]] : tensor<3xf64>
+  // CHECK-NEXT: %[[M1:.*]] = taylor.linear_map %[[V]] : tensor<2x3xf64> -> tensor<2x3xf64> {
+  // CHECK-NEXT: ^{{.*}}(%[[A:.*]]: tensor<3xf64>):
+  // CHECK-NEXT:   %[[CA:.*]] = arith.mulf %[[C]], %[[A]] : tensor<3xf64>
+  // CHECK-NEXT:   taylor.yield %[[CA]] : tensor<3xf64>
+  // CHECK-NEXT: }
+  // CHECK-NEXT: func.return %[[M0]], %[[M1]]
+  %j = taylor.seed %x, %v : tensor<3xf64>, tensor<2x3xf64> -> !taylor.jet<2, 2, tensor<3xf64>>
+  %x0 = taylor.coefficient %j[0] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<3xf64>
+  %c = taylor.stop_gradient %x0 : tensor<3xf64>
+  %m = taylor.linear %j : !taylor.jet<2, 2, tensor<3xf64>> -> !taylor.jet<2, 2, tensor<3xf64>> {
+  ^bb0(%a: tensor<3xf64>):
+    %ca = arith.mulf %c, %a : tensor<3xf64>
+    taylor.yield %ca : tensor<3xf64>
+  }
+  %m0 = taylor.coefficient %m[0] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<3xf64>
+  %m1 = taylor.coefficient %m[1] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
+  func.return %m0, %m1 : tensor<3xf64>, tensor<2x3xf64>
+}

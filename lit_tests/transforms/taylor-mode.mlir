@@ -197,3 +197,48 @@ func.func @op_independent(%x: tensor<3xf64>, %v: tensor<2x3xf64>, %p: tensor<3xf
   %y2 = taylor.coefficient %y[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
   func.return %y2 : tensor<2x3xf64>
 }
+
+// -----
+
+// taylor.stop_gradient of a jet is applied to coefficient 0: a plain tensor, a
+// constant of the jet, so `c * x` is linear in x; of a plain tensor it is
+// cloned; a detached result gets zero higher coefficients.
+
+func.func private @detached(%x: tensor<3xf64>, %p: tensor<3xf64>) -> (tensor<3xf64>, tensor<3xf64>) {
+  %c = taylor.stop_gradient %x : tensor<3xf64>
+  %m = arith.mulf %c, %x : tensor<3xf64>
+  %s = taylor.stop_gradient %p : tensor<3xf64>
+  %r = arith.addf %m, %s : tensor<3xf64>
+  %t = math.tanh %x : tensor<3xf64>
+  %d = taylor.stop_gradient %t : tensor<3xf64>
+  func.return %r, %d : tensor<3xf64>, tensor<3xf64>
+}
+
+// CHECK-LABEL: func.func @op_detached
+// CHECK-SAME: (%{{.*}}: tensor<3xf64>, %{{.*}}: tensor<2x3xf64>, %[[P:.*]]: tensor<3xf64>)
+func.func @op_detached(%x: tensor<3xf64>, %v: tensor<2x3xf64>, %p: tensor<3xf64>) -> (tensor<2x3xf64>, tensor<3xf64>, tensor<2x3xf64>) {
+  // CHECK:      %[[J:.*]] = taylor.seed
+  // CHECK-NEXT: %[[X0:.*]] = taylor.coefficient %[[J]][0] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<3xf64>
+  // CHECK-NEXT: %[[C:.*]] = taylor.stop_gradient %[[X0]] : tensor<3xf64>
+  // CHECK-NEXT: %[[M:.*]] = taylor.linear %[[J]] : !taylor.jet<2, 2, tensor<3xf64>> -> !taylor.jet<2, 2, tensor<3xf64>> {
+  // CHECK-NEXT: ^{{.*}}(%[[A:.*]]: tensor<3xf64>):
+  // CHECK-NEXT:   %[[CA:.*]] = arith.mulf %[[C]], %[[A]] : tensor<3xf64>
+  // CHECK-NEXT:   taylor.yield %[[CA]] : tensor<3xf64>
+  // CHECK-NEXT: }
+  // CHECK-NEXT: %[[S:.*]] = taylor.stop_gradient %[[P]] : tensor<3xf64>
+  // CHECK-NEXT: %[[R:.*]] = taylor.offset %[[M]], %[[S]]
+  // CHECK-NEXT: %[[T:.*]] = taylor.elementwise "tanh" %[[J]]
+  // CHECK-NEXT: %[[T0:.*]] = taylor.coefficient %[[T]][0]
+  // CHECK-NEXT: %[[D:.*]] = taylor.stop_gradient %[[T0]] : tensor<3xf64>
+  // CHECK:      %[[F:.*]] = linalg.fill
+  // CHECK-NEXT: %[[DJ:.*]] = taylor.seed %[[D]], %[[F]] : tensor<3xf64>, tensor<2x3xf64> -> !taylor.jet<2, 2, tensor<3xf64>>
+  // CHECK-NEXT: taylor.coefficient %[[R]][2]
+  // CHECK-NEXT: taylor.coefficient %[[DJ]][0]
+  // CHECK-NEXT: taylor.coefficient %[[DJ]][2]
+  %j = taylor.seed %x, %v : tensor<3xf64>, tensor<2x3xf64> -> !taylor.jet<2, 2, tensor<3xf64>>
+  %y:2 = taylor.call @detached(%j, %p) : (!taylor.jet<2, 2, tensor<3xf64>>, tensor<3xf64>) -> (!taylor.jet<2, 2, tensor<3xf64>>, !taylor.jet<2, 2, tensor<3xf64>>)
+  %r2 = taylor.coefficient %y#0[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
+  %d0 = taylor.coefficient %y#1[0] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<3xf64>
+  %d2 = taylor.coefficient %y#1[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
+  func.return %r2, %d0, %d2 : tensor<2x3xf64>, tensor<3xf64>, tensor<2x3xf64>
+}

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from xdsl.dialects.builtin import Float64Type, ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
+from xdsl.rewriter import Rewriter
 
 from taylor_mlir.backends.torch_backend import (
     TorchExecutable,
@@ -43,6 +44,7 @@ from taylor_mlir.backends.torch_backend import (
     find_function,
 )
 from taylor_mlir.context import make_context
+from taylor_mlir.dialects.taylor import StopGradientOp
 from taylor_mlir.errors import BackendError, InvalidIRError
 
 TARGETS = ("cpu", "cuda")
@@ -116,6 +118,8 @@ def lower_for_iree(module: ModuleOp) -> ModuleOp:
     )
 
     lowered = module.clone()
+    for op in [op for op in lowered.walk() if isinstance(op, StopGradientOp)]:
+        Rewriter.replace_op(op, [], [op.input])  # no autograd in IREE: the value
     ConvertElementwiseToLinalgPass().apply(make_context(), lowered)
     return lowered
 

@@ -207,6 +207,7 @@ class FXEmitter:
             "tensor.expand_shape": self.emit_reshape,
             "tensor.extract_slice": self.emit_extract_slice,
             "tensor.concat": self.emit_concat,
+            "taylor.stop_gradient": self.emit_stop_gradient,
             "func.return": self.emit_return,
         }
         for name in _UNARY:
@@ -542,6 +543,15 @@ class FXEmitter:
     def emit_concat(self, op: Operation) -> None:
         tensors = [self.tensor(v) for v in op.inputs]
         self.set(op, self.call(aten.cat.default, tensors, op.dim.value.data))
+
+    def emit_stop_gradient(self, op: Operation) -> None:
+        """`aten.detach`: autograd stops there, as in f. A fill is a constant
+        already."""
+        found = self.values[op.operands[0]]
+        if isinstance(found, Fill):
+            self.set(op, found)
+        else:
+            self.set(op, self.call(aten.detach.default, found))
 
     def emit_return(self, op: Operation) -> None:
         self.graph.output(tuple(self.tensor(v) for v in op.operands))

@@ -22,6 +22,8 @@ import torch.fx
 from xdsl.ir import SSAValue
 
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
+from taylor_mlir.dialects.taylor import StopGradientOp
+from taylor_mlir.frontend.export import STOP_GRADIENT
 from taylor_mlir.frontend.sizes import monomial
 from taylor_mlir.tensor_ir import DYNAMIC, shape_of
 
@@ -62,8 +64,16 @@ def _sizes(arg: torch.fx.Node) -> list[Any]:
 
 @rule(aten.clone.default, aten.alias.default)
 def _identity(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    """Copies are values: the same SSA value."""
+    """Copies are values: the same SSA value. So is an alias (`x[...]`): the
+    alias `x.detach()` becomes is marked `STOP_GRADIENT` before (export.py)."""
     return imp.tensor(node, node.args[0])
+
+
+@rule(STOP_GRADIENT)
+def _stop_gradient(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """`x.detach()`, or a result of a `torch.no_grad()` region: a constant for
+    differentiation."""
+    return imp.b.insert(StopGradientOp(imp.tensor(node, node.args[0]))).results[0]
 
 
 @rule(aten._to_copy.default)

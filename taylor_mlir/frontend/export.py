@@ -19,7 +19,7 @@ from torch.export import Dim, ExportedProgram
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from taylor_mlir.errors import DtypeError, ExportError, TaylorMLIRError
-from taylor_mlir.frontend.source import traceback_line
+from taylor_mlir.frontend.source import source_line, traceback_line
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 MESSAGE_LINES = 6  # of torch's error message, quoted in ours
@@ -95,7 +95,7 @@ def export(
             warnings.filterwarnings("ignore", ".*LeafSpec", FutureWarning)
             # captured tensors that require grad are read by reference (captures.py)
             warnings.filterwarnings("ignore", ".*requires gradient. but it's not")
-            exported = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
+            exported = export_marking_stop_gradients(module, args, dynamic_shapes)
             return exported.run_decompositions()
     except TaylorMLIRError:
         raise
@@ -169,3 +169,105 @@ def _record_source_lines_of(function: Callable[..., torch.Tensor]) -> None:
     register = getattr(torch.fx.proxy, "_register_stack_trace_anchor", None)
     if register is not None:
         register(function)
+
+
+# --------------------------------------------------------------- stop-gradients
+# A value whose gradient f stops is a constant of the jet. torch.export records
+# `x.detach()` as `aten.detach` and a `torch.no_grad()` region as
+# `wrap_with_set_grad_enabled(False, submodule, *args)`, but `run_decompositions`
+# turns the first into `aten.alias` (what `x[...]` also gives,
+# which is differentiable) and inlines the second, losing both. So they are
+# marked before it with `taylor_mlir::stop_gradient`, which it keeps.
+
+
+@torch.library.custom_op(
+    "taylor_mlir::stop_gradient", mutates_args=(), tags=(torch.Tag.pointwise,)
+)
+def stop_gradient(x: torch.Tensor) -> torch.Tensor:
+    """`x` as a constant for differentiation, like `x.detach()`."""
+    return x.clone()  # a custom op's result may not alias its input
+
+
+@stop_gradient.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+stop_gradient.register_autograd(lambda ctx, grad: None)  # no gradient flows back
+
+STOP_GRADIENT = torch.ops.taylor_mlir.stop_gradient.default
+_DETACHES = (torch.ops.aten.detach.default, torch.ops.aten.detach_.default)
+_SET_GRAD_ENABLED = torch.ops.higher_order.wrap_with_set_grad_enabled
+
+
+def export_marking_stop_gradients(
+    module: torch.nn.Module, args: tuple[torch.Tensor, ...], dynamic_shapes: object
+) -> ExportedProgram:
+    """`torch.export.export` (before decompositions) with the values whose
+    gradient f stops marked by `STOP_GRADIENT`: the results of `detach` and
+    those that a grad-disabled region computes. Exported with grad mode on, as
+    f's own `torch.no_grad()` would record nothing under a caller's no_grad."""
+    try:
+        with torch.enable_grad():
+            exported = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
+    except RuntimeError as error:
+        if "fake tensor in the exported program constant" not in str(error):
+            raise
+        raise ExportError(
+            "f reads a tensor torch.export cannot trace, such as `tensor.data`: "
+            "use `tensor.detach()` instead"
+        ) from error
+    # torch.export flattens nested grad-mode regions into a sequence of regions
+    # of the top-level graph, so a region's own graph has no region inside.
+    graph = exported.graph_module.graph
+    for node in list(graph.nodes):
+        _refuse_inference_mode(node)
+        if node.target in _DETACHES:
+            node.target = STOP_GRADIENT  # the same value, name and metadata
+        elif node.target is _SET_GRAD_ENABLED and node.args[0] is False:
+            region = exported.graph_module.get_submodule(node.args[1].target)
+            for inner in region.graph.nodes:
+                _refuse_inference_mode(inner)
+            _mark_results(region)
+    exported.graph_module.recompile()
+    return exported
+
+
+def _mark_results(region: torch.fx.GraphModule) -> None:
+    """Marks each float tensor a grad-disabled region computes and returns; an
+    input it returns as is keeps its gradient, as in torch."""
+    graph = region.graph
+    output = graph.output_node()
+    marked = []
+    for value in output.args[0]:
+        if (
+            isinstance(value, torch.fx.Node)
+            and value.op != "placeholder"
+            and isinstance(value.meta.get("val"), torch.Tensor)
+            and value.meta["val"].is_floating_point()
+        ):
+            with graph.inserting_before(output):
+                mark = graph.call_function(STOP_GRADIENT, (value,))
+            mark.meta = dict(value.meta)
+            value = mark
+        marked.append(value)
+    output.args = (tuple(marked), *output.args[1:])
+    region.recompile()
+
+
+def _refuse_inference_mode(node: torch.fx.Node) -> None:
+    """torch.export records no `torch.inference_mode()` region (its values are
+    still inference tensors): refused, rather than differentiated."""
+    value = node.meta.get("val")
+    if (
+        node.op == "call_function"
+        and isinstance(value, torch.Tensor)
+        and value.is_inference()
+    ):
+        where = source_line(node)
+        raise ExportError(
+            f"f computes {node.target} under torch.inference_mode()"
+            + (f" (at {where})" if where else "")
+            + ", which torch.export does not record: use torch.no_grad() or "
+            ".detach() to stop gradients"
+        )

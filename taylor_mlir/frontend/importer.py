@@ -78,11 +78,18 @@ class ImportedProgram:
     parameter_names: list[str]
     input_types: list[TensorType]
     """The types of all arguments: user inputs, then parameters."""
-    output_type: TensorType
+    output_types: list[TensorType]
+    returns_tuple: bool
+    """f returns a tuple of tensors (else one tensor: `output_types` has one)."""
     dtype: torch.dtype
     exported: ExportedProgram
     state: ProgramState
     """Reads the current parameters at each call (`state.values()`)."""
+
+    @property
+    def output_type(self) -> TensorType:
+        """The type of the (first) result."""
+        return self.output_types[0]
 
     @property
     def function(self) -> func.FuncOp:
@@ -168,10 +175,10 @@ class GraphImporter:
         inputs, parameters = self._arguments(graph, f, captures)
         arguments = inputs + parameters
         input_types = [self._tensor_type(a.node.meta["val"]) for a in arguments]
-        result = self._single_output(output)
-        output_type = self._tensor_type(result.meta["val"])
+        results = self._outputs(output)
+        output_types = [self._tensor_type(r.meta["val"]) for r in results]
 
-        function = func.FuncOp(self.func_name, (input_types, [output_type]))
+        function = func.FuncOp(self.func_name, (input_types, output_types))
         block = function.body.block
         self.b = TensorBuilder(Builder(InsertPoint.at_end(block)))
         self.ops = IRElementwiseOps(self.b)
@@ -186,8 +193,9 @@ class GraphImporter:
         for node in graph.nodes:
             if node.op == "call_function":
                 self._visit(node)
-        self._check_rows(result, output=True)
-        self.b.insert(func.ReturnOp(self.values[result]))
+        for result in results:
+            self._check_rows(result, output=True)
+        self.b.insert(func.ReturnOp(*(self.values[r] for r in results)))
         cse(function.body)  # the repeated `tensor.dim`s and zero fills
         region_dce(function.body)
 
@@ -200,7 +208,8 @@ class GraphImporter:
             parameters=[a.value for a in parameters],
             parameter_names=[a.name for a in parameters],
             input_types=input_types,
-            output_type=output_type,
+            output_types=output_types,
+            returns_tuple=not self.exported.call_spec.out_spec.is_leaf(),
             dtype=self.dtype,
             exported=self.exported,
             state=ProgramState(
@@ -385,22 +394,30 @@ class GraphImporter:
         ]
         return TensorType(self.element, shape)
 
-    def _single_output(self, output: torch.fx.Node) -> torch.fx.Node:
-        results = output.args[0]
-        if len(results) != 1 or not isinstance(results[0], torch.fx.Node):
+    def _outputs(self, output: torch.fx.Node) -> list[torch.fx.Node]:
+        """The returned tensors (a tensor, or a tuple of them)."""
+        results = list(output.args[0])
+        if not results:
+            raise ExportError("the function must return a tensor, it returns nothing")
+        for result in results:
+            self._check_output(result, len(results))
+        return results
+
+    def _check_output(self, result: Any, count: int) -> None:
+        if not isinstance(result, torch.fx.Node):
             raise ExportError(
-                f"the function must return one tensor, it returns {len(results)} values"
+                f"the function must return tensors (one, or a tuple of {count}), it "
+                f"returns {result!r}"
             )
-        value = results[0].meta.get("val")
+        value = result.meta.get("val")
         if not isinstance(value, torch.Tensor):
             raise ExportError("the function must return a tensor")
         if not value.is_floating_point():
             raise DtypeError(
                 f"the function returns a {value.dtype} tensor: it must return a float "
                 f"tensor ({self.dtype}, as its inputs); for a 0/1 indicator of a "
-                "condition, convert it with .to(x.dtype)" + _from_your_code(results[0])
+                "condition, convert it with .to(x.dtype)" + _from_your_code(result)
             )
-        return results[0]
 
     # ------------------------------------------------------------ validation
 

@@ -54,27 +54,39 @@ def find_function(module: ModuleOp, name: str) -> func.FuncOp:
 
 
 class _OperatorFunction:
-    """The primal's signature and the builder of the new function's body."""
+    """The primal's signature and the builder of the new function's body.
 
-    def __init__(self, module: ModuleOp, forward: str, num_inputs: int, name: str):
+    The primal takes `num_inputs` user inputs (then parameters); the operator
+    differentiates input `wrt`, the others enter the jet propagation as
+    constants (like the parameters). It may return several tensors."""
+
+    def __init__(
+        self,
+        module: ModuleOp,
+        forward: str,
+        num_inputs: int,
+        name: str,
+        wrt: int = 0,
+    ):
         self.module = module.clone()
         self.forward = find_function(self.module, forward)
         self.name = name
         inputs = self.forward.function_type.inputs.data
         outputs = self.forward.function_type.outputs.data
-        if num_inputs != 1:
+        if not 0 <= wrt < num_inputs:
             raise InvalidIRError(
-                f"@{forward} takes {num_inputs} user inputs; differential operators "
-                "are built for functions of one input x"
+                f"wrt={wrt} is out of range for @{forward}'s {num_inputs} inputs"
             )
-        if len(outputs) != 1 or not isinstance(outputs[0], TensorType):
+        if not outputs or not all(isinstance(o, TensorType) for o in outputs):
             raise InvalidIRError(
-                f"@{forward} must return one tensor, it returns "
+                f"@{forward} must return tensors, it returns "
                 f"({', '.join(map(str, outputs))})"
             )
-        self.input_type = inputs[0]
-        self.parameter_types = list(inputs[1:])
-        self.output_type = outputs[0]
+        self.wrt = wrt
+        self.user_types = list(inputs[:num_inputs])
+        self.input_type = inputs[wrt]
+        self.parameter_types = list(inputs[num_inputs:])
+        self.output_types = list(outputs)
         if not isinstance(self.input_type, TensorType):
             raise InvalidIRError(
                 f"@{forward}'s input must be a tensor, got {self.input_type}"
@@ -88,26 +100,45 @@ class _OperatorFunction:
         self.datum_shape = tuple(shape[1:])
 
     @property
+    def output_type(self) -> TensorType:
+        return self.output_types[0]
+
+    @property
     def input_size(self) -> int:
         return math.prod(self.datum_shape)
 
     def create(self, extra_inputs: list, outputs: list) -> tuple[func.FuncOp, Block]:
-        """Adds the public function (taking `x, params..., *extra_inputs`) to the
-        module and makes the primal private."""
-        inputs = [self.input_type, *self.parameter_types, *extra_inputs]
+        """Adds the public function (taking `inputs..., params..., *extra_inputs`)
+        to the module and makes the primal private."""
+        inputs = [*self.user_types, *self.parameter_types, *extra_inputs]
         block = Block(arg_types=inputs)
         function = func.FuncOp(self.name, (inputs, outputs), Region(block))
         self.forward.sym_visibility = StringAttr("private")
         self.module.body.block.add_op(function)
         return function, block
 
-    def call(self, seed: SeedOp, parameters, order: int, directions: int) -> SSAValue:
-        result_type = JetType(order, directions, self.output_type)
+    def split(self, block: Block) -> tuple[list[SSAValue], list[SSAValue], list]:
+        """The block's user inputs, parameters and extra arguments."""
+        n_user, n_params = len(self.user_types), len(self.parameter_types)
+        args = list(block.args)
+        return (
+            args[:n_user],
+            args[n_user : n_user + n_params],
+            args[n_user + n_params :],
+        )
+
+    def call(
+        self, seed: SeedOp, inputs, parameters, order: int, directions: int
+    ) -> list[SSAValue]:
+        """The jets of every output of the primal at the seeded input."""
+        arguments = list(inputs)
+        arguments[self.wrt] = seed.result
+        result_types = [JetType(order, directions, t) for t in self.output_types]
         call = CallOp(
-            self.forward.sym_name.data, [seed.result, *parameters], [result_type]
+            self.forward.sym_name.data, [*arguments, *parameters], result_types
         )
         seed.parent_block().add_op(call)
-        return call.res[0]
+        return list(call.res)
 
 
 def _fixed_directions(
@@ -129,20 +160,40 @@ def _weighted_sum(top: SSAValue, weights: tuple[float, ...]) -> SumOp:
     return SumOp(top, weights)
 
 
+RETURNS = ("value", "gradient", "operator")
+
+
+def gradient_group(spec: OperatorSpec) -> int | None:
+    """The index of a group whose directions are the unit vectors in order
+    (its first coefficients are the gradient), or None."""
+    for i, group in enumerate(spec.groups):
+        if group.directions is not None and np.array_equal(
+            group.directions, np.eye(spec.input_size)
+        ):
+            return i
+    return None
+
+
 def build_operator(
     primal: ModuleOp,
     spec: OperatorSpec,
     forward: str = "forward",
     num_inputs: int = 1,
     name: str = "operator",
+    wrt: int = 0,
+    returns: tuple[str, ...] = ("operator",),
 ) -> ModuleOp:
     """The primal module with `@name` added: `spec` applied to `@forward`.
 
-    The new function takes `(x, params..., dirs...)`, one `dirs` argument of type
-    `tensor<R x N x *S>` per group that `takes_directions` (randomized, or
-    computed from runtime coefficients), in the order of `spec.groups`.
+    The new function takes `(inputs..., params..., dirs...)`, one `dirs`
+    argument of type `tensor<R x N x *S>` per group that `takes_directions`
+    (randomized, or computed from runtime coefficients), in the order of
+    `spec.groups`. It returns, for each of `returns` in order and each output
+    of the primal, the value (`value`: coefficient 0), the gradient w.r.t. the
+    input `wrt` (`gradient`: `(N, *T, *S)`, from the first coefficients along
+    unit directions) or the operator (`operator`): one jet serves all three.
     """
-    target = _OperatorFunction(primal, forward, num_inputs, name)
+    target = _OperatorFunction(primal, forward, num_inputs, name, wrt)
     if spec.input_size != target.input_size:
         raise InvalidIRError(
             f"the operator was built for inputs of {spec.input_size} entries per "
@@ -150,46 +201,115 @@ def build_operator(
         )
     if not spec.groups:
         raise InvalidIRError(f"the {spec.name} operator has no derivative terms")
-    random_types = [
+    unknown = [r for r in returns if r not in RETURNS]
+    if unknown or not returns:
+        raise InvalidIRError(f"returns must name some of {RETURNS}, got {returns}")
+    with_gradient = gradient_group(spec)
+    if "gradient" in returns and with_gradient is None:
+        raise InvalidIRError(
+            f"the {spec.name} operator has no unit directions to read the gradient from"
+        )
+    direction_types = [
         direction_type(g.count, target.input_type)
         for g in spec.groups
         if g.takes_directions
     ]
-    function, block = target.create(random_types, [target.output_type])
+    result_types = {
+        "value": target.output_types,
+        "operator": target.output_types,
+        "gradient": [
+            _gradient_type(t, target.datum_shape) for t in target.output_types
+        ],
+    }
+    outputs = [t for r in returns for t in result_types[r]]
+    function, block = target.create(direction_types, outputs)
     builder = TensorBuilder(block)
-    x = block.args[0]
-    parameters = block.args[1 : 1 + len(target.parameter_types)]
-    random_arguments = iter(block.args[1 + len(target.parameter_types) :])
+    inputs, parameters, direction_arguments = target.split(block)
+    x = inputs[wrt]
+    direction_arguments = iter(direction_arguments)
 
-    total: SSAValue | None = None
-    jet: SSAValue | None = None
+    totals: list[SSAValue] | None = None
+    jets: list[list[SSAValue]] = []
     for group in spec.groups:
         if group.takes_directions:
-            directions = next(random_arguments)
+            directions = next(direction_arguments)
         else:
             directions = _fixed_directions(builder, x, group, target.datum_shape)
         seed = SeedOp(
             x, [directions], JetType(group.order, group.count, target.input_type)
         )
         builder.insert(seed)
-        y = target.call(seed, parameters, group.order, group.count)
-        top = builder.insert(CoefficientOp(y, group.order)).results[0]
-        summed = builder.insert(_weighted_sum(top, group.weights)).results[0]
-        total = summed if total is None else builder.add(total, summed)
-        if jet is None:
-            jet = y
-    assert total is not None and jet is not None
+        ys = target.call(seed, inputs, parameters, group.order, group.count)
+        jets.append(ys)
+        summed = [
+            builder.insert(
+                _weighted_sum(
+                    builder.insert(CoefficientOp(y, group.order)).results[0],
+                    group.weights,
+                )
+            ).results[0]
+            for y in ys
+        ]
+        totals = (
+            summed
+            if totals is None
+            else [builder.add(t, s_) for t, s_ in zip(totals, summed, strict=True)]
+        )
+    assert totals is not None
+    values = None
+    if spec.constant != 0.0 or "value" in returns:
+        # f itself is coefficient 0 of any of the jets
+        values = [builder.insert(CoefficientOp(y, 0)).results[0] for y in jets[0]]
     if spec.constant != 0.0:
-        # the order-0 term: f itself is coefficient 0 of any of the jets
-        primal_value = builder.insert(CoefficientOp(jet, 0)).results[0]
-        scaled = primal_value
-        if spec.constant != 1.0:
-            scaled = builder.mul(
-                builder.full_like(primal_value, spec.constant), primal_value
+        assert values is not None
+        totals = [
+            builder.add(
+                total,
+                v
+                if spec.constant == 1.0
+                else builder.mul(builder.full_like(v, spec.constant), v),
             )
-        total = builder.add(total, scaled)
-    builder.insert(func.ReturnOp(total))
+            for total, v in zip(totals, values, strict=True)
+        ]
+    results: list[SSAValue] = []
+    for item in returns:
+        if item == "value":
+            assert values is not None
+            results += values
+        elif item == "operator":
+            results += totals
+        else:
+            assert with_gradient is not None
+            results += [
+                _gradient(
+                    builder,
+                    builder.insert(CoefficientOp(y, 1)).results[0],
+                    target.datum_shape,
+                )
+                for y in jets[with_gradient]
+            ]
+    builder.insert(func.ReturnOp(*results))
     return target.module
+
+
+def _gradient_type(output_type: TensorType, datum_shape) -> TensorType:
+    return TensorType(
+        output_type.get_element_type(), [*output_type.get_shape(), *datum_shape]
+    )
+
+
+def _gradient(builder: TensorBuilder, first: SSAValue, datum_shape) -> SSAValue:
+    """`R x N x *T` first coefficients along the unit vectors (R = prod(S)) as
+    the gradient `N x *T x *S`."""
+    rank = len(shape_of(first))
+    moved = builder.transpose(first, [*range(1, rank), 0])
+    if len(datum_shape) == 1:
+        return moved
+    groups = [[i] for i in range(rank - 1)] + [
+        list(range(rank - 1, rank - 1 + len(datum_shape)))
+    ]
+    sizes = [*builder.dims(moved)[:-1], *datum_shape]
+    return builder.expand(moved, groups, sizes)
 
 
 def build_jet(
@@ -205,14 +325,16 @@ def build_jet(
     if not isinstance(order, int) or isinstance(order, bool) or order < 1:
         raise InvalidIRError(f"the jet order must be an integer >= 1, got {order!r}")
     target = _OperatorFunction(primal, forward, num_inputs, name)
+    if len(target.output_types) != 1 or num_inputs != 1:
+        raise InvalidIRError(
+            "compiled jets are for functions of one input returning one tensor"
+        )
     coefficient_types = [target.input_type] * order
     outputs = [target.output_type] * (order + 1)
     _, block = target.create(coefficient_types, outputs)
     builder = TensorBuilder(block)
-    n_params = len(target.parameter_types)
-    x0 = block.args[0]
-    parameters = block.args[1 : 1 + n_params]
-    given = block.args[1 + n_params :]
+    inputs, parameters, given = target.split(block)
+    x0 = inputs[0]
     rank = len(shape_of(x0))
     batch = builder.dim(x0, 0)
     lift = [[0, 1], *[[i + 1] for i in range(1, rank)]]
@@ -221,7 +343,7 @@ def build_jet(
     ]
     seed = SeedOp(x0, seeded, JetType(order, 1, target.input_type))
     builder.insert(seed)
-    y = target.call(seed, parameters, order, 1)
+    (y,) = target.call(seed, inputs, parameters, order, 1)
     results = [builder.insert(CoefficientOp(y, 0)).results[0]]
     out_rank = len(target.output_type.get_shape())
     drop = [[0, 1], *[[i + 1] for i in range(1, out_rank)]]

@@ -280,3 +280,21 @@ func.func @stray_yield(%x: tensor<2xf64>) {
 }
 
 // CHECK: 'taylor.yield' expects parent op to be one of 'taylor.linear', 'taylor.linear_map'
+
+// -----
+
+func.func @stop_gradient_type(%x: tensor<2xf64>) {
+  %y = "taylor.stop_gradient"(%x) : (tensor<2xf64>) -> tensor<3xf64>
+  func.return
+}
+
+// CHECK: attribute tensor<2xf64> expected from variable 'T', but got tensor<3xf64>
+
+// -----
+
+func.func @stop_gradient_jet(%j: !taylor.jet<2, 3, tensor<2xf64>>) {
+  %y = "taylor.stop_gradient"(%j) : (!taylor.jet<2, 3, tensor<2xf64>>) -> !taylor.jet<2, 3, tensor<2xf64>>
+  func.return
+}
+
+// CHECK: !taylor.jet<2, 3, tensor<2xf64>> should be of base attribute tensor

@@ -89,3 +89,11 @@ func.func @collapsed_seed(%x: tensor<2xf64>, %v: tensor<3x2xf64>, %t: tensor<2xf
   %j = taylor.seed %x, %v, %t : tensor<2xf64>, tensor<3x2xf64>, tensor<2xf64> -> !taylor.jet<2, 3, tensor<2xf64>, collapsed>
   func.return %j : !taylor.jet<2, 3, tensor<2xf64>, collapsed>
 }
+
+// CHECK-LABEL: func.func @stop_gradient
+func.func @stop_gradient(%x: tensor<?x4xf64>) -> tensor<?x4xf64> {
+  // CHECK-NEXT: %{{.*}} = taylor.stop_gradient %{{.*}} : tensor<?x4xf64>
+  // GENERIC: "taylor.stop_gradient"(%{{.*}}) : (tensor<?x4xf64>) -> tensor<?x4xf64>
+  %c = taylor.stop_gradient %x : tensor<?x4xf64>
+  func.return %c : tensor<?x4xf64>
+}

@@ -1,0 +1,141 @@
+"""Several inputs (`f(t, x)`, `wrt=`), several outputs (f returns a tuple), and
+value + gradient + operator from one compiled program, against torch.func."""
+
+import pytest
+import reference as ref
+import torch
+from torch import nn
+
+import taylor_mlir as tm
+from taylor_mlir.errors import CallError, OptionError
+
+TOL = 1e-10
+
+
+def close(actual, expected):
+    scale = max(1.0, float(expected.detach().abs().max()))
+    assert float((actual - expected).detach().abs().max()) <= TOL * scale
+
+
+class TimeSpace(nn.Module):
+    """u(t, x): the usual time-dependent PINN."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+
+    def forward(self, t, x):
+        return self.net(torch.cat([t, x], dim=-1)) * torch.sin(t)
+
+
+def space_laplacian(model, t, x):
+    """Laplacian in x of u(t, x), per datum, with torch.func."""
+
+    def per_datum(ti, xi):
+        hessian = torch.func.hessian(lambda z: model(ti[None], z[None])[0, 0])(xi)
+        return hessian.diagonal().sum()[None]
+
+    return torch.func.vmap(per_datum)(t, x)
+
+
+@pytest.fixture
+def tx():
+    return torch.rand(5, 1, dtype=torch.float64), torch.rand(5, 2, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("collapsed", [True, False])
+def test_laplacian_in_space_of_u_t_x(tx, collapsed):
+    model = TimeSpace()
+    t, x = tx
+    op = tm.laplacian(model, (t, x), wrt=1, collapsed=collapsed)
+    ours = op(t, x)
+    close(ours, space_laplacian(model, t, x))
+    # the time input passes through, still differentiable
+    t_grad = t.clone().requires_grad_()
+    (g_ours,) = torch.autograd.grad(op(t_grad, x).sum(), [t_grad])
+    t_ref = t.clone().requires_grad_()
+    (g_ref,) = torch.autograd.grad(space_laplacian(model, t_ref, x).sum(), [t_ref])
+    close(g_ours, g_ref)
+
+
+def test_heat_residual_needs_time_derivative_and_space_laplacian(tx):
+    """u_t from the first input (a linear operator along t), Laplacian along x."""
+    model = TimeSpace()
+    t, x = tx
+    u_t = tm.linear_operator(model, (t, x), terms={(0,): 1.0}, wrt=0)
+    lap = tm.laplacian(model, (t, x), wrt=1)
+    expected_u_t = torch.func.vmap(
+        lambda ti, xi: torch.func.jacrev(lambda s: model(s[None], xi[None])[0])(ti)[
+            :, 0
+        ]
+    )(t, x)
+    close(u_t(t, x), expected_u_t)
+    close(lap(t, x), space_laplacian(model, t, x))
+
+
+def test_several_outputs(tx):
+    net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 2)).double()
+    _, x = tx
+
+    def f(z):
+        h = net(z)
+        return h[:, :1] * h[:, 1:], torch.exp(h)
+
+    op = tm.laplacian(f, x)
+    first, second = op(x)
+    close(first, ref.laplacian(lambda z: f(z)[0], x))
+    close(second, ref.laplacian(lambda z: f(z)[1], x))
+
+
+@pytest.mark.parametrize("collapsed", [True, False])
+def test_value_gradient_and_laplacian_from_one_program(tx, collapsed):
+    net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+    _, x = tx
+    op = tm.laplacian(
+        net, x, returns=("value", "gradient", "laplacian"), collapsed=collapsed
+    )
+    u, grad, lap = op(x)
+    close(u, net(x))
+    close(grad, ref.derivative_tensor(net, x, 1))  # (N, 1, D)
+    close(lap, ref.laplacian(net, x))
+    # a Burgers-like residual u * u_x - nu * u_xx, and its parameter gradient
+    residual = u * grad[..., 0] - 0.1 * lap
+    (g_ours,) = torch.autograd.grad(residual.pow(2).sum(), [net[0].weight])
+    expected = net(x) * ref.derivative_tensor(net, x, 1)[..., 0] - 0.1 * ref.laplacian(
+        net, x
+    )
+    (g_ref,) = torch.autograd.grad(expected.pow(2).sum(), [net[0].weight])
+    close(g_ours, g_ref)
+
+
+def test_gradient_of_a_multi_dimensional_input():
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 1)
+    ).double()
+    x = torch.rand(3, 2, 3, dtype=torch.float64)
+    grad, lap = tm.laplacian(net, x, returns=("gradient", "operator"))(x)
+    close(grad, ref.derivative_tensor(net, x, 1).reshape(3, 1, 2, 3))
+    close(lap, ref.laplacian(net, x))
+
+
+def test_bad_inputs_and_returns(tx):
+    model = TimeSpace()
+    t, x = tx
+    with pytest.raises(OptionError, match="say which one.*wrt="):
+        tm.laplacian(model, (t, x))
+    with pytest.raises(OptionError, match="wrt=2 is not an input index"):
+        tm.laplacian(model, (t, x), wrt=2)
+    op = tm.laplacian(model, (t, x), wrt=1)
+    with pytest.raises(CallError, match="takes 2 input"):
+        op(x)
+    with pytest.raises(CallError, match="different batch sizes"):
+        op(t[:3], x)
+    with pytest.raises(CallError, match=r"input 1 has shape \(5, 3\)"):
+        op(t, torch.rand(5, 3, dtype=torch.float64))
+    net = nn.Sequential(nn.Linear(2, 1)).double()
+    with pytest.raises(
+        OptionError, match="returns='gradient' needs jets along the unit"
+    ):
+        tm.biharmonic(net, x, returns=("gradient",))
+    with pytest.raises(OptionError, match="choose from"):
+        tm.laplacian(net, x, returns=("hessian",))
