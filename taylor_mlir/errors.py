@@ -1,11 +1,23 @@
 """The exceptions taylor-mlir raises for bad input. Each names what is wrong."""
 
+from xdsl.utils.exceptions import PassFailedException
+
 
 class TaylorMLIRError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
-class UnsupportedOperatorError(TaylorMLIRError):
+class PassFailedError(TaylorMLIRError, PassFailedException):
+    """IR that a pass (or a backend) cannot handle.
+
+    Also xDSL's pass-failure diagnostic: `taylor-opt --verify-diagnostics` prints
+    the message (so lit tests check it), plain `taylor-opt` reports it as one
+    error line, and an xDSL pipeline stops on it as on its own passes' failures.
+    Raised as one of its two kinds below (the importer raises the first too, for
+    an ATen op: one error type for an op nothing downstream handles)."""
+
+
+class UnsupportedOperatorError(PassFailedError):
     """An ATen op (or IR op) that the importer or a pass does not handle.
 
     The message names the op and, for user code, the source line that produced it.
@@ -35,7 +47,7 @@ class CallError(TaylorMLIRError):
     built for."""
 
 
-class InvalidIRError(TaylorMLIRError):
+class InvalidIRError(PassFailedError):
     """IR handed to a pass or backend is malformed or outside what it accepts."""
 
 

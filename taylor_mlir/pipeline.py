@@ -6,8 +6,12 @@ The compile pipeline: the IR levels from the imported primal to tensor-level IR.
 | `import`    | the frontend's module: the primal `@forward`                           |
 | `taylor`    | + the operator function (`operators.build`): seed, call, coefficient, sum |
 | `expanded`  | `taylor-mode,taylor-expand,tensor-cleanup`: standard Taylor mode      |
-| `collapsed` | `taylor-collapse` (skipped when `collapsed=False`)                  |
-| `linalg`    | `convert-taylor-to-tensor`: tensor-level IR                          |
+| `collapsed` | `taylor-collapse,tensor-cleanup,schedule-sums-early` (skipped when `collapsed=False`) |
+| `linalg`    | `convert-taylor-to-tensor,tensor-cleanup`: tensor-level IR           |
+
+Each pass does one thing: the rewriting passes leave CSE/DCE to
+`tensor-cleanup`, and `schedule-sums-early` (sum each per-direction product
+where it is made: lower peak memory) runs after the collapse that builds the sums.
 
 The levels do not depend on the backend: every backend takes the `linalg`
 module and lowers it further itself (IREE: `iree_backend.lower_for_iree`).
@@ -28,7 +32,7 @@ from xdsl.transforms import get_all_passes as get_xdsl_passes
 from xdsl.utils.exceptions import DiagnosticException, VerifyException
 
 from taylor_mlir.context import make_context
-from taylor_mlir.errors import InvalidIRError
+from taylor_mlir.errors import InvalidIRError, TaylorMLIRError
 from taylor_mlir.transforms import get_all_passes
 
 LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
@@ -36,9 +40,8 @@ LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
 # the passes leading to each level from the one before
 STAGES: dict[str, tuple[str, ...]] = {
     "expanded": ("taylor-mode", "taylor-expand", "tensor-cleanup"),
-    # both passes end with the tensor-aware CSE/DCE of `tensor-cleanup`
-    "collapsed": ("taylor-collapse",),
-    "linalg": ("convert-taylor-to-tensor",),
+    "collapsed": ("taylor-collapse", "tensor-cleanup", "schedule-sums-early"),
+    "linalg": ("convert-taylor-to-tensor", "tensor-cleanup"),
 }
 
 
@@ -91,6 +94,8 @@ def _run_stage(
         pipeline.apply(make_context(), result)
         if verify:
             result.verify()
+    except TaylorMLIRError:
+        raise  # a pass failure that already names what is wrong
     except (VerifyException, DiagnosticException) as e:
         raise InvalidIRError(
             f"the {level!r} stage ({','.join(passes)}) produced invalid IR: {e}"

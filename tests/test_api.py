@@ -75,11 +75,13 @@ def test_standard_mode_has_no_collapsed_level(small):
 def test_pass_pipeline_strings():
     assert pass_pipeline("expanded") == "taylor-mode,taylor-expand,tensor-cleanup"
     assert pass_pipeline("linalg", collapsed=False) == (
-        "taylor-mode,taylor-expand,tensor-cleanup,convert-taylor-to-tensor"
+        "taylor-mode,taylor-expand,tensor-cleanup,"
+        "convert-taylor-to-tensor,tensor-cleanup"
     )
     assert pass_pipeline("linalg") == (
-        "taylor-mode,taylor-expand,tensor-cleanup,taylor-collapse,"
-        "convert-taylor-to-tensor"
+        "taylor-mode,taylor-expand,tensor-cleanup,"
+        "taylor-collapse,tensor-cleanup,schedule-sums-early,"
+        "convert-taylor-to-tensor,tensor-cleanup"
     )
 
 

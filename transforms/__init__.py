@@ -23,6 +23,11 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return TaylorCollapsePass
 
+    def get_schedule_sums_early():
+        from taylor_mlir.transforms.schedule_sums_early import ScheduleSumsEarlyPass
+
+        return ScheduleSumsEarlyPass
+
     def get_convert_taylor_to_tensor():
         from taylor_mlir.transforms.convert_taylor_to_tensor import (
             ConvertTaylorToTensorPass,
@@ -47,6 +52,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "taylor-mode": get_taylor_mode,
         "taylor-expand": get_taylor_expand,
         "taylor-collapse": get_taylor_collapse,
+        "schedule-sums-early": get_schedule_sums_early,
         "convert-taylor-to-tensor": get_convert_taylor_to_tensor,
         "convert-elementwise-to-linalg": get_convert_elementwise_to_linalg,
     }

@@ -51,7 +51,6 @@ from taylor_mlir.tensor_ir import (
     fill_constant,
     shape_of,
 )
-from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
 
 
 class LowerReplicate(RewritePattern):
@@ -339,7 +338,6 @@ class ConvertTaylorToTensorPass(ModulePass):
             [LowerReplicate(), LowerSum(), LowerLinearMap()]
         )
         PatternRewriteWalker(patterns, apply_recursively=False).rewrite_module(op)
-        TensorCleanupPass().apply(ctx, op)
         for nested in op.walk():  # taylor.stop_gradient is tensor-level IR
             if nested.dialect_name() == "taylor" and not isinstance(
                 nested, StopGradientOp

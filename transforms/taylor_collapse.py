@@ -14,11 +14,10 @@ once, already summed (`tensor<S>`), instead of once per direction
 Pushing `taylor.replicate` down is the companion rewrite: an op whose
 per-direction operands are all replicated is computed once on the primal values.
 
-The input is the expanded level of docs/ir-conventions.md; the output is the
-same level with fewer per-direction values. CSE and DCE run last; xDSL 0.74 gives
-`linalg` ops no memory-effect trait, so `eliminate_common_subexpressions` and
-`eliminate_dead_code` here also treat linalg ops on tensors as the pure values
-they are.
+The input is the expanded level of docs/ir-conventions.md (jet-level IR is
+refused); the output is the same level with fewer per-direction values. The pass
+only rewrites: the pipeline runs `tensor-cleanup` (CSE/DCE) after it, then
+`schedule-sums-early` (each sum where its product is made: lower peak memory).
 """
 
 from __future__ import annotations
@@ -45,8 +44,15 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
-from taylor_mlir.dialects.taylor import LinearMapOp, ReplicateOp, SumOp, YieldOp
+from taylor_mlir.dialects.taylor import (
+    JetType,
+    LinearMapOp,
+    ReplicateOp,
+    SumOp,
+    YieldOp,
+)
 from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
+from taylor_mlir.errors import InvalidIRError
 from taylor_mlir.tensor_ir import (
     ELEMENTWISE_OPS,
     Dim,
@@ -56,7 +62,6 @@ from taylor_mlir.tensor_ir import (
     is_zero_fill,
     shape_of,
 )
-from taylor_mlir.transforms.tensor_cleanup import TensorCleanupPass
 
 # ------------------------------------------------------------------ matching
 
@@ -576,31 +581,15 @@ COLLAPSE_PATTERNS: tuple[type[RewritePattern], ...] = (
 """The rewrites of `taylor-collapse`, tried in this order on every op."""
 
 
-def schedule_sums_early(module: ModuleOp) -> None:
-    """Moves every `taylor.sum` right after the op that defines its input.
-
-    The rewrites build the summed chain where the operator's final sum stood, at
-    the end of the function, so each per-direction product they sum
-    (`tensor<R x S>`, e.g. `z1 * z1` of every layer) would stay alive until
-    then. Summed where it is made, it dies at once: the collapsed program then
-    holds one layer's per-direction tensors at a time, not all of them.
-
-    ```mlir
-    // before                                 // after
-    %p = arith.mulf %z1, %z1 : tensor<R x S>  %p = arith.mulf %z1, %z1 : tensor<R x S>
-    ... (the next layers)                     %s = taylor.sum %p
-    %s = taylor.sum %p                        ... (the next layers)
-    ```
-    """
-    for sum_op in [op for op in module.walk() if isinstance(op, SumOp)]:
-        producer = sum_op.input.owner
-        if not isinstance(producer, Operation):
-            continue  # a block argument: already available at the start
-        block = producer.parent_block()
-        if block is None or block is not sum_op.parent_block():
-            continue
-        sum_op.detach()
-        block.insert_op_after(sum_op, producer)
+def _require_expanded_level(module: ModuleOp) -> None:
+    """Jets left (before `taylor-expand`) would pass through the patterns
+    untouched, leaving Taylor mode silently uncollapsed: refuse them."""
+    for op in module.walk():
+        if any(isinstance(v.type, JetType) for v in (*op.operands, *op.results)):
+            raise InvalidIRError(
+                f"taylor-collapse: {op.name} is jet-level IR (it uses a "
+                "!taylor.jet); run taylor-mode and taylor-expand first"
+            )
 
 
 @dataclass(frozen=True)
@@ -611,7 +600,6 @@ class TaylorCollapsePass(ModulePass):
     name = "taylor-collapse"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        _require_expanded_level(op)
         patterns = GreedyRewritePatternApplier([p() for p in COLLAPSE_PATTERNS])
         PatternRewriteWalker(patterns).rewrite_module(op)
-        TensorCleanupPass().apply(ctx, op)
-        schedule_sums_early(op)

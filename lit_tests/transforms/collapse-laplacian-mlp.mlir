@@ -1,10 +1,11 @@
 // The exact Laplacian of u(x) = W3 tanh(W2 tanh(W1 x + b1) + b2), x in R^2, hidden
 // width 3, in the expanded form taylor-expand produces (K = 2, R = 2 unit
 // directions, the seed's second coefficient zero and not materialized), before
-// and after taylor-collapse.
+// and after the collapsed stage of the pipeline (taylor-collapse, tensor-cleanup,
+// schedule-sums-early).
 //
 // RUN: taylor-opt %s | filecheck %s --check-prefix=EXPANDED
-// RUN: taylor-opt %s -p taylor-collapse | filecheck %s
+// RUN: taylor-opt %s -p taylor-collapse,tensor-cleanup,schedule-sums-early | filecheck %s
 //
 // Standard Taylor mode: the second coefficient of every layer is computed per
 // direction (four linear maps of tensor<2x?xH>), and summed once at the end.

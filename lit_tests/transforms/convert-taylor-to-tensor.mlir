@@ -1,4 +1,9 @@
-// RUN: taylor-opt %s -p convert-taylor-to-tensor --split-input-file | filecheck %s
+// RUN: taylor-opt %s -p convert-taylor-to-tensor,tensor-cleanup --split-input-file | filecheck %s
+// RUN: taylor-opt %s -p convert-taylor-to-tensor --split-input-file | filecheck %s --check-prefix=ALONE
+
+// The checks show each lowering after `tensor-cleanup`, as the pipeline runs it:
+// it merges the sizes and constants a lowering builds anew and erases the values
+// the lowering leaves unused. The pass itself only lowers (the second RUN line).
 
 // taylor.replicate -> linalg.broadcast adding dimension 0
 
@@ -49,6 +54,10 @@ func.func @replicate_fill(%n: index) -> tensor<3x?x4xf64> {
 // CHECK-NEXT:      linalg.yield %[[AB]] : f64
 // CHECK-NEXT:    }
 // CHECK-NEXT:    func.return %[[S]], %[[S]]
+// ALONE-LABEL: func.func @sum
+// ALONE:         %[[S:.*]] = linalg.reduce
+// ALONE:         %[[T:.*]] = linalg.reduce
+// ALONE:         func.return %[[S]], %[[T]]
 func.func @sum(%x: tensor<3x?x4xf64>) -> (tensor<?x4xf64>, tensor<?x4xf64>) {
   %s = taylor.sum %x : tensor<3x?x4xf64> -> tensor<?x4xf64>
   %t = taylor.sum %x weights [1.0, 1.0, 1.0] : tensor<3x?x4xf64> -> tensor<?x4xf64>

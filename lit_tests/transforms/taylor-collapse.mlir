@@ -1,4 +1,9 @@
-// RUN: taylor-opt %s -p taylor-collapse --split-input-file | filecheck %s
+// RUN: taylor-opt %s -p taylor-collapse,tensor-cleanup --split-input-file | filecheck %s
+// RUN: taylor-opt %s -p taylor-collapse --split-input-file | filecheck %s --check-prefix=ALONE
+
+// The checks show each rewrite after `tensor-cleanup`, as the pipeline runs it:
+// it merges the constants and sizes a rewrite builds anew. taylor-collapse
+// itself only rewrites, it does no CSE (the second RUN line).
 
 // PullSumThroughAdd: the weights go to both sums.
 
@@ -57,6 +62,10 @@ func.func @pull_sum_through_neg(%a: tensor<2x4xf64>) -> tensor<4xf64> {
 // CHECK-NEXT:    %[[L:.*]] = arith.mulf %[[C]], %[[SX]] : tensor<?x4xf64>
 // CHECK-NEXT:    %[[D:.*]] = arith.divf %[[SX]], %[[C]] : tensor<?x4xf64>
 // CHECK-NEXT:    func.return %[[L]], %[[L]], %[[D]]
+// ALONE-LABEL: func.func @pull_sum_through_replicated_factor
+// ALONE:         %[[L:.*]] = arith.mulf %{{.*}}, %[[SX:.*]] : tensor<?x4xf64>
+// ALONE:         %[[R:.*]] = arith.mulf %{{.*}}, %[[SX]] : tensor<?x4xf64>
+// ALONE:         func.return %[[L]], %[[R]], %{{.*}}
 func.func @pull_sum_through_replicated_factor(%c: tensor<?x4xf64>, %x: tensor<3x?x4xf64>) -> (tensor<?x4xf64>, tensor<?x4xf64>, tensor<?x4xf64>) {
   %rc = taylor.replicate %c : tensor<?x4xf64> -> tensor<3x?x4xf64>
   %left = arith.mulf %rc, %x : tensor<3x?x4xf64>
@@ -414,62 +423,6 @@ func.func @push_replicate_through_linear_map(%x: tensor<3x2xf64>, %w: tensor<2x4
     taylor.yield %mm : tensor<3x4xf64>
   }
   func.return %m : tensor<5x3x4xf64>
-}
-
-// -----
-
-// CSE and DCE also handle linalg ops on tensors (xDSL 0.74 leaves them alone):
-// the duplicate fill is merged, the unused broadcast is erased.
-
-// CHECK-LABEL: func.func @cleanup_of_linalg_ops
-// CHECK-NEXT:    %[[E:.*]] = tensor.empty() : tensor<4xf64>
-// CHECK-NEXT:    %[[C:.*]] = arith.constant
-// CHECK-NEXT:    %[[F:.*]] = linalg.fill ins(%[[C]] : f64) outs(%[[E]] : tensor<4xf64>)
-// CHECK-NEXT:    %[[S:.*]] = arith.addf %[[F]], %[[F]] : tensor<4xf64>
-// CHECK-NEXT:    func.return %[[S]]
-func.func @cleanup_of_linalg_ops(%x: tensor<4xf64>) -> tensor<4xf64> {
-  %e = tensor.empty() : tensor<4xf64>
-  %one = arith.constant 1.0 : f64
-  %f = linalg.fill ins(%one : f64) outs(%e : tensor<4xf64>) -> tensor<4xf64>
-  %g = linalg.fill ins(%one : f64) outs(%e : tensor<4xf64>) -> tensor<4xf64>
-  %s = arith.addf %f, %g : tensor<4xf64>
-  %eb = tensor.empty() : tensor<2x4xf64>
-  %b = linalg.broadcast ins(%x : tensor<4xf64>) outs(%eb : tensor<2x4xf64>) dimensions = [0]
-  func.return %s : tensor<4xf64>
-}
-
-// -----
-
-// CSE merges equal region ops (linear maps with structurally equal bodies); DCE
-// erases an unused one.
-
-// CHECK-LABEL: func.func @cleanup_of_linear_maps
-// CHECK:         %[[M:.*]] = taylor.linear_map %{{.*}} : tensor<2x3x4xf64> -> tensor<2x3x4xf64> {
-// CHECK-NEXT:    ^bb0
-// CHECK-NEXT:      linalg.matmul
-// CHECK-NEXT:      taylor.yield
-// CHECK-NEXT:    }
-// CHECK-NEXT:    func.return %[[M]], %[[M]]
-func.func @cleanup_of_linear_maps(%x: tensor<2x3x4xf64>, %w: tensor<4x4xf64>) -> (tensor<2x3x4xf64>, tensor<2x3x4xf64>) {
-  %e = tensor.empty() : tensor<3x4xf64>
-  %zero = arith.constant 0.0 : f64
-  %z = linalg.fill ins(%zero : f64) outs(%e : tensor<3x4xf64>) -> tensor<3x4xf64>
-  %a = taylor.linear_map %x : tensor<2x3x4xf64> -> tensor<2x3x4xf64> {
-  ^bb0(%v: tensor<3x4xf64>):
-    %m = linalg.matmul ins(%v, %w : tensor<3x4xf64>, tensor<4x4xf64>) outs(%z : tensor<3x4xf64>) -> tensor<3x4xf64>
-    taylor.yield %m : tensor<3x4xf64>
-  }
-  %b = taylor.linear_map %x : tensor<2x3x4xf64> -> tensor<2x3x4xf64> {
-  ^bb0(%v: tensor<3x4xf64>):
-    %m = linalg.matmul ins(%v, %w : tensor<3x4xf64>, tensor<4x4xf64>) outs(%z : tensor<3x4xf64>) -> tensor<3x4xf64>
-    taylor.yield %m : tensor<3x4xf64>
-  }
-  %unused = taylor.linear_map %x : tensor<2x3x4xf64> -> tensor<2x3x4xf64> {
-  ^bb0(%v: tensor<3x4xf64>):
-    %n = arith.negf %v : tensor<3x4xf64>
-    taylor.yield %n : tensor<3x4xf64>
-  }
-  func.return %a, %b : tensor<2x3x4xf64>, tensor<2x3x4xf64>
 }
 
 // -----
