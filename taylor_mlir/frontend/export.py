@@ -175,9 +175,9 @@ def _record_source_lines_of(function: Callable[..., torch.Tensor]) -> None:
 # A value whose gradient f stops is a constant of the jet. torch.export records
 # `x.detach()` as `aten.detach` and a `torch.no_grad()` region as
 # `wrap_with_set_grad_enabled(False, submodule, *args)`, but `run_decompositions`
-# turns the first into `aten.alias` (what `x[...]` also gives,
-# which is differentiable) and inlines the second, losing both. So they are
-# marked before it with `taylor_mlir::stop_gradient`, which it keeps.
+# turns the first into `aten.alias` (what the differentiable `x[...]` also
+# gives) and inlines the second, losing both. So they are marked before it with
+# `taylor_mlir::stop_gradient`, which it keeps.
 
 
 @torch.library.custom_op(
