@@ -265,3 +265,16 @@ def test_shape_change_after_compile_names_the_parameter(x):
     net[2].weight = nn.Parameter(torch.randn(2, 8, dtype=torch.float64))
     with pytest.raises(CallError, match=r"net\.2\.weight now has shape \(2, 8\)"):
         op(x)
+
+
+def test_compiled_in_index_list_changed_after_compile_is_refused(x):
+    order = torch.tensor([2, 0, 1])
+
+    def u(z):
+        return torch.tanh(z[:, order] * z).sum(-1, keepdim=True)
+
+    op = tm.laplacian(u, x)
+    close(op(x), ref.laplacian(u, x))
+    order[0] = 1
+    with pytest.raises(CallError, match="order changed since compiling.*recompile"):
+        op(x)

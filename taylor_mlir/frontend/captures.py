@@ -292,14 +292,19 @@ class ProgramState:
         arguments: list[StateArgument],
         program_dtype: torch.dtype,
         modules: list[tuple[str, torch.nn.Module]],
+        compiled_in: list[StateArgument] = (),
     ):
         self.arguments = arguments
         self.program_dtype = program_dtype
         self.modes = [(name, m, m.training) for name, m in _all_modules(modules)]
+        # integer/bool tensors of the user's (index lists, masks) that shape the
+        # program: snapshots to compare at every call
+        self.compiled_in = [(a, a.read().clone()) for a in compiled_in]
 
     def values(self, device: torch.device | None = None) -> list[torch.Tensor]:
         """The current values; with `device`, each must be on it (the inputs')."""
         self.check_modes()
+        self.check_compiled_in()
         values = [self._read(argument) for argument in self.arguments]
         if device is not None:
             for i, (argument, value) in enumerate(
@@ -313,6 +318,22 @@ class ProgramState:
                         f"{device}: move the model and the input to one device"
                     )
         return values
+
+    def check_compiled_in(self) -> None:
+        if torch.compiler.is_compiling():  # traced into a caller: no data
+            return
+        for argument, snapshot in self.compiled_in:
+            value = argument.read()
+            if not (
+                isinstance(value, torch.Tensor)
+                and value.shape == snapshot.shape
+                and value.device == snapshot.device
+                and torch.equal(value, snapshot)
+            ):
+                raise CallError(
+                    f"{argument.name} changed since compiling, but it is compiled into "
+                    "the program (an index list or mask shapes it): recompile"
+                )
 
     def check_modes(self) -> None:
         for name, module, training in self.modes:

@@ -213,7 +213,10 @@ class GraphImporter:
             dtype=self.dtype,
             exported=self.exported,
             state=ProgramState(
-                [a.state for a in parameters], self.dtype, captures.modules_now()
+                [a.state for a in parameters],
+                self.dtype,
+                captures.modules_now(),
+                self.compiled_in,
             ),
         )
 
@@ -307,12 +310,19 @@ class GraphImporter:
                 )
         placeholders = {n.name: n for n in graph.nodes if n.op == "placeholder"}
         inputs, parameters = [], []
+        self.compiled_in: list[StateArgument] = []
         for spec in signature.input_specs:
             node = placeholders[spec.arg.name]
             if spec.kind is InputKind.USER_INPUT:
                 inputs.append(_Argument(node, spec.arg.name, None))
             elif (fixed := self._integer_constant(spec)) is not None:
                 self.values[node] = fixed
+                name, read = self._reader(spec, node, fixed, f, captures)
+                if name != spec.target or spec.kind is InputKind.BUFFER:
+                    # the user's tensor, compiled in: changes must be refused
+                    self.compiled_in.append(
+                        StateArgument(name, read, fixed.dtype, tuple(fixed.shape))
+                    )
             elif node.users:  # unused weights are left out
                 value = self._argument_value(spec)
                 name, read = self._reader(spec, node, value, f, captures)
