@@ -278,3 +278,41 @@ def test_compiled_in_index_list_changed_after_compile_is_refused(x):
     order[0] = 1
     with pytest.raises(CallError, match="order changed since compiling.*recompile"):
         op(x)
+
+
+SCALE = 2.0
+
+
+def scaled_model(z):
+    return SCALE * torch.tanh(GLOBAL_NET(z))
+
+
+def test_python_number_changed_after_compile_is_refused(x):
+    global SCALE
+    op = tm.laplacian(scaled_model, x)
+    close(op(x), ref.laplacian(scaled_model, x))
+    try:
+        SCALE = 3.0
+        with pytest.raises(CallError, match=r"SCALE was 2\.0.*now 3\.0.*recompile"):
+            op(x)
+    finally:
+        SCALE = 2.0
+    close(op(x), ref.laplacian(scaled_model, x))
+
+
+def test_module_number_attribute_changed_after_compile_is_refused(x):
+    class Act(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 1).double()
+            self.beta = 1.5
+
+        def forward(self, z):
+            return torch.tanh(self.beta * self.lin(z))
+
+    model = Act()
+    op = tm.laplacian(model, x)
+    close(op(x), ref.laplacian(model, x))
+    model.beta = 2.5
+    with pytest.raises(CallError, match=r"self\.beta was 1\.5.*recompile"):
+        op(x)

@@ -75,6 +75,8 @@ class Captures:
 
     tensors: dict[StorageKey, CapturedTensor] = field(default_factory=dict)
     modules: list[tuple[str, Reader]] = field(default_factory=list)
+    numbers: list[tuple[str, Reader, object]] = field(default_factory=list)
+    """Python numbers f reads (torch.export bakes them into the program)."""
 
     def add_tensor(self, tensor: torch.Tensor, name: str, read: Reader) -> None:
         key = storage_key(tensor)
@@ -102,7 +104,7 @@ def _name_of(f: object) -> str:
 
 
 def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+    return f"{prefix}.{name}" if prefix and name else prefix or name
 
 
 def _is_library(value: object) -> bool:
@@ -125,6 +127,9 @@ class _Walker:
             return
         if isinstance(value, torch.Tensor):
             self.found.add_tensor(value, name, read)
+            return
+        if isinstance(value, bool | int | float) and name.split(".")[-1] != "training":
+            self.found.numbers.append((name, read, value))
             return
         if isinstance(value, type | types.ModuleType) or _is_primitive(value):
             return
@@ -293,6 +298,7 @@ class ProgramState:
         program_dtype: torch.dtype,
         modules: list[tuple[str, torch.nn.Module]],
         compiled_in: list[StateArgument] = (),
+        numbers: list[tuple[str, Reader, object]] = (),
     ):
         self.arguments = arguments
         self.program_dtype = program_dtype
@@ -300,6 +306,7 @@ class ProgramState:
         # integer/bool tensors of the user's (index lists, masks) that shape the
         # program: snapshots to compare at every call
         self.compiled_in = [(a, a.read().clone()) for a in compiled_in]
+        self.numbers = list(numbers)
 
     def values(self, device: torch.device | None = None) -> list[torch.Tensor]:
         """The current values; with `device`, each must be on it (the inputs')."""
@@ -320,8 +327,20 @@ class ProgramState:
         return values
 
     def check_compiled_in(self) -> None:
+        """Numbers and integer tensors baked into the program are unchanged."""
         if torch.compiler.is_compiling():  # traced into a caller: no data
             return
+        for name, read, value in self.numbers:
+            try:
+                now = read()
+            except (AttributeError, KeyError, IndexError, NameError):
+                continue  # gone: if it mattered, reading the tensors fails too
+            if now != value and not (now != now and value != value):  # NaN == NaN
+                raise CallError(
+                    f"{name} was {value!r} when the operator was compiled and is now "
+                    f"{now!r}: Python numbers are compiled into the program, so "
+                    "recompile (or make it a tensor, which is read at every call)"
+                )
         for argument, snapshot in self.compiled_in:
             value = argument.read()
             if not (

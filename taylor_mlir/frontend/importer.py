@@ -217,6 +217,7 @@ class GraphImporter:
                 self.dtype,
                 captures.modules_now(),
                 self.compiled_in,
+                captures.numbers,
             ),
         )
 
