@@ -34,7 +34,14 @@ from taylor_mlir.operators.build import build_jet, build_operator, gradient_grou
 from taylor_mlir.operators.sampling import sample_directions
 from taylor_mlir.operators.spec import OperatorSpec
 from taylor_mlir.pipeline import LEVELS, compile_levels
-from taylor_mlir.stats import ProgramStats, level_stats
+from taylor_mlir.stats import ProgramStats, level_stats, peak_bytes_per_datum
+from taylor_mlir.strategy import (
+    BIHARMONIC_STRATEGIES,
+    StrategyChoice,
+    biharmonic_exclusions,
+    check_strategy,
+    choose,
+)
 
 OperatorLike = OperatorSpec | str | Callable[[int], OperatorSpec]
 
@@ -124,6 +131,8 @@ class _CompiledProgram:
     operators and jets."""
 
     function_name: str
+    strategy: StrategyChoice | None = None
+    """For an operator with several programs: which one this is (`strategy.py`)."""
 
     def __init__(
         self,
@@ -137,10 +146,7 @@ class _CompiledProgram:
         inputs = _example_inputs(x)
         self.wrt = _check_wrt(wrt, len(inputs))
         x = inputs[self.wrt]
-        if backend not in BACKENDS:
-            raise BackendError(
-                f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
-            )
+        _check_backend(backend)
         if not isinstance(collapsed, bool):
             raise OptionError(f"collapsed must be True or False, got {collapsed!r}")
         self.f = f
@@ -153,10 +159,16 @@ class _CompiledProgram:
             imported = import_torch(f, inputs, dynamic_batch=True)
         self.imported = _check_imported(imported, inputs)
 
-    def _compile(self, operator_module) -> None:
+    def _compile(self, operator_module, load: bool = True) -> None:
         self.levels = compile_levels(
             self.imported.module, operator_module, self.collapsed
         )
+        if load:
+            self._load()
+
+    def _load(self) -> None:
+        """The backend executable of the tensor-level program (a candidate
+        program of a strategy gets one only when chosen)."""
         self._executable = build_executable(
             self.levels.final, self.function_name, self.backend
         )
@@ -248,7 +260,8 @@ class _CompiledProgram:
 
     def stats(self) -> ProgramStats:
         """Vectors per layer, op counts and FLOPs per datum, measured on the
-        `expanded` and `collapsed` IR (see `taylor_mlir.stats`)."""
+        `expanded` and `collapsed` IR, peak bytes per datum on the `linalg` IR
+        (see `taylor_mlir.stats`), and the strategy chosen, if any."""
         measured = {
             level: level_stats(
                 self.levels[level],
@@ -260,7 +273,8 @@ class _CompiledProgram:
             for level in ("expanded", "collapsed")
             if level in self.levels
         }
-        return ProgramStats(measured)
+        peak = peak_bytes_per_datum(self.levels.final, self.function_name)
+        return ProgramStats(measured, peak, self.strategy)
 
 
 class CompiledOperator(_CompiledProgram):
@@ -284,6 +298,7 @@ class CompiledOperator(_CompiledProgram):
         imported: ImportedProgram | None = None,
         wrt: int | None = None,
         returns: str | Sequence[str] = "operator",
+        load: bool = True,
         **operator_options: Any,
     ):
         super().__init__(f, x, collapsed, backend, imported, wrt)
@@ -309,7 +324,8 @@ class CompiledOperator(_CompiledProgram):
                 self.function_name,
                 wrt=self.wrt,
                 returns=self.returns,
-            )
+            ),
+            load,
         )
 
     def _directions(
@@ -320,20 +336,29 @@ class CompiledOperator(_CompiledProgram):
         at compile time, read by reference)."""
         batch, directions = x.shape[0], []
         for group in self.spec.groups:
-            if group.is_random:
-                v = sample_directions(
-                    group.random, batch, self.datum_shape, self.dtype, self.generator
-                ).to(x.device)
+            if group.random is not None:
+                v = self._draw(group.random, batch, self.datum_shape, x)
             elif group.at_call is not None:
                 at_call = group.at_call
                 value = given.get(at_call.name, at_call.default)
                 value = self._check_coefficients(value, x, at_call.default)
-                v = at_call.compute(batch, value)
+                D = self.input_size
+                if at_call.random is not None:
+                    base = self._draw(at_call.random, batch, (D,), x)
+                else:
+                    base = torch.eye(D, dtype=self.dtype, device=x.device)
+                    base = base[:, None, :].expand(D, batch, D)
+                v = at_call.compute(base, value)
                 v = v.reshape(group.count, batch, *self.datum_shape)
             else:
                 continue
             directions.append(v)
         return directions
+
+    def _draw(self, random, batch: int, shape, x: torch.Tensor) -> torch.Tensor:
+        return sample_directions(random, batch, shape, self.dtype, self.generator).to(
+            x.device
+        )
 
     def _check_coefficients(
         self, C: Any, x: torch.Tensor, compiled: torch.Tensor
@@ -469,6 +494,13 @@ class CompiledJet(_CompiledProgram):
         coefficients += [torch.zeros_like(x0)] * (self.order - len(coefficients))
         f0, *rest = self._executable(x0, *self._parameters(x0), *coefficients)
         return f0, list(rest)
+
+
+def _check_backend(backend: Any) -> None:
+    if backend not in BACKENDS:
+        raise BackendError(
+            f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
 
 
 def _check_returns(returns: str | Sequence[str], spec: OperatorSpec) -> tuple[str, ...]:

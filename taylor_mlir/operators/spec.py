@@ -72,9 +72,11 @@ class RandomDirections:
 @dataclass(frozen=True)
 class CallDirections:
     """Directions computed at every call from tensors the user passes (runtime
-    coefficients): `compute(batch, coefficients)` returns `R x N x D`."""
+    coefficients): `compute(base, coefficients)` returns `R x N x D` from base
+    directions `R0 x N x D`: the unit vectors, or drawn ones (`random`)."""
 
-    compute: Callable[[int, Any], Any]
+    compute: Callable[[Any, Any], Any]
+    random: RandomDirections | None
     name: str
     """The call keyword that carries the tensor (`coefficients`)."""
     default: Any
@@ -97,7 +99,9 @@ class DirectionGroup:
 
     @property
     def is_random(self) -> bool:
-        return self.random is not None
+        return self.random is not None or (
+            self.at_call is not None and self.at_call.random is not None
+        )
 
     @property
     def takes_directions(self) -> bool:
@@ -271,13 +275,7 @@ def weighted_laplacian(
             "weighted_laplacian needs exactly one of coefficients=C or factor=S"
         )
     if is_runtime_tensor(coefficients):
-        if randomization is not None:
-            raise OperatorSpecError(
-                "randomized weighted Laplacians take constant coefficients; runtime "
-                "coefficients (a tensor that requires grad, or per-datum (N, D, D)) "
-                "are exact only"
-            )
-        return _runtime_weighted_laplacian(input_size, coefficients)
+        return _runtime_weighted_laplacian(input_size, coefficients, randomization)
     if factor is not None:
         S = _finite_matrix(factor, "weighted Laplacian factor entries")
         if S.ndim != 2 or S.shape[0] != input_size:
@@ -308,47 +306,47 @@ def is_runtime_tensor(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and (value.requires_grad or value.dim() == 3)
 
 
-def _runtime_weighted_laplacian(input_size: int, C: Any) -> OperatorSpec:
+def _runtime_weighted_laplacian(
+    input_size: int, C: Any, randomization: tuple[str, int] | None
+) -> OperatorSpec:
     """`tr(C H)` with C an argument of every call, by polarization:
-    `tr(C H) = sum_j e_j^T H c_j = 1/4 sum_j (v_j^+ H v_j^+ - v_j^- H v_j^-)`
-    with `c_j = C e_j` and `v_j^+- = s e_j +- c_j / s`. The directions are
-    linear in C, so autograd through them gives C its gradient; any C (not
-    necessarily symmetric or definite), one per datum or shared. 2D
-    directions (the constant-C path needs at most D); s balances the two
-    parts."""
+    `b^T H C b = 1/4 ((v^+)^T H v^+ - (v^-)^T H v^-)` with `v^+- = s b +- C b / s`,
+    summed over base directions b with `sum b b^T = I`: the unit vectors
+    (exact), or S random ones with `E[b b^T] = I` (Hutchinson, weights 1/S).
+    The directions are linear in C, so autograd through them gives C its
+    gradient; any C (not necessarily symmetric or definite), shared or one per
+    datum. Twice the base directions (the constant-C path needs at most D);
+    s balances the two parts."""
     if C.shape[-2:] != (input_size, input_size) or C.dim() not in (2, 3):
         raise OperatorSpecError(
             f"weighted Laplacian coefficients must be {input_size} x {input_size} "
             f"or (N, {input_size}, {input_size}) per datum, got shape {tuple(C.shape)}"
         )
-    D = input_size
-    weights = (0.25,) * D + (-0.25,) * D
-    return OperatorSpec(
-        "weighted_laplacian",
-        input_size,
-        (
-            DirectionGroup(
-                2,
-                weights,
-                at_call=CallDirections(_polarization_directions, "coefficients", C),
-            ),
-        ),
-    )
+    random = None
+    base = input_size
+    if randomization is not None:
+        distribution, samples = randomization
+        random = RandomDirections(distribution, samples, ((np.eye(input_size), 1.0),))
+        base = samples
+    weights = (0.25 / (1 if random is None else base),) * base
+    weights = weights + tuple(-w for w in weights)
+    at_call = CallDirections(_polarization_directions, random, "coefficients", C)
+    group = DirectionGroup(2, weights, at_call=at_call)
+    return OperatorSpec("weighted_laplacian", input_size, (group,))
 
 
-def _polarization_directions(batch: int, C: Any) -> Any:
-    """`2D x N x D`: the rows of `s I + C^T / s`, then of `s I - C^T / s`."""
+def _polarization_directions(base: Any, C: Any) -> Any:
+    """`2 R0 x N x D`: `s b + C b / s` for every base direction b, then
+    `s b - C b / s`."""
     import torch
 
-    D = C.shape[-1]
     # sqrt of C's Frobenius norm (ops a caller tracing this can compile too)
     scale = (C.detach().pow(2).sum() + torch.finfo(C.dtype).tiny).pow(0.25)
-    eye = torch.eye(D, dtype=C.dtype, device=C.device) * scale
-    Ct = C.transpose(-1, -2) / scale
     if C.dim() == 2:
-        Ct = Ct.expand(batch, D, D)
-    plus, minus = eye + Ct, eye - Ct  # N x D x D, row j is v_j
-    return torch.cat([plus, minus], dim=1).transpose(0, 1)
+        Cb = torch.einsum("ij,rnj->rni", C, base)
+    else:
+        Cb = torch.einsum("nij,rnj->rni", C, base)
+    return torch.cat([scale * base + Cb / scale, scale * base - Cb / scale])
 
 
 def biharmonic(
