@@ -702,23 +702,50 @@ def biharmonic(
     backend: str = "torch",
     wrt: int | None = None,
     returns: str | Sequence[str] = "operator",
+    strategy: str = "auto",
     **unknown: Any,
 ) -> CompiledOperator:
-    """The per-datum biharmonic `Delta^2 f` (STDE with
-    `randomization=("normal", S)`)."""
+    """The per-datum biharmonic `Delta^2 f` by one of its programs
+    (`taylor_mlir/strategy.py`): `strategy="nested"` (the Laplacian of the
+    compiled Laplacian), `"interpolated"` (Griewank's interpolation, 4-jets),
+    `"randomized"` (STDE with `randomization=("normal", S)`) or `"auto"`, the
+    cheapest valid one by the measured cost. With `randomization`, "auto" may
+    pick an exact program (no variance, and cheaper). `op.strategy` (printed
+    by `op.stats()`) says which was compiled and why."""
     _reject_unknown(unknown, biharmonic)
-    return compile(
-        f,
-        x,
-        "biharmonic",
-        collapsed=collapsed,
-        seed=seed,
-        generator=generator,
-        backend=backend,
-        wrt=wrt,
-        returns=returns,
-        randomization=randomization,
-    )
+    seeded = seed is not None or generator is not None
+    excluded = biharmonic_exclusions(randomization, returns, seeded)
+    check_strategy(strategy, BIHARMONIC_STRATEGIES, excluded)
+    inputs = _example_inputs(x)
+    wrt = _check_wrt(wrt, len(inputs))
+    _check_backend(backend)
+    specs.biharmonic(math.prod(inputs[wrt].shape[1:]), randomization)  # checks it
+    imported = import_torch(f, inputs, dynamic_batch=True)  # one export for all
+    common = dict(collapsed=collapsed, wrt=wrt, load=False)
+    of_f = dict(common, backend=backend, imported=imported, returns=returns)
+
+    def nested() -> CompiledOperator:
+        # the inner program runs on torch: the outer program traces through it
+        inner = CompiledOperator(f, x, "laplacian", imported=imported, **common)
+        inner._load()
+        return CompiledOperator(inner, x, "laplacian", backend=backend, **common)
+
+    def interpolated() -> CompiledOperator:
+        return CompiledOperator(f, x, "biharmonic", **of_f)
+
+    def randomized() -> CompiledOperator:
+        random = dict(randomization=randomization, seed=seed, generator=generator)
+        return CompiledOperator(f, x, "biharmonic", **of_f, **random)
+
+    builders = {
+        "nested": nested,
+        "interpolated": interpolated,
+        "randomized": randomized,
+    }
+    program, choice = choose(strategy, builders, excluded)
+    program.strategy = choice
+    program._load()
+    return program
 
 
 def linear_operator(
@@ -731,21 +758,99 @@ def linear_operator(
     wrt: int | None = None,
     returns: str | Sequence[str] = "operator",
     **unknown: Any,
-) -> CompiledOperator:
+) -> CompiledOperator | CompiledCombination:
     """`sum_alpha c_alpha d^alpha f`: `terms={(0, 0): 1.0, (1,): -1.0}` is
     `d^2 f/dx_0^2 - d f/dx_1`; a key lists the (flattened) input indices
-    differentiated, `()` is f itself."""
+    differentiated, `()` is f itself.
+
+    A coefficient may be a tensor (a scalar, or broadcastable to the output,
+    e.g. `(N, 1)` per datum): it is read at every call, by reference, and gets
+    its gradient (`CompiledCombination`)."""
     _reject_unknown(unknown, linear_operator)
-    return compile(
-        f,
-        x,
-        "linear_operator",
-        collapsed=collapsed,
-        backend=backend,
-        wrt=wrt,
-        returns=returns,
-        terms=terms,
+    options = dict(collapsed=collapsed, backend=backend, wrt=wrt)
+    runtime = (
+        {k: c for k, c in terms.items() if isinstance(c, torch.Tensor)}
+        if isinstance(terms, Mapping)
+        else {}
     )
+    if not runtime:
+        return compile(f, x, "linear_operator", returns=returns, terms=terms, **options)
+    if returns not in ("operator", ("operator",), "linear_operator"):
+        raise OptionError(
+            "returns= is for linear operators with constant coefficients; with "
+            "tensor coefficients the operator alone is returned"
+        )
+    imported = import_torch(f, _example_inputs(x), dynamic_batch=True)
+    constant = {k: c for k, c in terms.items() if k not in runtime}
+    by_coefficient: dict[int, tuple[torch.Tensor, dict]] = {}
+    for key, coefficient in runtime.items():  # one program per coefficient tensor
+        by_coefficient.setdefault(id(coefficient), (coefficient, {}))[1][key] = 1.0
+    parts = [
+        (
+            coefficient,
+            compile(f, x, "linear_operator", imported=imported, terms=keys, **options),
+        )
+        for coefficient, keys in by_coefficient.values()
+    ]
+    fixed = (
+        compile(f, x, "linear_operator", imported=imported, terms=constant, **options)
+        if constant
+        else None
+    )
+    return CompiledCombination(parts, fixed)
+
+
+class CompiledCombination:
+    """`fixed(x) + sum_i c_i * op_i(x)`: a linear operator whose coefficients
+    `c_i` are tensors, read at every call and differentiable. Each `op_i` is
+    the compiled operator of one term (one import of f serves all)."""
+
+    def __init__(
+        self,
+        parts: list[tuple[torch.Tensor, CompiledOperator]],
+        fixed: CompiledOperator | None,
+    ):
+        self.parts = parts
+        self.fixed = fixed
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        total = self.fixed(*inputs) if self.fixed is not None else None
+        for coefficient, op in self.parts:
+            value = op(*inputs)
+            if _has_data(coefficient) and not bool(
+                torch.isfinite(coefficient.detach()).all()
+            ):
+                raise CallError("a linear operator coefficient is not finite")
+            try:
+                term = coefficient.to(value.dtype) * value
+            except RuntimeError as error:
+                raise CallError(
+                    f"a coefficient of shape {tuple(coefficient.shape)} does not "
+                    f"broadcast to the operator's {tuple(value.shape)}: use a scalar "
+                    f"or a tensor broadcastable to it (e.g. (N, 1)): {error}"
+                ) from None
+            if term.shape != value.shape:
+                raise CallError(
+                    f"a coefficient of shape {tuple(coefficient.shape)} would change "
+                    f"the result's shape {tuple(value.shape)} to {tuple(term.shape)}"
+                )
+            total = term if total is None else total + term
+        return total
+
+    def captured_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"f": self.parts[0][1].f}
+        state |= {f"c{i}": c for i, (c, _) in enumerate(self.parts)}
+        return state
+
+    def operators(self) -> list[CompiledOperator]:
+        return [op for _, op in self.parts] + ([self.fixed] if self.fixed else [])
+
+    def mlir(self, level: str = "linalg") -> str:
+        return "\n".join(op.mlir(level) for op in self.operators())
+
+    def stats(self) -> list[ProgramStats]:
+        """The stats of each compiled term."""
+        return [op.stats() for op in self.operators()]
 
 
 def jet(

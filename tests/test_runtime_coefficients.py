@@ -159,3 +159,31 @@ def test_constant_coefficients_changed_after_compile_are_refused(net, x):
         op(x)
     with pytest.raises(CallError, match="takes x only"):
         op(x, coefficients=C)
+
+
+def test_linear_operator_with_tensor_coefficients(net, x):
+    """A learnable diffusivity in k * Laplacian + b . grad: k and b get their
+    gradients, a per-datum coefficient broadcasts, in-place changes are seen."""
+    k = torch.tensor(-0.7, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(5, 1, dtype=torch.float64, requires_grad=True)  # per datum
+    terms = {(0, 0): k, (1, 1): k, (2, 2): k, (0,): b, (): 2.0}
+    op = tm.linear_operator(net, x, terms=terms)
+
+    def expected(k, b):
+        first = ref.derivative_tensor(net, x, 1)[..., 0]
+        return k * ref.laplacian(net, x) + b * first + 2.0 * net(x)
+
+    ours = op(x)
+    close(ours, expected(k, b))
+    grads = torch.autograd.grad(ours.sum(), [k, b, net[0].weight])
+    ref_grads = torch.autograd.grad(expected(k, b).sum(), [k, b, net[0].weight])
+    for a, e in zip(grads, ref_grads, strict=True):
+        close(a, e)
+    with torch.no_grad():
+        k.fill_(2.0)
+    close(op(x), expected(k, b))
+    bad = tm.linear_operator(
+        net, x, terms={(0,): torch.rand(5, 2, dtype=torch.float64)}
+    )
+    with pytest.raises(CallError, match="would change the result's shape"):
+        bad(x)

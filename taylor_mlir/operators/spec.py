@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -119,15 +119,10 @@ class OperatorSpec:
     input_size: int
     groups: tuple[DirectionGroup, ...]
     constant: float = 0.0
-    description: str = field(default="", compare=False)
 
     @property
     def is_random(self) -> bool:
         return any(g.is_random for g in self.groups)
-
-    @property
-    def max_order(self) -> int:
-        return max((g.order for g in self.groups), default=0)
 
 
 # ------------------------------------------------------------------ helpers
@@ -466,4 +461,6 @@ def linear_operator(
         groups.append(
             _exact_group(order, directions, [float(c) for c in merged.values()])
         )
+    if not groups:  # f alone (terms {(): c}): one jet still carries f itself
+        groups.append(_exact_group(1, np.zeros((1, input_size)), [0.0]))
     return OperatorSpec("linear_operator", input_size, tuple(groups), constant)
