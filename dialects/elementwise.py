@@ -7,9 +7,13 @@ against a tiny arithmetic interface (`ElementwiseOps`) so the same rule emits IR
 against torch autograd). Faa di Bruno's formula then combines the derivatives
 with the jet's coefficients (`transforms/taylor_expand.py`).
 
-Adding a function is one entry at the bottom of this file: write its rule, add it
-to `ELEMENTWISE_FUNCTIONS`. A derivative that is identically zero is returned as
-`None`, so no work is emitted for it (piecewise-linear functions).
+`ELEMENTWISE_FUNCTIONS` at the bottom is the one table of the elementwise
+functions: each entry names its rule, its `math` op and its ATen op, and every
+pass and backend derives what it needs from it (the frontend's ATen rules,
+taylor-mode's op -> function map, the tensor-level elementwise vocabulary, the
+torch backend's kernels). Adding a function is one rule and one entry. A
+derivative that is identically zero is returned as `None`, so no work is
+emitted for it (piecewise-linear functions).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from xdsl.dialects import math as math_dialect
+from xdsl.ir import Operation
 
 Value = Any  # an SSAValue when emitting IR, a torch.Tensor when evaluating
 
@@ -40,40 +47,38 @@ class ElementwiseOps(Protocol):
         ...
 
 
-# The primitive functions every `ElementwiseOps` implements (and the frontend and
-# both backends know): they map one to one onto `math` dialect ops, except
-# `sigmoid` and `relu`/`step`, which are emitted as small compositions.
-PRIMITIVES = (
-    "tanh",
-    "exp",
-    "log",
-    "log1p",
-    "sin",
-    "cos",
-    "sqrt",
-    "rsqrt",
-    "sigmoid",
-    "relu",
-    "step",
-    "erf",
-)
+# Primitives are the functions rules call through `ops.primitive(name, z)`: those
+# with a `math` op (the table's `math_op`) and these three, which have none and
+# which the tensor level spells as fixed compositions (docs/ir-conventions.md).
+COMPOSED_PRIMITIVES = ("sigmoid", "relu", "step")
 
 Rule = Callable[[ElementwiseOps, Value, int, float | None], list[Value | None]]
 
 
 @dataclass(frozen=True)
 class ElementwiseFunction:
+    """An elementwise function s: `taylor.elementwise "<name>"`."""
+
     name: str
     rule: Rule
+    """`[s(z), s'(z), ..., s^(n)(z)]`; at order 0 it emits s(z) alone."""
+    math_op: type[Operation] | None = None
+    """The `math` op that computes s at tensor level; None when the tensor level
+    computes s from other ops (the rule's primal)."""
+    aten: str | None = None
+    """The ATen op `torch.ops.aten.<aten>.default` that is s: the frontend imports
+    it as s, and the torch backend runs `math_op` with it."""
     needs_exponent: bool = False
 
     def derivatives(
         self, ops: ElementwiseOps, z: Value, order: int, exponent: float | None = None
     ) -> list[Value | None]:
         """`[s(z), s'(z), ..., s^(order)(z)]`, None where identically zero."""
-        out = self.rule(ops, z, order, exponent)
-        assert len(out) == order + 1, (self.name, len(out), order)
-        return out
+        return self.rule(ops, z, order, exponent)
+
+    def primal(self, ops: ElementwiseOps, z: Value, exponent: float | None = None):
+        """s(z), as every part of the compiler emits it."""
+        return self.rule(ops, z, 0, exponent)[0]
 
 
 # ------------------------------------------------------------- shared machinery
@@ -174,6 +179,8 @@ def _exp(ops, z, order, _):
 
 def _sin_cos(first: str):
     def rule(ops, z, order, _):
+        if order == 0:
+            return [ops.primitive(first, z)]
         s, c = ops.primitive("sin", z), ops.primitive("cos", z)
         cycle = [s, c, ops.neg(s), ops.neg(c)] if first == "sin" else [
             c, ops.neg(s), ops.neg(c), s
@@ -189,6 +196,8 @@ def _log_like(shift: bool):
 
     def rule(ops, z, order, _):
         primal = ops.primitive("log1p" if shift else "log", z)
+        if order == 0:
+            return [primal]
         u = ops.add(z, ops.constant(1.0, z)) if shift else z
         inverse = ops.div(ops.constant(1.0, z), u)
         out, power = [primal], None
@@ -223,11 +232,13 @@ def _relu(ops, z, order, _):
 def _erf(ops, z, order, _):
     """erf' = 2/sqrt(pi) exp(-z^2); higher derivatives are Hermite polynomials:
     erf^(n+1)(z) = (-1)^n H_n(z) erf'(z)."""
+    out = [ops.primitive("erf", z)]
+    if order == 0:
+        return out
     g = ops.mul(
         ops.constant(2.0 / math.sqrt(math.pi), z),
         ops.primitive("exp", ops.neg(ops.mul(z, z))),
     )
-    out = [ops.primitive("erf", z)]
     hermite = [[1], [0, 2]]  # physicists' H_0, H_1, lowest degree first
     while len(hermite) < order:
         h1, h0 = hermite[-1], hermite[-2]
@@ -243,21 +254,34 @@ def _erf(ops, z, order, _):
     return out
 
 
+M = math_dialect
+
 ELEMENTWISE_FUNCTIONS: dict[str, ElementwiseFunction] = {
     f.name: f
     for f in [
-        ElementwiseFunction("tanh", _tanh),
-        ElementwiseFunction("sigmoid", _sigmoid),
-        ElementwiseFunction("exp", _exp),
-        ElementwiseFunction("sin", _sin_cos("sin")),
-        ElementwiseFunction("cos", _sin_cos("cos")),
-        ElementwiseFunction("log", _log_like(shift=False)),
-        ElementwiseFunction("log1p", _log_like(shift=True)),
-        ElementwiseFunction("sqrt", _fixed_power(0.5, "sqrt")),
-        ElementwiseFunction("rsqrt", _fixed_power(-0.5, "rsqrt")),
-        ElementwiseFunction("reciprocal", _fixed_power(-1.0, None)),
-        ElementwiseFunction("pow", _pow, needs_exponent=True),
-        ElementwiseFunction("relu", _relu),
-        ElementwiseFunction("erf", _erf),
+        ElementwiseFunction("tanh", _tanh, M.TanhOp, aten="tanh"),
+        ElementwiseFunction("sigmoid", _sigmoid, aten="sigmoid"),
+        ElementwiseFunction("exp", _exp, M.ExpOp, aten="exp"),
+        ElementwiseFunction("sin", _sin_cos("sin"), M.SinOp, aten="sin"),
+        ElementwiseFunction("cos", _sin_cos("cos"), M.CosOp, aten="cos"),
+        ElementwiseFunction("log", _log_like(shift=False), M.LogOp, aten="log"),
+        ElementwiseFunction("log1p", _log_like(shift=True), M.Log1pOp, aten="log1p"),
+        ElementwiseFunction("sqrt", _fixed_power(0.5, "sqrt"), M.SqrtOp, aten="sqrt"),
+        ElementwiseFunction(
+            "rsqrt", _fixed_power(-0.5, "rsqrt"), M.RsqrtOp, aten="rsqrt"
+        ),
+        ElementwiseFunction("reciprocal", _fixed_power(-1.0, None), aten="reciprocal"),
+        ElementwiseFunction("pow", _pow, needs_exponent=True),  # aten.pow: exponent
+        ElementwiseFunction("relu", _relu, aten="relu"),
+        ElementwiseFunction("erf", _erf, M.ErfOp, aten="erf"),
     ]
 }
+"""The elementwise functions by name (see the module docstring)."""
+
+MATH_FUNCTIONS: dict[type[Operation], ElementwiseFunction] = {
+    f.math_op: f for f in ELEMENTWISE_FUNCTIONS.values() if f.math_op is not None
+}
+"""The functions with a `math` op, by op class."""
+
+PRIMITIVES = (*(f.name for f in MATH_FUNCTIONS.values()), *COMPOSED_PRIMITIVES)
+"""The names `ElementwiseOps.primitive` takes."""

@@ -167,10 +167,6 @@ def direction_type(directions: int, primal_type: TensorType) -> TensorType:
     )
 
 
-def _shape_str(t: Attribute) -> str:
-    return str(t)
-
-
 def _check_direction_pair(
     per_direction: Attribute, primal: Attribute, directions: int | None, what: str
 ) -> int:
@@ -185,7 +181,7 @@ def _check_direction_pair(
     ):
         raise VerifyException(
             f"{what}: expected a leading direction axis, tensor<R x S> for "
-            f"{_shape_str(primal)}, got {_shape_str(per_direction)}"
+            f"{primal}, got {per_direction}"
         )
     if shape[0] < 1:
         raise VerifyException(f"{what}: the direction axis must be static and >= 1")

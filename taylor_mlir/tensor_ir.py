@@ -26,8 +26,6 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
-    Float32Type,
-    Float64Type,
     FloatAttr,
     IndexType,
     IntegerAttr,
@@ -40,23 +38,16 @@ from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from taylor_mlir.dialects.arith_tensor import CmpfOp, SelectOp
+from taylor_mlir.dialects.elementwise import (
+    COMPOSED_PRIMITIVES,
+    ELEMENTWISE_FUNCTIONS,
+    MATH_FUNCTIONS,
+)
+from taylor_mlir.errors import InternalError
 
 DYNAMIC = DYNAMIC_INDEX
 
 Dim = int | SSAValue  # a static size, or an index value for a dynamic one
-
-# math dialect op per primitive with a one-to-one op
-_UNARY_MATH = {
-    "tanh": math.TanhOp,
-    "exp": math.ExpOp,
-    "log": math.LogOp,
-    "log1p": math.Log1pOp,
-    "sin": math.SinOp,
-    "cos": math.CosOp,
-    "sqrt": math.SqrtOp,
-    "rsqrt": math.RsqrtOp,
-    "erf": math.ErfOp,
-}
 
 
 def tensor_type(value: SSAValue) -> TensorType:
@@ -171,8 +162,12 @@ class TensorBuilder:
         return self._result(arith.MinimumfOp(a, b))
 
     def unary(self, name: str, a: SSAValue) -> SSAValue:
-        """A math-dialect function with a one-to-one op (tanh, exp, log, ...)."""
-        return self._result(_UNARY_MATH[name](a))
+        """The `math` op of an elementwise function (tanh, exp, log, ...)."""
+        function = ELEMENTWISE_FUNCTIONS.get(name)
+        math_op = function.math_op if function is not None else None
+        if math_op is None:
+            raise InternalError(f"elementwise function {name!r} has no math op")
+        return self._result(math_op(a))
 
     def powf(self, a: SSAValue, exponent: float) -> SSAValue:
         return self._result(math.PowFOp(a, self.full_like(a, exponent)))
@@ -301,9 +296,8 @@ class TensorBuilder:
             return self.cmpf(op.predicate_name, *operands)
         if isinstance(op, SelectOp):
             return self.select(*operands)
-        for name, op_type in _UNARY_MATH.items():
-            if isinstance(op, op_type):
-                return self.unary(name, *operands)
+        if type(op) in MATH_FUNCTIONS:
+            return self._result(type(op)(*operands))
         return None
 
     def batch_matmul(self, a: SSAValue, b: SSAValue) -> SSAValue:
@@ -352,10 +346,6 @@ def float_type(dtype_name: str) -> Attribute:
     return {"float32": f32, "float64": f64}[dtype_name]
 
 
-def is_float(t: Attribute) -> bool:
-    return isinstance(t, Float32Type | Float64Type)
-
-
 class IRElementwiseOps:
     """`ElementwiseOps` (dialects/elementwise.py) emitting tensor-level IR."""
 
@@ -384,19 +374,17 @@ class IRElementwiseOps:
         return self.b.powf(a, exponent)
 
     def primitive(self, name: str, a: SSAValue) -> SSAValue:
-        if name in _UNARY_MATH:
+        if name not in COMPOSED_PRIMITIVES:
             return self.b.unary(name, a)
         if name == "sigmoid":  # 1 / (1 + exp(-a))
             one = self.b.full_like(a, 1.0)
             return self.b.div(one, self.b.add(one, self.b.unary("exp", self.b.neg(a))))
         if name == "relu":
             return self.b.maximum(a, self.b.full_like(a, 0.0))
-        if name == "step":  # 1 where a > 0, else 0
-            zero = self.b.full_like(a, 0.0)
-            return self.b.select(
-                self.b.cmpf("ogt", a, zero), self.b.full_like(a, 1.0), zero
-            )
-        raise KeyError(f"unknown primitive {name}")
+        zero = self.b.full_like(a, 0.0)  # step: 1 where a > 0, else 0
+        return self.b.select(
+            self.b.cmpf("ogt", a, zero), self.b.full_like(a, 1.0), zero
+        )
 
 
 ELEMENTWISE_OPS: tuple[type[Operation], ...] = (
@@ -410,7 +398,7 @@ ELEMENTWISE_OPS: tuple[type[Operation], ...] = (
     math.PowFOp,
     CmpfOp,
     SelectOp,
-    *_UNARY_MATH.values(),
+    *MATH_FUNCTIONS,
 )
 """The elementwise ops `TensorBuilder.elementwise_like` re-emits."""
 

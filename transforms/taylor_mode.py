@@ -47,6 +47,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.traits import SymbolTable
 
 from taylor_mlir.dialects import arith_tensor, taylor
+from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.dialects.taylor import JetType
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.tensor_ir import TensorBuilder
@@ -293,21 +294,8 @@ def _divf_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
     return [p.from_template(template, [lhs, reciprocal], p.linear)]
 
 
-_MATH_FUNCTIONS: dict[type[Operation], str] = {
-    math.TanhOp: "tanh",
-    math.ExpOp: "exp",
-    math.LogOp: "log",
-    math.Log1pOp: "log1p",
-    math.SinOp: "sin",
-    math.CosOp: "cos",
-    math.SqrtOp: "sqrt",
-    math.RsqrtOp: "rsqrt",
-    math.ErfOp: "erf",
-}
-
-
 def _math_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
-    return [p.elementwise(_MATH_FUNCTIONS[type(op)], operands[0])]
+    return [p.elementwise(MATH_FUNCTIONS[type(op)].name, operands[0])]
 
 
 def _powf_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
@@ -415,7 +403,7 @@ JET_RULES: dict[type[Operation], Rule] = {
     tensor.DimOp: _primal_only_rule,
     linalg.FillOp: _primal_only_rule,
     taylor.StopGradientOp: _primal_only_rule,
-    **{op: _math_rule for op in _MATH_FUNCTIONS},
+    **{op: _math_rule for op in MATH_FUNCTIONS},
     math.PowFOp: _powf_rule,
     linalg.MatmulOp: _matmul_rule,
     linalg.TransposeOp: _linear_rule,

@@ -36,9 +36,7 @@ from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     AffineMapAttr,
     ArrayAttr,
-    BFloat16Type,
     DenseIntOrFPElementsAttr,
-    Float16Type,
     Float32Type,
     Float64Type,
     FloatAttr,
@@ -51,6 +49,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 
+from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.errors import CallError, InvalidIRError, UnsupportedOperatorError
 
 aten = torch.ops.aten
@@ -64,10 +63,6 @@ def torch_dtype(element_type: Attribute) -> torch.dtype:
         return torch.float64
     if isinstance(element_type, Float32Type):
         return torch.float32
-    if isinstance(element_type, Float16Type):
-        return torch.float16
-    if isinstance(element_type, BFloat16Type):
-        return torch.bfloat16
     if isinstance(element_type, IntegerType):
         width = element_type.width.data
         if width == 1:
@@ -80,7 +75,6 @@ def torch_dtype(element_type: Attribute) -> torch.dtype:
 _NUMPY_OF_TORCH = {
     torch.float64: np.dtype("<f8"),
     torch.float32: np.dtype("<f4"),
-    torch.float16: np.dtype("<f2"),
     torch.int64: np.dtype("<i8"),
     torch.int32: np.dtype("<i4"),
 }
@@ -146,19 +140,11 @@ _MATMUL_MAPS = ArrayAttr(
     ]
 )
 
+# each elementwise function's math op runs its ATen op (dialects/elementwise.py)
 _UNARY = {
-    "math.tanh": aten.tanh.default,
-    "math.exp": aten.exp.default,
-    "math.log": aten.log.default,
-    "math.log1p": aten.log1p.default,
-    "math.sin": aten.sin.default,
-    "math.cos": aten.cos.default,
-    "math.sqrt": aten.sqrt.default,
-    "math.rsqrt": aten.rsqrt.default,
-    "math.erf": aten.erf.default,
-    "math.absf": aten.abs.default,
-    "arith.negf": aten.neg.default,
-}
+    op.name: getattr(aten, function.aten).default
+    for op, function in MATH_FUNCTIONS.items()
+} | {"arith.negf": aten.neg.default}
 
 # binary op: (Tensor-Tensor overload, Tensor-Scalar overload, commutative)
 _BINARY = {
@@ -191,9 +177,7 @@ class FXEmitter:
         self.like: torch.fx.Node | None = None  # a tensor argument for new_full
         self.handlers: dict[str, Callable[[Operation], None]] = {
             "arith.constant": self.emit_constant,
-            "arith.muli": self.emit_index_arith,
-            "arith.addi": self.emit_index_arith,
-            "arith.subi": self.emit_index_arith,
+            "arith.muli": self.emit_muli,
             "tensor.empty": self.emit_empty,
             "tensor.dim": self.emit_dim,
             "linalg.fill": self.emit_fill,
@@ -303,27 +287,23 @@ class FXEmitter:
                 "arith.constant", detail=f"constant {attr} is not supported"
             )
 
-    def emit_index_arith(self, op: Operation) -> None:
+    def emit_muli(self, op: Operation) -> None:
+        """A product of sizes (`TensorBuilder.mul_dims`)."""
         if not isinstance(op.results[0].type, IndexType):
             raise UnsupportedOperatorError(
                 op.name, detail=f"only on index values, not {op.results[0].type}"
             )
-        combine = {
-            "arith.muli": operator.mul,
-            "arith.addi": operator.add,
-            "arith.subi": operator.sub,
-        }[op.name]
         a, b = (self.index(v) for v in op.operands)
-        self.set(op, self.index_arith(combine, a, b))
+        self.set(op, self.index_arith(operator.mul, a, b))
 
     def index_arith(self, combine: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
-        """a (+, -, *) b on sizes: folded when static or an identity."""
+        """a + b or a * b on sizes: folded when static or an identity."""
         if isinstance(a, int) and isinstance(b, int):
             return combine(a, b)
         neutral = 1 if combine is operator.mul else 0
         if isinstance(b, int) and b == neutral:
             return a
-        if isinstance(a, int) and a == neutral and combine is not operator.sub:
+        if isinstance(a, int) and a == neutral:
             return b
         return self.call(combine, a, b)
 

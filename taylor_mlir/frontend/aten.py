@@ -196,16 +196,12 @@ def _unary(emit: Callable[[GraphImporter, SSAValue], SSAValue]) -> Rule:
     return lower
 
 
-for _name in ("tanh", "exp", "log", "log1p", "sin", "cos", "sqrt", "rsqrt", "erf"):
-    RULES[getattr(aten, _name).default] = _unary(
-        lambda i, x, name=_name: i.b.unary(name, x)
-    )
-for _name in ("sigmoid", "relu"):  # compositions, docs/ir-conventions.md
-    RULES[getattr(aten, _name).default] = _unary(
-        lambda i, x, name=_name: i.ops.primitive(name, x)
-    )
+for _function in ELEMENTWISE_FUNCTIONS.values():  # tanh, sigmoid, reciprocal, ...
+    if _function.aten is not None:
+        RULES[getattr(aten, _function.aten).default] = _unary(
+            lambda i, x, f=_function: f.primal(i.ops, x)
+        )
 RULES[aten.neg.default] = _unary(lambda i, x: i.b.neg(x))
-RULES[aten.reciprocal.default] = _unary(lambda i, x: i.b.div(i.b.full_like(x, 1.0), x))
 
 
 @rule(aten.abs.default)
@@ -223,8 +219,7 @@ def _pow(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     x, exponent = imp.tensor(node, node.args[0]), node.args[1]
     if not isinstance(exponent, int | float):
         raise imp.unsupported(node, "the exponent must be a number")
-    power = ELEMENTWISE_FUNCTIONS["pow"]
-    return power.derivatives(imp.ops, x, order=0, exponent=float(exponent))[0]
+    return ELEMENTWISE_FUNCTIONS["pow"].primal(imp.ops, x, float(exponent))
 
 
 @rule(aten.gelu.default)
