@@ -23,6 +23,14 @@ lowering, where the direction structure is still visible:
   An op outside this vocabulary (docs/ir-conventions.md) raises InvalidIRError
   rather than being counted as free.
 
+* **peak bytes per datum** (`peak_bytes_per_datum`, on the `linalg` level that
+  runs): the most bytes the values one evaluation makes hold at once, each op
+  run in program order with its result materialized (as on the torch backend,
+  without autograd saving values for a backward pass; a fusing backend such as
+  IREE holds less). Views (reshapes, transposes, broadcasts) share their
+  source's bytes; `tensor.empty` and `linalg.fill` hold none; the caller's
+  inputs and values without a batch dimension are not counted.
+
 "Per datum" takes the dynamic dimension as the batch (a `?` counts the rows one
 datum has in it: 1, or R after `tensor.collapse_shape` of `R x ?` into `?`) and
 leaves out work that does not depend on the batch at all (ops on weights and
@@ -98,9 +106,18 @@ class LevelStats:
 
 @dataclass(frozen=True)
 class ProgramStats:
-    """`LevelStats` per level (`expanded`, and `collapsed` when it was built)."""
+    """`LevelStats` per level (`expanded`, and `collapsed` when it was built),
+    the peak bytes per datum of the program that runs, and, for an operator
+    with several programs, which one was chosen and why (`strategy.py`)."""
 
     levels: dict[str, LevelStats]
+    peak_bytes_per_datum: int | None = None
+    strategy: object | None = None  # a strategy.StrategyChoice
+
+    @property
+    def last(self) -> LevelStats:
+        """The stats of the last level measured: `collapsed` when built."""
+        return self.levels.get("collapsed") or self.levels["expanded"]
 
     def __getitem__(self, level: str) -> LevelStats:
         if level not in self.levels:
@@ -119,6 +136,10 @@ class ProgramStats:
         for s in self.levels.values():
             per_layer = ", ".join(f"{k}: {v}" for k, v in s.vectors_per_layer.items())
             lines.append(f"{s.level} vectors per layer: {per_layer}")
+        if self.peak_bytes_per_datum is not None:
+            lines.append(f"peak bytes per datum: {self.peak_bytes_per_datum}")
+        if self.strategy is not None:
+            lines.append(str(self.strategy))
         return "\n".join(lines)
 
 
@@ -262,6 +283,45 @@ class _Walker:
         )
 
 
+def _function(module: ModuleOp, func_name: str, level: str) -> func.FuncOp:
+    for op in module.ops:
+        if isinstance(op, func.FuncOp) and op.sym_name.data == func_name:
+            return op
+    raise KeyError(f"the {level!r} module has no func.func @{func_name}")
+
+
+def peak_bytes_per_datum(module: ModuleOp, func_name: str) -> int:
+    """The peak bytes per datum of `@func_name` in tensor-level IR (see the
+    module docstring): a value lives from its op to the last op of the
+    function's block using it or a view of it."""
+    function = _function(module, func_name, "linalg")
+    walker = _Walker(function, 0, ())
+    ops = list(function.body.block.ops)
+    owner: dict[SSAValue, SSAValue] = {}  # a view -> the value holding its bytes
+    last_use: dict[SSAValue, int] = {}
+    for i, op in enumerate(ops):
+        for nested in op.walk():
+            for operand in nested.operands:
+                last_use[owner.get(operand, operand)] = i
+        if isinstance(op, (*_VIEWS, BroadcastOp)):
+            source = op.operands[0]
+            owner[op.results[0]] = owner.get(source, source)
+    live, peak, freed_at = 0, 0, {}
+    for i, op in enumerate(ops):
+        walker.track_rows(op)
+        if not isinstance(op, (*_VIEWS, BroadcastOp, FillOp, tensor.EmptyOp)):
+            for result in op.results:
+                if isinstance(result.type, TensorType):
+                    width = result.type.element_type.bitwidth // 8
+                    size = walker.per_datum_elements(result) * width
+                    live += size
+                    end = last_use.get(result, i)
+                    freed_at[end] = freed_at.get(end, 0) + size
+        peak = max(peak, live)
+        live -= freed_at.pop(i, 0)
+    return peak
+
+
 def level_stats(
     module: ModuleOp,
     func_name: str,
@@ -270,16 +330,7 @@ def level_stats(
     parameter_names: Sequence[str] | None = None,
 ) -> LevelStats:
     """Measures `@func_name` in `module` (see the module docstring)."""
-    function = next(
-        (
-            op
-            for op in module.ops
-            if isinstance(op, func.FuncOp) and op.sym_name.data == func_name
-        ),
-        None,
-    )
-    if function is None:
-        raise KeyError(f"the {level!r} module has no func.func @{func_name}")
+    function = _function(module, func_name, level)
     walker = _Walker(function, num_inputs, parameter_names)
     walker.walk(function.body.block, 1)
     return LevelStats(level, dict(walker.vectors), dict(walker.ops), walker.flops)

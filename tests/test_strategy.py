@@ -1,0 +1,207 @@
+"""The biharmonic's programs chosen by cost (taylor_mlir/strategy.py): values
+and parameter gradients of every strategy against torch.func, the choice
+(cheapest measured FLOPs per datum), its override, `.stats()` showing it, bad
+`strategy=` values, and the peak bytes the cost model reads."""
+
+import importlib.util
+import re
+
+import pytest
+import reference as ref
+import torch
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+
+import taylor_mlir as tm
+from taylor_mlir.context import make_context
+from taylor_mlir.errors import OptionError
+from taylor_mlir.models import mlp
+from taylor_mlir.stats import peak_bytes_per_datum
+from taylor_mlir.strategy import Cost
+
+TOL = 1e-10
+HAS_IREE = importlib.util.find_spec("iree.compiler") is not None
+
+
+def close(actual, expected):
+    scale = max(1.0, float(expected.detach().abs().max()))
+    assert float((actual - expected).detach().abs().max()) <= TOL * scale
+
+
+def net(D: int):
+    return mlp([D, 6, 5, 1], "tanh", torch.float64, seed=D)
+
+
+def weights(f):
+    return [f[0].weight, f[2].bias]
+
+
+@pytest.mark.parametrize("collapsed", [True, False], ids=["collapsed", "standard"])
+@pytest.mark.parametrize("strategy", ["nested", "interpolated", "auto"])
+def test_values_and_gradients_match_torch_func(strategy, collapsed):
+    f, x = net(3), torch.randn(4, 3, dtype=torch.float64)
+    op = tm.biharmonic(f, x, strategy=strategy, collapsed=collapsed)
+    ours, expected = op(x), ref.biharmonic(f, x)
+    close(ours, expected)
+    g_ours = torch.autograd.grad(ours.square().sum(), weights(f))
+    g_ref = torch.autograd.grad(expected.square().sum(), weights(f))
+    for a, b in zip(g_ours, g_ref, strict=True):
+        close(a, b)
+
+
+@pytest.mark.parametrize(
+    ("D", "chosen"), [(1, "interpolated"), (3, "nested"), (4, "nested")]
+)
+def test_auto_keeps_the_fewest_flops(D, chosen):
+    """Vectors per layer (collapsed) derived by hand: nested (D + 2)^2, the
+    interpolated 4-jets 3R + 2 with R = (3D^2 - D)/2 directions. At D = 1 the
+    interpolation needs one direction (5 vectors against 9); from D = 3 on
+    nesting pushes fewer vectors and costs fewer FLOPs."""
+    f, x = net(D), torch.randn(3, D, dtype=torch.float64)
+    op = tm.biharmonic(f, x)
+    choice = op.strategy
+    assert choice.requested == "auto" and choice.chosen == chosen
+    assert set(choice.costs) == {"nested", "interpolated"}
+    assert choice.costs["nested"].vectors_per_node == (D + 2) ** 2
+    assert choice.costs["interpolated"].vectors_per_node == 3 * (3 * D * D - D) // 2 + 2
+    cheapest = min(choice.costs, key=lambda n: choice.costs[n].flops_per_datum)
+    assert cheapest == chosen
+    assert Cost.of(op.stats()) == choice.costs[chosen]  # the program kept is it
+    close(op(x), ref.biharmonic(f, x))
+
+
+@pytest.mark.parametrize("strategy", ["nested", "interpolated"])
+def test_override_compiles_the_named_program_only(strategy):
+    f, x = net(3), torch.randn(2, 3, dtype=torch.float64)
+    op = tm.biharmonic(f, x, strategy=strategy)
+    assert op.strategy.requested == op.strategy.chosen == strategy
+    assert list(op.strategy.costs) == [strategy]
+    # the nested program is a Laplacian of the compiled Laplacian
+    assert op.spec.name == ("laplacian" if strategy == "nested" else "biharmonic")
+    assert isinstance(op.f, tm.CompiledOperator) == (strategy == "nested")
+
+
+def test_stats_show_the_choice():
+    f, x = net(3), torch.randn(2, 3, dtype=torch.float64)
+    op = tm.biharmonic(f, x)
+    stats = op.stats()
+    assert stats.strategy is op.strategy
+    assert (
+        stats.peak_bytes_per_datum == op.strategy.costs["nested"].peak_bytes_per_datum
+    )
+    text = str(stats)
+    assert "strategy: nested (chosen by cost)" in text
+    assert "interpolated: " in text and "FLOPs/datum" in text
+    assert "randomized: not valid here (it needs randomization=('normal', S))" in text
+    requested = str(tm.biharmonic(f, x, strategy="interpolated").stats())
+    assert "strategy: interpolated (requested)" in requested
+
+
+def test_randomized_is_kept_while_cheaper_than_exact():
+    """STDE with S Gaussian 4-jets pushes 3S + 2 vectors: with S = 2 (8) it
+    beats the exact programs at D = 3 (nested: 25), with S = 40 (122) it does
+    not, and "auto" takes the exact program (no variance)."""
+    f, x = net(3), torch.randn(2, 3, dtype=torch.float64)
+    cheap = tm.biharmonic(f, x, randomization=("normal", 2), seed=0)
+    assert cheap.strategy.chosen == "randomized" and cheap.spec.is_random
+    assert set(cheap.strategy.costs) == {"nested", "interpolated", "randomized"}
+    costly = tm.biharmonic(f, x, randomization=("normal", 40), seed=0)
+    assert costly.strategy.chosen == "nested"
+    close(costly(x), ref.biharmonic(f, x))
+    kept = tm.biharmonic(f, x, randomization=("normal", 40), strategy="randomized")
+    assert kept.spec.is_random and kept.strategy.chosen == "randomized"
+
+
+def test_returns_value_excludes_the_nested_program():
+    f, x = net(3), torch.randn(2, 3, dtype=torch.float64)
+    op = tm.biharmonic(f, x, returns=("value", "operator"))
+    assert op.strategy.chosen == "interpolated"
+    assert "nested" in op.strategy.excluded
+    value, operator = op(x)
+    close(value, f(x))
+    close(operator, ref.biharmonic(f, x))
+
+
+def test_several_inputs_nested():
+    """f(t, x) differentiated in x (wrt=1); t passes through."""
+    lin = mlp([3, 6, 1], "tanh", torch.float64, seed=1)
+
+    def f(t, x):
+        return lin(x) * torch.sin(t)
+
+    def per_datum(t_i, x_i):  # torch.func: nested Hessian traces in x
+        def laplacian(z):
+            value = lambda y: f(t_i[None], y[None])[0, 0]  # noqa: E731
+            return torch.func.hessian(value)(z).trace()
+
+        return torch.func.hessian(laplacian)(x_i).trace()
+
+    t, x = torch.rand(3, 1, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
+    op = tm.biharmonic(f, (t, x), wrt=1, strategy="nested")
+    close(op(t, x), torch.func.vmap(per_datum)(t, x)[:, None])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"strategy": "fastest"}, "strategy='fastest' is not a strategy: choose one of auto, nested, interpolated, randomized"),
+        ({"strategy": 3}, "strategy=3 is not a strategy"),
+        ({"strategy": None}, "strategy=None is not a strategy"),
+        ({"strategy": "randomized"}, "strategy='randomized' is not available here: it needs randomization=('normal', S)"),
+        ({"strategy": "nested", "returns": "value"}, "returns='value': the Laplacian of the compiled Laplacian returns the operator only; strategy='interpolated'"),
+        ({"seed": 1}, "seed= and generator= are for randomized operators"),
+        ({"randomization": ("rademacher", 4)}, "biased"),
+    ],
+)  # fmt: skip
+def test_bad_strategy_options_are_option_errors(options, message):
+    f, x = net(2), torch.randn(2, 2, dtype=torch.float64)
+    with pytest.raises(OptionError, match=re.escape(message)):
+        tm.biharmonic(f, x, **options)
+
+
+@pytest.mark.skipif(not HAS_IREE, reason="iree is not installed")
+def test_nested_program_on_iree(tmp_path, monkeypatch):
+    """The outer program runs on IREE; the inner one was traced into it."""
+    monkeypatch.setenv("TAYLOR_MLIR_CACHE", str(tmp_path))
+    f, x = net(3), torch.randn(3, 3, dtype=torch.float64)
+    op = tm.biharmonic(f, x, backend="iree-cpu", strategy="nested")
+    ours, expected = op(x), ref.biharmonic(f, x)
+    close(ours, expected)
+    (g_ours,) = torch.autograd.grad(ours.sum(), [f[0].weight])
+    (g_ref,) = torch.autograd.grad(expected.sum(), [f[0].weight])
+    close(g_ours, g_ref)
+
+
+# ------------------------------------------------------------- peak bytes
+
+PROGRAM = """
+func.func @operator(%x: tensor<?x4xf64>, %w: tensor<4x4xf64>) -> tensor<?x4xf64> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x4xf64>
+  %e = tensor.empty(%n) : tensor<?x4xf64>
+  %zero = arith.constant 0.0 : f64
+  %z = linalg.fill ins(%zero : f64) outs(%e : tensor<?x4xf64>) -> tensor<?x4xf64>
+  %a = linalg.matmul ins(%x, %w : tensor<?x4xf64>, tensor<4x4xf64>) outs(%z : tensor<?x4xf64>) -> tensor<?x4xf64>
+  %b = math.tanh %a : tensor<?x4xf64>
+  %e2 = tensor.empty(%n) : tensor<2x?x4xf64>
+  %bb = linalg.broadcast ins(%b : tensor<?x4xf64>) outs(%e2 : tensor<2x?x4xf64>) dimensions = [0]
+  %c = arith.mulf %bb, %bb : tensor<2x?x4xf64>
+  %d = tensor.collapse_shape %c [[0, 1], [2]] : tensor<2x?x4xf64> into tensor<?x4xf64>
+  %m = tensor.dim %d, %c0 : tensor<?x4xf64>
+  %e3 = tensor.empty(%m) : tensor<?x4xf64>
+  %z3 = linalg.fill ins(%zero : f64) outs(%e3 : tensor<?x4xf64>) -> tensor<?x4xf64>
+  %g = linalg.matmul ins(%d, %w : tensor<?x4xf64>, tensor<4x4xf64>) outs(%z3 : tensor<?x4xf64>) -> tensor<?x4xf64>
+  %h = arith.addf %g, %g : tensor<?x4xf64>
+  func.return %h : tensor<?x4xf64>
+}
+"""
+
+
+def test_peak_bytes_by_hand():
+    """Per datum, 8 bytes an entry: a (4) dies at b; b (4) lives on through
+    its broadcast bb (a view) to c (8); c and its view d to g (8 rows: the
+    collapse merges 2 rows per datum); g to h. Live sets: a 32, a+b 64, b+c
+    96, c+g 128, g+h 128: the peak is c + g = 64 + 64."""
+    module = Parser(make_context(), f"builtin.module {{{PROGRAM}}}").parse_module()
+    assert isinstance(module, ModuleOp)
+    assert peak_bytes_per_datum(module, "operator") == 128
