@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from taylor_mlir.backends import BACKENDS, build_executable
-from taylor_mlir.errors import BackendError, CallError, DtypeError, OptionError
+from taylor_mlir.backends import build_executable, check_backend
+from taylor_mlir.errors import CallError, DtypeError, OptionError
 from taylor_mlir.frontend import ImportedProgram, import_torch
 from taylor_mlir.operators import spec as specs
 from taylor_mlir.operators.build import build_jet, build_operator, gradient_group
@@ -45,12 +45,6 @@ from taylor_mlir.strategy import (
 
 OperatorLike = OperatorSpec | str | Callable[[int], OperatorSpec]
 
-_NAMED_OPERATORS: dict[str, Callable[..., OperatorSpec]] = {
-    "laplacian": specs.laplacian,
-    "weighted_laplacian": specs.weighted_laplacian,
-    "biharmonic": specs.biharmonic,
-    "linear_operator": specs.linear_operator,
-}
 _DTYPES = (torch.float32, torch.float64)
 
 
@@ -146,7 +140,7 @@ class _CompiledProgram:
         inputs = _example_inputs(x)
         self.wrt = _check_wrt(wrt, len(inputs))
         x = inputs[self.wrt]
-        _check_backend(backend)
+        check_backend(backend)
         if not isinstance(collapsed, bool):
             raise OptionError(f"collapsed must be True or False, got {collapsed!r}")
         self.f = f
@@ -496,13 +490,6 @@ class CompiledJet(_CompiledProgram):
         return f0, list(rest)
 
 
-def _check_backend(backend: Any) -> None:
-    if backend not in BACKENDS:
-        raise BackendError(
-            f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
-        )
-
-
 def _check_returns(returns: str | Sequence[str], spec: OperatorSpec) -> tuple[str, ...]:
     """`returns` as build names: "value", "gradient", "operator" (or the
     operator's own name, e.g. "laplacian")."""
@@ -556,11 +543,12 @@ def _resolve_operator(
             )
         spec = operator
     elif isinstance(operator, str):
-        if operator not in _NAMED_OPERATORS:
+        if operator not in specs.NAMED_OPERATORS:
             raise OptionError(
-                f"unknown operator {operator!r}; known: {', '.join(_NAMED_OPERATORS)}"
+                f"unknown operator {operator!r}; known: "
+                f"{', '.join(specs.NAMED_OPERATORS)}"
             )
-        builder = _NAMED_OPERATORS[operator]
+        builder = specs.NAMED_OPERATORS[operator]
         _check_options(builder, options, f"the {operator} operator")
         spec = builder(input_size, **options)
     elif callable(operator):
@@ -718,7 +706,7 @@ def biharmonic(
     check_strategy(strategy, BIHARMONIC_STRATEGIES, excluded)
     inputs = _example_inputs(x)
     wrt = _check_wrt(wrt, len(inputs))
-    _check_backend(backend)
+    check_backend(backend)
     specs.biharmonic(math.prod(inputs[wrt].shape[1:]), randomization)  # checks it
     imported = import_torch(f, inputs, dynamic_batch=True)  # one export for all
     common = dict(collapsed=collapsed, wrt=wrt, load=False)

@@ -19,9 +19,6 @@ import torch
 
 from taylor_mlir.errors import OptionError
 
-# the operators with a torch.func reference, by command-line name
-REFERENCED_OPERATORS = ("laplacian", "biharmonic", "weighted-laplacian")
-OPERATORS = (*REFERENCED_OPERATORS, "jet")
 # Max error relative to max |reference| that the demo and the benchmark accept,
 # per dtype.
 TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
@@ -54,21 +51,19 @@ def compile_operator(
     import taylor_mlir as tm
 
     options = dict(collapsed=collapsed, backend=backend)
+    if operator == "jet":
+        return tm.jet(f, x, order=order, **options)
+    if operator not in REFERENCED_OPERATORS:
+        raise OptionError(
+            f"unknown operator {operator!r}: choose from {', '.join(OPERATORS)}"
+        )
     if randomization is not None:
         options.update(randomization=randomization, seed=seed)
-    if operator == "laplacian":
-        return tm.laplacian(f, x, **options)
-    if operator == "biharmonic":
-        return tm.biharmonic(f, x, **options)
     if operator == "weighted-laplacian":
         if coefficients is None:
             coefficients = default_coefficients(math.prod(x.shape[1:]), x.dtype)
-        return tm.weighted_laplacian(f, x, coefficients=coefficients, **options)
-    if operator == "jet":
-        return tm.jet(f, x, order=order, collapsed=collapsed, backend=backend)
-    raise OptionError(
-        f"unknown operator {operator!r}: choose from {', '.join(OPERATORS)}"
-    )
+        options["coefficients"] = coefficients
+    return getattr(tm, _spec_name(operator))(f, x, **options)  # tm.laplacian, ...
 
 
 def _per_datum(f: Callable) -> Callable:
@@ -102,19 +97,38 @@ def nested_biharmonic(f: Callable) -> Callable:
     return torch.func.vmap(lambda x: _trace(torch.func.hessian(laplacian)(x)))
 
 
+_NESTED_REFERENCES: dict[str, Callable[[Callable, torch.Tensor | None], Callable]] = {
+    "laplacian": lambda f, _: nested_laplacian(f),
+    "biharmonic": lambda f, _: nested_biharmonic(f),
+    "weighted_laplacian": nested_weighted_laplacian,
+}
+
+
+def _cli_name(name: str) -> str:
+    """An operator's command-line name: `weighted_laplacian` -> `weighted-laplacian`
+    (the names are those of `operators.spec.NAMED_OPERATORS`)."""
+    return name.replace("_", "-")
+
+
+def _spec_name(cli_name: str) -> str:
+    return cli_name.replace("-", "_")
+
+
+# the operators with a torch.func reference, and those the command line compiles
+REFERENCED_OPERATORS = tuple(map(_cli_name, _NESTED_REFERENCES))
+OPERATORS = (*REFERENCED_OPERATORS, "jet")
+
+
 def nested_reference(
     f: Callable, operator: str, coefficients: torch.Tensor | None = None
 ) -> Callable:
-    if operator == "laplacian":
-        return nested_laplacian(f)
-    if operator == "biharmonic":
-        return nested_biharmonic(f)
-    if operator == "weighted-laplacian":
-        return nested_weighted_laplacian(f, coefficients)
-    raise OptionError(
-        f"no torch.func reference for operator {operator!r}: choose from "
-        f"{', '.join(REFERENCED_OPERATORS)}"
-    )
+    """The torch.func reference of an operator, by command-line name."""
+    if operator not in REFERENCED_OPERATORS:
+        raise OptionError(
+            f"no torch.func reference for operator {operator!r}: choose from "
+            f"{', '.join(REFERENCED_OPERATORS)}"
+        )
+    return _NESTED_REFERENCES[_spec_name(operator)](f, coefficients)
 
 
 # ------------------------------------------------------------------ timing

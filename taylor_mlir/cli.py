@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from taylor_mlir.backends import BACKENDS, check_backend
 from taylor_mlir.benchmarking import (
     OPERATORS,
     REFERENCED_OPERATORS,
@@ -46,13 +47,12 @@ from taylor_mlir.benchmarking import (
     repeats_for_budget,
     vectors_per_node,
 )
-from taylor_mlir.errors import CLIError, TaylorMLIRError
+from taylor_mlir.errors import BackendError, CLIError, TaylorMLIRError
+from taylor_mlir.pipeline import LEVELS
 from taylor_mlir.user_function import describe_error, load_function
 
 PROG = "taylor-mlir"
-IR_LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
-EMIT_CHOICES = (*IR_LEVELS, "vmfb")
-BACKENDS = ("torch", "iree-cpu", "iree-cuda")
+EMIT_CHOICES = (*LEVELS, "vmfb")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 MAX_ERROR_LENGTH = 400  # characters of an error line; --debug shows the rest
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -97,13 +97,12 @@ def positive_int(text: str) -> int:
 def parse_backends(text: str) -> list[str]:
     """`"torch,iree-cpu"` -> `["torch", "iree-cpu"]`, each one we know."""
     backends = [b.strip() for b in text.split(",") if b.strip()]
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown or not backends:
-        raise CLIError(
-            f"unknown backend {', '.join(unknown) or repr(text)}: "
-            f"choose from {', '.join(BACKENDS)}"
-        )
-    return backends
+    if not backends:
+        raise CLIError(f"no backend in {text!r}: choose from {', '.join(BACKENDS)}")
+    try:
+        return [check_backend(b) for b in backends]
+    except BackendError as error:
+        raise CLIError(str(error)) from None
 
 
 # --------------------------------------------------------------------- demo

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import torch
 
-from taylor_mlir.backends import BACKENDS, Executable, build_executable
-from taylor_mlir.errors import BackendError, CallError, DtypeError
+from taylor_mlir.backends import Executable, build_executable, check_backend
+from taylor_mlir.errors import CallError, DtypeError
 
 LEVELS = ("import", "linalg")
 
@@ -68,10 +68,7 @@ def compile_function(
     an `nn.Module`'s parameters must already be of that dtype."""
     from taylor_mlir.frontend import import_torch
 
-    if backend not in BACKENDS:
-        raise BackendError(
-            f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}"
-        )
+    check_backend(backend)
     if dtype is not None:
         if dtype not in (torch.float32, torch.float64):
             raise DtypeError(

@@ -206,7 +206,7 @@ def test_unrecognized_argument(capsys):
 
 def test_demo_unknown_backend(capsys):
     status, _, err = run(capsys, "demo", "--backends", "torch,tpu")
-    assert_one_line_error(status, err, "unknown backend tpu")
+    assert_one_line_error(status, err, "unknown backend 'tpu'")
 
 
 @pytest.mark.parametrize("option", ["--dim", "--batch", "--repeats"])
@@ -275,7 +275,7 @@ def test_debug_after_each_command(capsys, models):
         "--emit", "import", "--debug",
     )  # fmt: skip
     assert status == 0 and "func.func" in out, err
-    with pytest.raises(cli.CLIError, match="unknown backend tpu"):
+    with pytest.raises(cli.CLIError, match="unknown backend 'tpu'"):
         cli.main(["demo", "--backends", "tpu", "--debug"])
     # taken by taylor-mlir, not passed on to the benchmark's parser
     for argv in (["bench", "--dry-run", "--debug"], ["--debug", "bench", "--dry-run"]):
@@ -345,7 +345,7 @@ def _ops(text: str) -> set[str]:
     return set(re.findall(r"\b([a-z_]+\.[a-z_]+)[ (<{]", text))
 
 
-@pytest.mark.parametrize("level", cli.IR_LEVELS)
+@pytest.mark.parametrize("level", cli.LEVELS)
 def test_compile_each_level(capsys, models, level):
     status, out, err = run(
         capsys, "compile", f"{models}:TinyMLP", "--input-shape", "8x3", "--emit", level

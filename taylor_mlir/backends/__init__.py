@@ -49,12 +49,17 @@ BACKENDS: dict[str, Callable[..., Executable]] = {
 }
 
 
+def check_backend(backend: str) -> str:
+    """`backend` if it names one of `BACKENDS`, else BackendError listing them."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise BackendError(
+            f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    return backend
+
+
 def build_executable(
     module: ModuleOp, func_name: str, backend: str = "torch", **options: Any
 ) -> Executable:
     """The function `func_name` of `module` (tensor-level IR) made runnable."""
-    if backend not in BACKENDS:
-        raise BackendError(
-            f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}"
-        )
-    return BACKENDS[backend](module, func_name, **options)
+    return BACKENDS[check_backend(backend)](module, func_name, **options)

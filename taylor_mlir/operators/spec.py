@@ -464,3 +464,11 @@ def linear_operator(
     if not groups:  # f alone (terms {(): c}): one jet still carries f itself
         groups.append(_exact_group(1, np.zeros((1, input_size)), [0.0]))
     return OperatorSpec("linear_operator", input_size, tuple(groups), constant)
+
+
+NAMED_OPERATORS: dict[str, Callable[..., OperatorSpec]] = {
+    spec.__name__: spec
+    for spec in (laplacian, weighted_laplacian, biharmonic, linear_operator)
+}
+"""The operators by name (`tm.compile(f, x, "laplacian")`): the spec each name
+builds. The command line spells the names with hyphens (`weighted-laplacian`)."""
