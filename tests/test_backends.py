@@ -577,7 +577,7 @@ def test_iree_takes_cpu_tensors():
 def test_unknown_backend():
     with pytest.raises(BackendError, match=r"unknown backend 'tpu'"):
         build_executable(program("f64"), "mlp", "tpu")
-    assert set(BACKENDS) == {"torch", "iree-cpu", "iree-cuda"}
+    assert set(BACKENDS) == {"torch", "torch-inductor", "iree-cpu", "iree-cuda"}
 
 
 # ------------------------------------------------------------------------ IREE

@@ -5,6 +5,9 @@ Executors of tensor-level IR (DESIGN.md, level 7).
 tensors and returning a tuple of torch tensors:
 
 - "torch": each op becomes one ATen call in an FX GraphModule (`torch_backend`).
+- "torch-inductor": the same GraphModule compiled by `torch.compile` (Inductor)
+  at the first call: faster calls, a compile of seconds to a minute (off by
+  default: benchmarks/README.md).
 - "iree-cpu" / "iree-cuda": IREE compiles the program to native code
   (`iree_backend`; imported only when asked for).
 """
@@ -30,6 +33,12 @@ def _torch(module: ModuleOp, func_name: str, **options: Any) -> Executable:
     return TorchExecutable(module, func_name, **options)
 
 
+def _torch_inductor(module: ModuleOp, func_name: str, **options: Any) -> Executable:
+    from taylor_mlir.backends.torch_backend import TorchExecutable
+
+    return TorchExecutable(module, func_name, inductor=True, **options)
+
+
 def _iree_cpu(module: ModuleOp, func_name: str, **options: Any) -> Executable:
     from taylor_mlir.backends.iree_backend import IREEExecutable
 
@@ -44,6 +53,7 @@ def _iree_cuda(module: ModuleOp, func_name: str, **options: Any) -> Executable:
 
 BACKENDS: dict[str, Callable[..., Executable]] = {
     "torch": _torch,
+    "torch-inductor": _torch_inductor,
     "iree-cpu": _iree_cpu,
     "iree-cuda": _iree_cuda,
 }

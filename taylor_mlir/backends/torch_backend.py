@@ -633,6 +633,11 @@ class TorchExecutable:
 
     `device=None` accepts any device the arguments share (the constants follow
     them); a given device is required of every argument.
+
+    `inductor=True` hands the GraphModule to `torch.compile` (Inductor fuses
+    the elementwise ops around the matmuls): compiled at the first call, with
+    dynamic sizes (one compilation for every batch size). A program tracing
+    this one (an operator of it, `torch.export`) sees the ATen graph itself.
     """
 
     def __init__(
@@ -640,11 +645,15 @@ class TorchExecutable:
         module: ModuleOp,
         func_name: str,
         device: torch.device | str | None = None,
+        inductor: bool = False,
     ):
         self.func_name = func_name
         self.specs = argument_specs(find_function(module, func_name))
         self.device = torch.device(device) if device is not None else None
         self.graph_module = to_fx(module, func_name)
+        self._run = self.graph_module
+        if inductor:
+            self._run = torch.compile(self.graph_module, dynamic=True, fullgraph=True)
         self._buffers_on = torch.device("cpu")
         if self.device is not None:
             self._move_buffers(self.device)
@@ -657,4 +666,6 @@ class TorchExecutable:
     def __call__(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         device = check_call(f"@{self.func_name}", self.specs, args, self.device)
         self._move_buffers(device)
-        return self.graph_module(*args)
+        if torch.compiler.is_compiling():  # traced: by export, or a caller's compile
+            return self.graph_module(*args)
+        return self._run(*args)

@@ -1,0 +1,54 @@
+"""backend="torch-inductor": the torch backend's FX graph compiled by
+torch.compile gives the values and parameter gradients of torch.func (float64,
+1e-10), for any batch size, and an operator of it traces the plain graph."""
+
+import pytest
+import reference as ref
+import torch
+from torch._dynamo.eval_frame import OptimizedModule
+
+import taylor_mlir as tm
+from taylor_mlir.backends import BACKENDS
+from taylor_mlir.errors import BackendError
+from taylor_mlir.models import mlp
+
+TOL = 1e-10
+
+
+def close(actual, expected):
+    scale = max(1.0, float(expected.detach().abs().max()))
+    assert float((actual - expected).detach().abs().max()) <= TOL * scale
+
+
+@pytest.fixture
+def net():
+    return mlp([3, 8, 6, 1], "tanh", torch.float64, seed=2)
+
+
+def test_laplacian_values_and_gradients_for_several_batch_sizes(net):
+    x = torch.randn(4, 3, dtype=torch.float64)
+    op = tm.laplacian(net, x, backend="torch-inductor")
+    assert isinstance(op._executable._run, OptimizedModule)  # Inductor runs it
+    for batch in (4, 7, 1):
+        y = torch.randn(batch, 3, dtype=torch.float64)
+        ours, expected = op(y), ref.laplacian(net, y)
+        close(ours, expected)
+        parameters = [net[0].weight, net[2].bias]
+        g_ours = torch.autograd.grad(ours.square().sum(), parameters)
+        g_ref = torch.autograd.grad(expected.square().sum(), parameters)
+        for a, b in zip(g_ours, g_ref, strict=True):
+            close(a, b)
+
+
+def test_operator_of_an_inductor_operator_traces_the_graph(net):
+    """torch.export traces the inner program's ATen graph (not Inductor's)."""
+    x = torch.randn(3, 3, dtype=torch.float64)
+    lap = tm.laplacian(net, x, backend="torch-inductor")
+    nested = tm.laplacian(lap, x, backend="torch-inductor")
+    close(nested(x), ref.biharmonic(net, x))
+
+
+def test_the_backend_is_listed():
+    assert "torch-inductor" in BACKENDS
+    with pytest.raises(BackendError, match="torch, torch-inductor, iree-cpu"):
+        tm.laplacian(lambda x: x, torch.ones(1, 1), backend="inductor")
