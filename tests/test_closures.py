@@ -316,3 +316,19 @@ def test_module_number_attribute_changed_after_compile_is_refused(x):
     model.beta = 2.5
     with pytest.raises(CallError, match=r"self\.beta was 1\.5.*recompile"):
         op(x)
+
+
+def test_hook_added_after_compile_is_refused(x):
+    net = mlp()
+    op = tm.laplacian(net, x)
+    handle = net[1].register_forward_hook(lambda module, args, out: 2 * out)
+    with pytest.raises(CallError, match=r"hooks of Tanh \(self\.1\) changed.*recompile"):
+        op(x)
+    handle.remove()
+    close(op(x), ref.laplacian(net, x))
+
+
+def test_hook_present_at_compile_is_compiled(x):
+    net = mlp()
+    net[1].register_forward_hook(lambda module, args, out: out * out)
+    close(tm.laplacian(net, x)(x), ref.laplacian(net, x))

@@ -302,7 +302,9 @@ class ProgramState:
     ):
         self.arguments = arguments
         self.program_dtype = program_dtype
-        self.modes = [(name, m, m.training) for name, m in _all_modules(modules)]
+        self.modes = [
+            (name, m, m.training, _hooks(m)) for name, m in _all_modules(modules)
+        ]
         # integer/bool tensors of the user's (index lists, masks) that shape the
         # program: snapshots to compare at every call
         self.compiled_in = [(a, a.read().clone()) for a in compiled_in]
@@ -355,11 +357,17 @@ class ProgramState:
                 )
 
     def check_modes(self) -> None:
-        for name, module, training in self.modes:
+        for name, module, training, hooks in self.modes:
+            where = f" ({name})" if name else ""
+            if _hooks(module) != hooks:
+                raise CallError(
+                    f"the hooks of {type(module).__name__}{where} changed since "
+                    "compiling (a forward or pre-forward hook was added or removed); "
+                    "the program runs the ones traced then: recompile"
+                )
             if module.training != training:
                 compiled = "training" if training else "eval"
                 now = "training" if module.training else "eval"
-                where = f" ({name})" if name else ""
                 raise CallError(
                     f"{type(module).__name__}{where} was compiled in {compiled} mode "
                     f"and is now in {now} mode: recompile the operator after "
@@ -393,6 +401,15 @@ class ProgramState:
         return (
             value if value.dtype == self.program_dtype else value.to(self.program_dtype)
         )
+
+
+def _hooks(module: torch.nn.Module) -> tuple[int, ...]:
+    """Which forward hooks a module runs (they are traced into the program)."""
+    return tuple(
+        id(hook)
+        for hooks in (module._forward_hooks, module._forward_pre_hooks)
+        for hook in hooks.values()
+    )
 
 
 def _all_modules(
