@@ -21,6 +21,13 @@ strategy is reported. Compile time (export, passes, backend compilation, first
 call; for jet: tracing and CSE) is its own column and not part of the time.
 Exact results are checked against torch.func nested autograd.
 
+The GEMM floor of each of our strategies is timed in the same interleaved
+rounds: only the matmuls its program must do (per layer, the vectors per datum
+`stats()` counts, times N rows, through that layer's weight). floor/time says
+how close a program runs to its matmuls. The reference is the faster of jet
+eager and jet under torch.compile. `--training` adds a training step per
+strategy (the operator's mean square and its parameter gradients).
+
 Peak memory (`--memory`, on by default in the full run): each strategy runs in
 its own subprocess at the largest batch size of a workload and makes two
 differentiable calls; before each, the process's peak resident set size is reset
@@ -54,9 +61,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from strategies import (  # noqa: E402
     BASELINE,
+    JET_REFERENCES,
     OPTIONAL_STRATEGIES,
-    REFERENCE,
     STRATEGIES,
+    NotApplicable,
     Unavailable,
     Workload,
 )
@@ -97,8 +105,12 @@ class Measurement:
     strategy: str
     seconds: float | None = None
     relative_error: float | None = None  # max |ours - nested| / max |nested|
-    compile_seconds: float | None = None
+    compile_seconds: float | None = None  # through the first call
+    first_call_seconds: float | None = None  # of it (Inductor compiles there)
+    floor_seconds: float | None = None  # the GEMM floor of its program
+    train_seconds: float | None = None  # a training step (--training)
     peak_mib: float | None = None
+    load: float | None = None  # 1-minute load average after the timing
     note: str = ""
     ratios: dict[str, float] = field(default_factory=dict)
 
@@ -119,12 +131,46 @@ def make_input(batch: int, dim: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 def build(name: str, model, x: torch.Tensor, workload: Workload):
-    """The strategy's operator and its compile seconds (through one first call)."""
+    """The strategy's operator, its compile seconds through one first call,
+    and the seconds of that first call."""
     builder = STRATEGIES.get(name) or OPTIONAL_STRATEGIES[name]
     start = time.perf_counter()
     operator = builder(model, x, workload)
+    first = time.perf_counter()
     operator(x)
-    return operator, time.perf_counter() - start
+    end = time.perf_counter()
+    return operator, end - start, end - first
+
+
+def gemm_floor(operator, batch: int):
+    """A call doing only the matmuls `operator`'s program must do on `batch`
+    data: for every layer weight W (out x in) that `stats()` says V vectors
+    per datum go through, one (V N x in) @ (in x out) product (for the
+    collapsed Laplacian V = D + 2 at every layer). Its key (the same matmuls
+    are timed once) and the call; None for strategies without stats."""
+    if not hasattr(operator, "stats"):
+        return None
+    imported = operator.imported
+    weights = dict(zip(imported.parameter_names, imported.parameters, strict=True))
+    generator = torch.Generator().manual_seed(0)
+    products, key = [], []
+    for name, vectors in operator.stats().last.vectors_per_layer.items():
+        weight = weights.get(name)  # a constant matrix is no layer of the model
+        if weight is None or weight.dim() != 2:
+            continue
+        rows = torch.rand(
+            vectors * batch, weight.shape[1], dtype=weight.dtype, generator=generator
+        )
+        products.append((rows, weight.detach().t().contiguous()))
+        key.append((tuple(weight.shape), vectors))
+    return tuple(key), lambda: [a @ b for a, b in products]
+
+
+def train_step(model: torch.nn.Module, operator, x: torch.Tensor) -> None:
+    """One PINN-like step: the operator's loss and its parameter gradients."""
+    operator(x).square().mean().backward()
+    for parameter in model.parameters():
+        parameter.grad = None
 
 
 def _one_line(error: BaseException) -> str:
@@ -136,18 +182,26 @@ def _one_line(error: BaseException) -> str:
 
 
 def benchmark_workload(
-    workload: Workload, names: Sequence[str], budget: float, min_repeats: int
+    workload: Workload,
+    names: Sequence[str],
+    budget: float,
+    min_repeats: int,
+    training: bool = False,
 ) -> list[Measurement]:
     model = make_model(workload.dim, workload.dtype)
     example = make_input(max(workload.batch_sizes), workload.dim, workload.dtype)
-    operators, compile_seconds, notes = {}, {}, {}
-    for name in names:
+    operators, compile_seconds, first_call, notes = {}, {}, {}, {}
+    names = list(names)
+    for name in list(names):
         print(f"  building {name} ...", end=" ", flush=True)
         try:
-            operators[name], compile_seconds[name] = build(
+            operators[name], compile_seconds[name], first_call[name] = build(
                 name, model, example, workload
             )
             print(f"{compile_seconds[name]:.1f} s", flush=True)
+        except NotApplicable as error:
+            names.remove(name)
+            print(f"not applicable: {error}", flush=True)
         except Unavailable as error:
             notes[name] = f"unavailable: {error}"
             print(notes[name], flush=True)
@@ -160,14 +214,24 @@ def benchmark_workload(
         x = make_input(batch, workload.dim, workload.dtype)
         errors = check_against_baseline(operators, x, workload)
         calls = {name: (lambda op=op, x=x: op(x)) for name, op in operators.items()}
-        start = time.perf_counter()
-        for call in calls.values():
-            call()
-        repeats = repeats_for_budget(
-            time.perf_counter() - start, budget, low=min_repeats, high=50
-        )
-        medians = time_interleaved(calls, repeats)
-        print(f"  N={batch}: median of {repeats} interleaved calls", flush=True)
+        floor_of = {}  # strategy -> the key of its GEMM floor
+        for name, op in operators.items():
+            floor = gemm_floor(op, batch)
+            if floor is not None:
+                floor_of[name] = f"GEMM floor {floor[0]}"
+                calls[floor_of[name]] = floor[1]
+        medians = _time_for_budget(calls, budget, min_repeats)
+        print(f"  N={batch}: medians of interleaved calls", flush=True)
+        trained = {}
+        if training:
+            steps = {
+                name: (lambda op=op, x=x: train_step(model, op, x))
+                for name, op in operators.items()
+                if _trainable(op, x)
+            }
+            trained = _time_for_budget(steps, budget, min_repeats)
+            print(f"  N={batch}: training steps timed", flush=True)
+        load = os.getloadavg()[0]
         for name in names:
             measurements.append(
                 Measurement(
@@ -177,11 +241,30 @@ def benchmark_workload(
                     seconds=medians.get(name),
                     relative_error=errors.get(name),
                     compile_seconds=compile_seconds.get(name),
+                    first_call_seconds=first_call.get(name),
+                    floor_seconds=medians.get(floor_of.get(name)),
+                    train_seconds=trained.get(name),
+                    load=load,
                     note=notes.get(name, ""),
                 )
             )
     add_ratios(measurements)
     return measurements
+
+
+def _time_for_budget(calls, budget: float, min_repeats: int) -> dict[str, float]:
+    """Medians of interleaved rounds of `calls`, as many as fill the budget."""
+    start = time.perf_counter()
+    for call in calls.values():
+        call()
+    repeats = repeats_for_budget(
+        time.perf_counter() - start, budget, low=min_repeats, high=50
+    )
+    return time_interleaved(calls, repeats)
+
+
+def _trainable(operator, x: torch.Tensor) -> bool:
+    return operator(x).requires_grad
 
 
 def check_against_baseline(operators, x: torch.Tensor, workload: Workload):
@@ -198,13 +281,34 @@ def check_against_baseline(operators, x: torch.Tensor, workload: Workload):
 
 
 def add_ratios(measurements: list[Measurement]) -> None:
-    """Each time divided by the baseline's and jet collapsed's at the same point."""
-    at = {(m.workload, m.batch, m.strategy): m.seconds for m in measurements}
+    """At each point: each time divided by the baseline's ("nested") and by the
+    faster of jet eager and jet under torch.compile ("jet"), the GEMM floor
+    divided by the time ("floor"), and each training step divided by jet's
+    fastest ("train vs jet")."""
+
+    def fastest(m: Measurement, names, attribute: str) -> float | None:
+        times = [
+            getattr(o, attribute)
+            for o in measurements
+            if (o.workload, o.batch) == (m.workload, m.batch)
+            and o.strategy in names
+            and getattr(o, attribute)
+        ]
+        return min(times, default=None)
+
     for m in measurements:
-        for label, other in (("nested", BASELINE), ("jet", REFERENCE)):
-            other_seconds = at.get((m.workload, m.batch, other))
-            if m.seconds and other_seconds:
-                m.ratios[label] = m.seconds / other_seconds
+        references = {
+            "nested": fastest(m, (BASELINE,), "seconds"),
+            "jet": fastest(m, JET_REFERENCES, "seconds"),
+        }
+        for label, other in references.items():
+            if m.seconds and other:
+                m.ratios[label] = m.seconds / other
+        if m.seconds and m.floor_seconds:
+            m.ratios["floor"] = m.floor_seconds / m.seconds
+        jet_train = fastest(m, JET_REFERENCES, "train_seconds")
+        if m.train_seconds and jet_train:
+            m.ratios["train vs jet"] = m.train_seconds / jet_train
 
 
 # ------------------------------------------------------------------ memory
@@ -293,27 +397,39 @@ def _peak_increase_of_one_call(operator, x: torch.Tensor) -> int:
 
 
 def format_table(measurements: Sequence[Measurement]) -> str:
+    training = any(m.train_seconds for m in measurements)
     header = (
-        "N", "strategy", "time/call", "vs nested", "vs jet coll.",
-        "max rel err", "compile", "peak MiB",
-    )  # fmt: skip
+        "N", "strategy", "time/call", "vs jet best", "vs nested", "GEMM floor",
+        "floor/time", "max rel err", "compile (1st call)", "peak MiB",
+    ) + (("train step", "train vs jet") if training else ())  # fmt: skip
     rows = [header]
     for m in measurements:
         if m.seconds is None:
             rows.append((str(m.batch), m.strategy, m.note))
             continue
-        rows.append(
-            (
-                str(m.batch),
-                m.strategy,
-                _format_seconds(m.seconds),
-                _format_ratio(m.ratios.get("nested")),
-                _format_ratio(m.ratios.get("jet")),
-                "-" if m.relative_error is None else f"{m.relative_error:.1e}",
-                "-" if m.compile_seconds is None else f"{m.compile_seconds:.1f} s",
-                "-" if m.peak_mib is None else str(m.peak_mib),
-            )
+        compile_ = "-"
+        if m.compile_seconds is not None:
+            compile_ = f"{m.compile_seconds:.1f} s"
+            if m.first_call_seconds is not None:
+                compile_ += f" ({m.first_call_seconds:.1f} s)"
+        row = (
+            str(m.batch),
+            m.strategy,
+            _format_seconds(m.seconds),
+            _format_ratio(m.ratios.get("jet")),
+            _format_ratio(m.ratios.get("nested")),
+            "-" if m.floor_seconds is None else _format_seconds(m.floor_seconds),
+            "-" if "floor" not in m.ratios else f"{m.ratios['floor']:.2f}",
+            "-" if m.relative_error is None else f"{m.relative_error:.1e}",
+            compile_,
+            "-" if m.peak_mib is None else str(m.peak_mib),
         )
+        if training:
+            row += (
+                "-" if m.train_seconds is None else _format_seconds(m.train_seconds),
+                _format_ratio(m.ratios.get("train vs jet")),
+            )
+        rows.append(row)
     full_rows = [r for r in rows if len(r) == len(header)]
     widths = [max(len(r[i]) for r in full_rows) for i in range(len(header))]
     lines = []
@@ -324,6 +440,13 @@ def format_table(measurements: Sequence[Measurement]) -> str:
         cells = [f"{row[0]:>{widths[0]}}", f"{row[1]:<{widths[1]}}"]
         cells += [f"{c:>{w}}" for c, w in zip(row[2:], widths[2:], strict=True)]
         lines.append("  ".join(cells))
+    loads = dict.fromkeys((m.batch, m.load) for m in measurements if m.load)
+    if loads:
+        lines.append(
+            "load average (1 min) after timing: "
+            + ", ".join(f"N={n}: {load:.1f}" for n, load in loads)
+            + f" ({os.cpu_count()} cores)"
+        )
     return "\n".join(lines)
 
 
@@ -403,6 +526,18 @@ def build_parser(prog: str | None = None, parser_class=argparse.ArgumentParser):
         help="also time torch.compile of the nested baseline (slow to compile)",
     )
     parser.add_argument(
+        "--workloads",
+        metavar="TEXT",
+        help="only the workloads whose name contains TEXT (e.g. 'biharmonic "
+        "D=5 float64'; names as the plan prints them)",
+    )
+    parser.add_argument(
+        "--training",
+        action="store_true",
+        help="also time a training step (the operator's loss and its parameter "
+        "gradients) per strategy",
+    )
+    parser.add_argument(
         "--memory",
         action=argparse.BooleanOptionalAction,
         help="measure peak memory in subprocesses (default: on for --full only)",
@@ -456,13 +591,15 @@ def run(args: argparse.Namespace) -> int:
         return memory_worker(args)
     quick = args.quick
     workloads = quick_workloads() if quick else full_workloads()
+    if args.workloads:
+        workloads = [w for w in workloads if args.workloads in w.name]
     names = selected_strategies(args)
     memory = args.memory if args.memory is not None else not quick
     budget = args.budget or (4.0 if quick else 20.0)
     print(
         f"bench_operators ({'quick' if quick else 'full'}): torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores"
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
     )
     for workload in workloads:
         print(f"  {workload.name}: N = {', '.join(map(str, workload.batch_sizes))}")
@@ -474,10 +611,11 @@ def run(args: argparse.Namespace) -> int:
     for workload in workloads:
         print(f"\n== {workload.name}", flush=True)
         results = benchmark_workload(
-            workload, names, budget, min_repeats=3 if quick else 5
+            workload, names, budget, 3 if quick else 5, args.training
         )
         if memory:
-            peaks = measure_memory(workload, [n for n in names if n in STRATEGIES])
+            timed = dict.fromkeys(m.strategy for m in results if m.seconds)
+            peaks = measure_memory(workload, [n for n in timed if n in STRATEGIES])
             for m in results:
                 if m.batch == max(workload.batch_sizes) and m.strategy in peaks:
                     peak = peaks[m.strategy]

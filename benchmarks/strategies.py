@@ -12,9 +12,13 @@ callable `x -> operator(f)(x)` for any batch size, or raises `Unavailable`
 * jet standard / collapsed: the reference implementation (PyPI
   `jet-for-pytorch`, `import jet`) the way its own benchmark uses it: the
   operator of one datum is traced to an FX graph, common subexpressions are
-  eliminated, and the graph is vmapped over the batch.
+  eliminated, and the graph is vmapped over the batch; `+ torch.compile` hands
+  that vmapped graph to torch.compile (Inductor). The faster of the two is the
+  reference (`JET_REFERENCES`): what a careful user would pick.
 * ours standard / collapsed on each backend: `taylor_mlir` compiled operators
-  (they take the whole batch; the batch dimension is dynamic).
+  (they take the whole batch; the batch dimension is dynamic). The biharmonic
+  chooses its program by cost (`taylor_mlir/strategy.py`); `nested` and
+  `interpolated` force one (biharmonic workloads only).
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ Operator = Callable[[torch.Tensor], torch.Tensor]
 
 class Unavailable(Exception):
     """A strategy that cannot run here (package or backend missing)."""
+
+
+class NotApplicable(Unavailable):
+    """A strategy that does not apply to the workload: it gets no row."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ def jet_available() -> bool:
 
 
 def build_jet(
-    collapsed: bool,
+    collapsed: bool, compiled: bool = False
 ) -> Callable[[Callable, torch.Tensor, Workload], Operator]:
     def build(model: Callable, x: torch.Tensor, workload: Workload) -> Operator:
         if not jet_available():
@@ -127,7 +135,8 @@ def build_jet(
         jet.common_subexpression_elimination(graph.graph)
         graph.recompile()
         randomness = "error" if workload.samples is None else "different"
-        return torch.func.vmap(graph, randomness=randomness)
+        operator = torch.func.vmap(graph, randomness=randomness)
+        return torch.compile(operator) if compiled else operator
 
     return build
 
@@ -136,12 +145,19 @@ def build_jet(
 
 
 def build_ours(
-    collapsed: bool, backend: str
+    collapsed: bool, backend: str, strategy: str | None = None
 ) -> Callable[[Callable, torch.Tensor, Workload], Operator]:
     def build(model: Callable, x: torch.Tensor, workload: Workload) -> Operator:
+        import taylor_mlir as tm
         from taylor_mlir.errors import BackendError
 
+        if strategy is not None and workload.operator != "biharmonic":
+            raise NotApplicable(f"strategy={strategy!r} is for the biharmonic")
         try:
+            if strategy is not None:
+                return tm.biharmonic(
+                    model, x, collapsed=collapsed, backend=backend, strategy=strategy
+                )
             return compile_operator(
                 model,
                 x,
@@ -161,11 +177,17 @@ STRATEGIES: dict[str, Callable[[Callable, torch.Tensor, Workload], Operator]] = 
     "torch.func nested": build_nested,
     "jet standard": build_jet(collapsed=False),
     "jet collapsed": build_jet(collapsed=True),
+    "jet collapsed + torch.compile": build_jet(collapsed=True, compiled=True),
     "ours standard (torch)": build_ours(collapsed=False, backend="torch"),
     "ours collapsed (torch)": build_ours(collapsed=True, backend="torch"),
+    "ours collapsed nested (torch)": build_ours(True, "torch", "nested"),
+    "ours collapsed interpolated (torch)": build_ours(True, "torch", "interpolated"),
+    "ours collapsed (torch-inductor)": build_ours(
+        collapsed=True, backend="torch-inductor"
+    ),
     "ours standard (iree-cpu)": build_ours(collapsed=False, backend="iree-cpu"),
     "ours collapsed (iree-cpu)": build_ours(collapsed=True, backend="iree-cpu"),
 }
 OPTIONAL_STRATEGIES = {"torch.func nested + torch.compile": build_nested_compiled}
 BASELINE = "torch.func nested"
-REFERENCE = "jet collapsed"
+JET_REFERENCES = ("jet collapsed", "jet collapsed + torch.compile")
