@@ -1,7 +1,7 @@
 """
 The `taylor` dialect: Taylor jets and the ops that propagate and collapse them.
 
-Convention (see DESIGN.md): a K-jet along R directions carries, for a value of
+Convention (docs/design.md): a K-jet along R directions carries, for a value of
 type `tensor<S>`, the primal coefficient `f_0 : tensor<S>` and the coefficients
 `f_1 .. f_K : tensor<R x S>` (one slice per direction, plain derivatives, not
 divided by k!). A *collapsed* jet stores its top coefficient `f_K` already summed
@@ -24,7 +24,7 @@ One op belongs to the tensor level and lives through every pass:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, TypeVar, cast
 
 from xdsl.dialects.builtin import (
     DenseArrayBase,
@@ -167,6 +167,16 @@ def direction_type(directions: int, primal_type: TensorType) -> TensorType:
     )
 
 
+_T = TypeVar("_T", bound=Attribute)
+
+
+def _operand_type(value: SSAValue, expected: type[_T], op_name: str) -> _T:
+    """The type of an operand given to a constructor, which must be `expected`."""
+    if not isinstance(value.type, expected):
+        raise TypeError(f"{op_name} takes a {expected.name}, got {value.type}")
+    return value.type
+
+
 def _check_direction_pair(
     per_direction: Attribute, primal: Attribute, directions: int | None, what: str
 ) -> int:
@@ -236,8 +246,7 @@ class SeedOp(IRDLOperation):
         super().__init__(operands=[primal, coefficients], result_types=[result_type])
 
     def verify_(self) -> None:
-        jet = self.result.type
-        assert isinstance(jet, JetType)
+        jet = cast(JetType, self.result.type)  # checked by result_def
         if self.primal.type != jet.primal_type:
             raise VerifyException(
                 f"seed primal type {self.primal.type} does not match the jet's "
@@ -303,8 +312,7 @@ class CoefficientOp(HasCanonicalizationPatternsInterface, IRDLOperation):
         )
 
     def __init__(self, jet: SSAValue, index: int):
-        jet_type = jet.type
-        assert isinstance(jet_type, JetType)
+        jet_type = _operand_type(jet, JetType, "taylor.coefficient")
         super().__init__(
             operands=[jet],
             properties={"index": IntAttr(index)},
@@ -318,8 +326,7 @@ class CoefficientOp(HasCanonicalizationPatternsInterface, IRDLOperation):
         return (CoefficientOfSeed(),)
 
     def verify_(self) -> None:
-        jet = self.jet.type
-        assert isinstance(jet, JetType)
+        jet = cast(JetType, self.jet.type)  # checked by operand_def
         k = self.index.data
         if not 0 <= k <= jet.K:
             raise VerifyException(
@@ -461,11 +468,16 @@ def _block_args_match(region: Region, expected: Sequence[Attribute], what: str) 
         )
 
 
-def _yielded_type(region: Region) -> Attribute:
+def yielded_value(region: Region) -> SSAValue:
+    """The one value the body of a `taylor.linear`/`taylor.linear_map` yields."""
     terminator = region.block.last_op
     if not isinstance(terminator, YieldOp) or len(terminator.values) != 1:
         raise VerifyException("region must end in taylor.yield of one value")
-    return terminator.values[0].type
+    return terminator.values[0]
+
+
+def _yielded_type(region: Region) -> Attribute:
+    return yielded_value(region).type
 
 
 @irdl_op_definition
@@ -508,8 +520,7 @@ class LinearOp(_RegionOpMixin, HasCanonicalizationPatternsInterface, IRDLOperati
             [j.primal_type for j in jets],  # type: ignore[union-attr]
             "taylor.linear",
         )
-        result = self.result.type
-        assert isinstance(result, JetType)
+        result = cast(JetType, self.result.type)  # checked by result_def
         if _yielded_type(self.body) != result.primal_type:
             raise VerifyException(
                 f"taylor.linear: body yields {_yielded_type(self.body)}, "
@@ -548,8 +559,7 @@ class OffsetOp(HasCanonicalizationPatternsInterface, IRDLOperation):
         return (OffsetByZero(),)
 
     def verify_(self) -> None:
-        jet = self.jet.type
-        assert isinstance(jet, JetType)
+        jet = cast(JetType, self.jet.type)  # checked by operand_def
         if self.offset.type != jet.primal_type:
             raise VerifyException(
                 f"taylor.offset: offset type {self.offset.type} does not match the "
@@ -667,9 +677,9 @@ class ReplicateOp(IRDLOperation):
     traits = traits_def(Pure())
 
     def __init__(self, input: SSAValue, directions: int):
-        assert isinstance(input.type, TensorType)
+        input_type = _operand_type(input, TensorType, "taylor.replicate")
         super().__init__(
-            operands=[input], result_types=[direction_type(directions, input.type)]
+            operands=[input], result_types=[direction_type(directions, input_type)]
         )
 
     @property
@@ -705,11 +715,11 @@ class SumOp(HasCanonicalizationPatternsInterface, IRDLOperation):
     def __init__(
         self, input: SSAValue, weights: Sequence[float] | DenseArrayBase | None = None
     ):
-        assert isinstance(input.type, TensorType)
+        input_type = _operand_type(input, TensorType, "taylor.sum")
         if weights is not None and not isinstance(weights, DenseArrayBase):
             weights = DenseArrayBase.from_list(f64, [float(w) for w in weights])
         primal = TensorType(
-            input.type.get_element_type(), list(input.type.get_shape()[1:])
+            input_type.get_element_type(), list(input_type.get_shape()[1:])
         )
         super().__init__(
             operands=[input],

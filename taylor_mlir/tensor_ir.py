@@ -1,7 +1,7 @@
 """
 Building tensor-level IR: the upstream ops both backends consume.
 
-The contract (DESIGN.md, level 6): elementwise `arith`/`math` ops on tensors of
+The contract (docs/ir-conventions.md, "Tensor level"): elementwise `arith`/`math` ops on tensors of
 one type (broadcasting is explicit, through `linalg.broadcast`), `linalg.matmul`,
 `linalg.transpose`, `linalg.broadcast`, `linalg.reduce` (sum), `linalg.fill`,
 `tensor.empty`/`dim`/`collapse_shape`/`expand_shape`/`extract_slice`/`concat`,
@@ -43,7 +43,7 @@ from taylor_mlir.dialects.elementwise import (
     ELEMENTWISE_FUNCTIONS,
     MATH_FUNCTIONS,
 )
-from taylor_mlir.errors import InternalError
+from taylor_mlir.errors import InternalError, InvalidIRError
 
 DYNAMIC = DYNAMIC_INDEX
 
@@ -52,7 +52,8 @@ Dim = int | SSAValue  # a static size, or an index value for a dynamic one
 
 def tensor_type(value: SSAValue) -> TensorType:
     t = value.type
-    assert isinstance(t, TensorType), f"expected a tensor, got {t}"
+    if not isinstance(t, TensorType):
+        raise InvalidIRError(f"expected a tensor, got {value} of type {t}")
     return t
 
 
@@ -272,12 +273,9 @@ class TensorBuilder:
         result_type = TensorType(element_of(values[0]), result_shape)
         return self._result(tensor.ConcatOp(values, dim, result_type))
 
-    def elementwise_like(
-        self, op: Operation, operands: Sequence[SSAValue]
-    ) -> SSAValue | None:
-        """Re-emits the elementwise op `op` (arith/math on tensors, `arith.cmpf`,
-        `arith.select`) on new operands of another shape, e.g. batched or primal
-        ones. None when `op` is not elementwise."""
+    def elementwise_like(self, op: Operation, operands: Sequence[SSAValue]) -> SSAValue:
+        """Re-emits the elementwise op `op` (one of `ELEMENTWISE_OPS`) on new
+        operands of another shape, e.g. batched or primal ones."""
         binary = {
             arith.AddfOp: self.add,
             arith.SubfOp: self.sub,
@@ -298,7 +296,7 @@ class TensorBuilder:
             return self.select(*operands)
         if type(op) in MATH_FUNCTIONS:
             return self._result(type(op)(*operands))
-        return None
+        raise InternalError(f"{op.name} is not an elementwise op")
 
     def batch_matmul(self, a: SSAValue, b: SSAValue) -> SSAValue:
         """A batch of matrix products, out[i] = a[i] @ b[i] (B x M x P), from
@@ -327,7 +325,10 @@ class TensorBuilder:
                 product, [[0], [1, 2]], [self.dim(a, 0), batch, columns]
             )
             return self.transpose(expanded, [1, 0, 2])
-        assert a_rank == 3 and b_rank == 3, "batch_matmul takes 3-D or 2-D operands"
+        if (a_rank, b_rank) != (3, 3):
+            raise InternalError(
+                f"batch_matmul takes 3-D or 2-D operands, got ranks {a_rank}, {b_rank}"
+            )
         batch, rows, inner = self.dim(a, 0), self.dim(a, 1), self.dim(a, 2)
         shape = [batch, rows, inner, self.dim(b, 2)]
         a_wide = self.broadcast(a, shape, [3])

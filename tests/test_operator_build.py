@@ -141,3 +141,10 @@ def test_missing_function_is_named(primal):
 def test_bad_jet_order(primal):
     with pytest.raises(InvalidIRError, match="jet order"):
         build_jet(primal, 0)
+
+
+def test_group_without_directions_is_refused(primal):
+    """A hand-made group with neither fixed, random nor per-call directions."""
+    spec = S.OperatorSpec("custom", 2, (S.DirectionGroup(2, (1.0,)),))
+    with pytest.raises(S.OperatorSpecError, match="order 2 has no directions"):
+        build_operator(primal, spec)

@@ -170,14 +170,18 @@ class _Batcher:
                 self.unbatched[old] = new
             else:
                 self.batched[old] = new
-        raise AssertionError("taylor.linear_map body without taylor.yield")
+        raise InvalidIRError("taylor.linear_map: body does not end in taylor.yield")
 
     def is_batched(self, value: SSAValue) -> bool:
         return value in self.batched
 
     def value(self, value: SSAValue) -> SSAValue:
         """The new value of an unbatched one (captured values stay themselves)."""
-        assert not self.is_batched(value)
+        if self.is_batched(value):
+            raise InvalidIRError(
+                "taylor.linear_map: a value that depends on the directions is used "
+                "where a direction-independent one is needed (a size or an init)"
+            )
         return self.unbatched.get(value, value)
 
     def as_batched(self, value: SSAValue) -> SSAValue:
@@ -287,9 +291,7 @@ def _batch_concat(batcher: _Batcher, op: tensor.ConcatOp) -> SSAValue:
 
 
 def _batch_elementwise(batcher: _Batcher, op: Operation) -> SSAValue:
-    new = batcher.b.elementwise_like(op, [batcher.as_batched(v) for v in op.operands])
-    assert new is not None
-    return new
+    return batcher.b.elementwise_like(op, [batcher.as_batched(v) for v in op.operands])
 
 
 def _batch_dim(batcher: _Batcher, op: tensor.DimOp) -> SSAValue:

@@ -50,9 +50,10 @@ from taylor_mlir.dialects.taylor import (
     ReplicateOp,
     SumOp,
     YieldOp,
+    yielded_value,
 )
 from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
-from taylor_mlir.errors import InvalidIRError
+from taylor_mlir.errors import InternalError, InvalidIRError
 from taylor_mlir.tensor_ir import (
     ELEMENTWISE_OPS,
     Dim,
@@ -127,9 +128,10 @@ def _fill_sizes_from_above(value: SSAValue) -> list[_SizeFromAbove]:
     fills when there is one (so the R-sized tensor is not kept alive for its
     sizes), else as its `tensor.dim`s."""
     fill = value.owner
-    assert isinstance(fill, linalg.FillOp)
     sizes: list[_SizeFromAbove]
-    if isinstance(empty := fill.outputs[0].owner, tensor.EmptyOp):
+    if isinstance(fill, linalg.FillOp) and isinstance(
+        empty := fill.outputs[0].owner, tensor.EmptyOp
+    ):
         dynamic = iter(empty.dynamic_sizes)
         sizes = [next(dynamic) if s == DYNAMIC_INDEX else s for s in shape_of(value)]
     else:
@@ -154,7 +156,8 @@ def _primal_factor(b: TensorBuilder, value: SSAValue) -> SSAValue:
     if isinstance(replicate := value.owner, ReplicateOp):
         return replicate.input
     fill_value = fill_constant(value)
-    assert fill_value is not None, "not direction-independent"
+    if fill_value is None:
+        raise InternalError(f"{value} is not direction-independent")
     return b.fill(fill_value, _sizes_without_directions(b, value), element_of(value))
 
 
@@ -169,7 +172,7 @@ def _inline_body(
         if isinstance(op, YieldOp):
             return mapping.get(op.values[0], op.values[0])
         rewriter.insert(op.clone(value_mapper=mapping))
-    raise AssertionError("taylor.linear_map body without taylor.yield")
+    raise InvalidIRError("taylor.linear_map: body does not end in taylor.yield")
 
 
 # -------------------------------------------------------- pulling sums up
@@ -449,9 +452,7 @@ class FoldLinearMapOfZeros(RewritePattern):
             arg: _fill_sizes_from_above(x)
             for arg, x in zip(block.args, op.inputs, strict=True)
         }
-        yielded = block.last_op
-        assert isinstance(yielded, YieldOp)
-        sizes = _sizes_from_above(yielded.values[0], block, argument_sizes)
+        sizes = _sizes_from_above(yielded_value(op.body), block, argument_sizes)
         if sizes is None:
             return
         b = TensorBuilder(rewriter)
@@ -534,7 +535,6 @@ class PushReplicateThroughElementwise(RewritePattern):
             return
         b = TensorBuilder(rewriter)
         primal = b.elementwise_like(op, [_primal_factor(b, v) for v in op.operands])
-        assert primal is not None
         rewriter.replace(op, (), [_replicated(b, primal, replicates[0].directions)])
 
 

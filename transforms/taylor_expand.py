@@ -32,6 +32,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import cast
 
 from xdsl.builder import InsertPoint
 from xdsl.context import Context
@@ -43,11 +44,12 @@ from xdsl.passes import ModulePass
 from taylor_mlir.dialects import taylor
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 from taylor_mlir.dialects.taylor import JetType, direction_type
-from taylor_mlir.errors import InvalidIRError
+from taylor_mlir.errors import InternalError, InvalidIRError
 from taylor_mlir.tensor_ir import IRElementwiseOps, TensorBuilder
 
 Coefficients = list[SSAValue | None]
-"""Coefficients 0..K of a jet; None is a coefficient known to be zero."""
+"""Coefficients 0..K of a jet; None is a coefficient known to be zero (never
+coefficient 0: a seed gives it, every rule computes it)."""
 
 
 # ------------------------------------------------------------ Faa di Bruno
@@ -96,7 +98,8 @@ class JetExpander:
 
     @property
     def builder(self) -> TensorBuilder:
-        assert self._builder is not None, "call at(op) first"
+        if self._builder is None:
+            raise InternalError("JetExpander.builder before at(op)")
         return self._builder
 
     def at(self, op: Operation) -> None:
@@ -204,14 +207,13 @@ class JetExpander:
                 self.at(op)
                 coefficients = rule(self, op)
                 if isinstance(op, taylor.CoefficientOp):
-                    assert coefficients[0] is not None
                     op.result.replace_all_uses_with(coefficients[0])
                 else:
                     self.coefficients[op.results[0]] = coefficients
                 jet_ops.append(op)
         for op in reversed(jet_ops):
-            assert op.parent is not None
-            op.parent.erase_op(op)
+            op.detach()
+            op.erase()
 
 
 def _check_no_jet_operand(op: Operation) -> None:
@@ -233,20 +235,18 @@ Rule = Callable[[JetExpander, Operation], Coefficients]
 
 
 def _jet_type(value: SSAValue) -> JetType:
-    assert isinstance(value.type, JetType)
-    return value.type
+    """The type of a jet operand or result of a taylor op (its verifier checked)."""
+    return cast(JetType, value.type)
 
 
-def _expand_seed(e: JetExpander, op: Operation) -> Coefficients:
+def _expand_seed(e: JetExpander, op: taylor.SeedOp) -> Coefficients:
     """seed x0, x1, ..., xn -> [x0, x1, ..., xn, None, ...]."""
-    assert isinstance(op, taylor.SeedOp)
     given = [op.primal, *op.coefficients]
     return given + [None] * (_jet_type(op.result).K + 1 - len(given))
 
 
-def _expand_coefficient(e: JetExpander, op: Operation) -> Coefficients:
+def _expand_coefficient(e: JetExpander, op: taylor.CoefficientOp) -> Coefficients:
     """coefficient %j[k] -> the value, a zero fill when known to be zero."""
-    assert isinstance(op, taylor.CoefficientOp)
     coefficients = e.of(op.jet)
     k = op.index.data
     value = coefficients[k]
@@ -255,10 +255,9 @@ def _expand_coefficient(e: JetExpander, op: Operation) -> Coefficients:
     return [value]
 
 
-def _expand_linear(e: JetExpander, op: Operation) -> Coefficients:
+def _expand_linear(e: JetExpander, op: taylor.LinearOp) -> Coefficients:
     """k = 0 (and a collapsed top): the body inlined; k >= 1: taylor.linear_map
     over the per-direction coefficients, None when all inputs are zero."""
-    assert isinstance(op, taylor.LinearOp)
     result = _jet_type(op.result)
     inputs = [(_jet_type(i), e.of(i)) for i in op.inputs]
     out: Coefficients = [e.inline(op.body, [c[0] for _, c in inputs])]  # type: ignore[misc]
@@ -278,21 +277,18 @@ def _expand_linear(e: JetExpander, op: Operation) -> Coefficients:
     return out
 
 
-def _expand_offset(e: JetExpander, op: Operation) -> Coefficients:
+def _expand_offset(e: JetExpander, op: taylor.OffsetOp) -> Coefficients:
     """Only coefficient 0 moves: [x0 + b, x1, ..., xK]."""
-    assert isinstance(op, taylor.OffsetOp)
     coefficients = e.of(op.jet)
     return [e.builder.add(coefficients[0], op.offset), *coefficients[1:]]  # type: ignore[arg-type]
 
 
-def _expand_mul(e: JetExpander, op: Operation) -> Coefficients:
+def _expand_mul(e: JetExpander, op: taylor.MulOp) -> Coefficients:
     """Leibniz: (ab)_k = sum_j C(k, j) a_j b_{k-j}; the terms with a_0 or b_0
     replicate them (times C(k, j) = 1), the others replicate the constant."""
-    assert isinstance(op, taylor.MulOp)
     jet = _jet_type(op.result)
     a, b = e.of(op.lhs), e.of(op.rhs)
     a0, b0 = a[0], b[0]
-    assert a0 is not None and b0 is not None
     out: Coefficients = [e.builder.mul(a0, b0)]
     for k in range(1, jet.K + 1):
         collapsed_top = jet.coefficient_type(k) == jet.primal_type
@@ -316,14 +312,12 @@ def _expand_mul(e: JetExpander, op: Operation) -> Coefficients:
     return out
 
 
-def _expand_elementwise(e: JetExpander, op: Operation) -> Coefficients:
+def _expand_elementwise(e: JetExpander, op: taylor.ElementwiseOp) -> Coefficients:
     """Faa di Bruno: y_k = sum over partitions of k with multiplicities m_i of
     k! / prod(m_i! (i!)^m_i) * s^(sum m_i)(z_0) * prod z_i^m_i."""
-    assert isinstance(op, taylor.ElementwiseOp)
     jet = _jet_type(op.result)
     z = e.of(op.operand)
     z0 = z[0]
-    assert z0 is not None
     exponent = op.exponent.value.data if op.exponent is not None else None
     derivatives = ELEMENTWISE_FUNCTIONS[op.function.data].derivatives(
         IRElementwiseOps(e.builder), z0, jet.K, exponent

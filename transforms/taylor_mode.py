@@ -49,7 +49,7 @@ from xdsl.traits import SymbolTable
 from taylor_mlir.dialects import arith_tensor, taylor
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.dialects.taylor import JetType
-from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.errors import InternalError, InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.tensor_ir import TensorBuilder
 
 
@@ -85,7 +85,8 @@ class JetCallInliner:
         return isinstance(value.type, JetType)
 
     def jet_type(self, primal_type: Attribute) -> JetType:
-        assert isinstance(primal_type, TensorType)
+        if not isinstance(primal_type, TensorType):
+            raise InternalError(f"taylor-mode: a jet of {primal_type}")
         return self.template.with_primal_type(primal_type)
 
     # ------------------------------------------------------------ emitting
@@ -298,8 +299,7 @@ def _math_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
     return [p.elementwise(MATH_FUNCTIONS[type(op)].name, operands[0])]
 
 
-def _powf_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
-    assert isinstance(op, math.PowFOp)
+def _powf_rule(p: JetCallInliner, op: math.PowFOp, operands: list[SSAValue]):
     exponent = constant_fill_value(op.rhs)
     if p.is_jet(operands[1]) or exponent is None:
         raise UnsupportedOperatorError(
@@ -344,9 +344,8 @@ def _extremum_rule(predicate: str, name: str):
     return rule
 
 
-def _matmul_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
+def _matmul_rule(p: JetCallInliner, op: linalg.MatmulOp, operands: list[SSAValue]):
     """A matmul with one jet input is linear in it; a nonzero init is an offset."""
-    assert isinstance(op, linalg.MatmulOp)
     inputs, (init,) = operands[: len(op.inputs)], operands[len(op.inputs) :]
     if p.is_jet(init) or all(p.is_jet(v) for v in inputs):
         raise UnsupportedOperatorError(
@@ -355,9 +354,8 @@ def _matmul_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
     return [_accumulating_linear(p, op, inputs, init)]
 
 
-def _reduce_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
+def _reduce_rule(p: JetCallInliner, op: linalg.ReduceOp, operands: list[SSAValue]):
     """A sum-reduction is linear in its input; a nonzero init is an offset."""
-    assert isinstance(op, linalg.ReduceOp)
     body = list(op.region.block.ops)
     if not (
         len(body) == 2

@@ -140,3 +140,19 @@ func.func @jet_level(%x: tensor<?x2xf64>, %v: tensor<3x?x2xf64>) -> !taylor.jet<
 }
 
 // CHECK: {{^}}convert-taylor-to-tensor: taylor.seed is jet-level IR; run taylor-mode and taylor-expand first
+
+// -----
+
+// A per-direction value as the init of a broadcast: an init only gives sizes,
+// it must not depend on the directions.
+
+func.func @broadcast_into_argument(%x: tensor<3x2x4xf64>, %c: tensor<4xf64>) -> tensor<3x2x4xf64> {
+  %m = taylor.linear_map %x : tensor<3x2x4xf64> -> tensor<3x2x4xf64> {
+  ^bb0(%a: tensor<2x4xf64>):
+    %b = linalg.broadcast ins(%c : tensor<4xf64>) outs(%a : tensor<2x4xf64>) dimensions = [0]
+    taylor.yield %b : tensor<2x4xf64>
+  }
+  func.return %m : tensor<3x2x4xf64>
+}
+
+// CHECK: {{^}}taylor.linear_map: a value that depends on the directions is used where a direction-independent one is needed (a size or an init)

@@ -1,5 +1,5 @@
 """
-Executors of tensor-level IR (DESIGN.md, level 7).
+Executors of tensor-level IR (docs/design.md, "The pipeline").
 
 `build_executable(module, func_name, backend)` returns a callable taking torch
 tensors and returning a tuple of torch tensors:

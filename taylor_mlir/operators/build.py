@@ -42,7 +42,7 @@ from taylor_mlir.dialects.taylor import (
     direction_type,
 )
 from taylor_mlir.errors import InvalidIRError
-from taylor_mlir.operators.spec import DirectionGroup, OperatorSpec
+from taylor_mlir.operators.spec import DirectionGroup, OperatorSpec, OperatorSpecError
 from taylor_mlir.tensor_ir import TensorBuilder, element_of, shape_of
 
 
@@ -145,7 +145,11 @@ def _fixed_directions(
     builder: TensorBuilder, x: SSAValue, group: DirectionGroup, datum_shape
 ) -> SSAValue:
     """The group's `R x D` directions as a constant, broadcast to `R x N x *S`."""
-    assert group.directions is not None
+    if group.directions is None:
+        raise OperatorSpecError(
+            f"a direction group of order {group.order} has no directions: give "
+            "fixed directions (R x D), random ones or ones computed at each call"
+        )
     R = group.count
     constant = builder.constant(
         np.asarray(group.directions).reshape(R, *datum_shape), element_of(x)
@@ -255,13 +259,11 @@ def build_operator(
             if totals is None
             else [builder.add(t, s_) for t, s_ in zip(totals, summed, strict=True)]
         )
-    assert totals is not None
     values = None
     if spec.constant != 0.0 or "value" in returns:
         # f itself is coefficient 0 of any of the jets
         values = [builder.insert(CoefficientOp(y, 0)).results[0] for y in jets[0]]
     if spec.constant != 0.0:
-        assert values is not None
         totals = [
             builder.add(
                 total,
@@ -274,12 +276,10 @@ def build_operator(
     results: list[SSAValue] = []
     for item in returns:
         if item == "value":
-            assert values is not None
             results += values
         elif item == "operator":
             results += totals
         else:
-            assert with_gradient is not None
             results += [
                 _gradient(
                     builder,

@@ -4,7 +4,7 @@ Mixed partial derivatives from pure directional ones (Griewank's interpolation).
 Write `T_K(w) = <d^K f, w x ... x w>` (the top coefficient of a K-jet along w,
 plain-derivative convention) and, for directions `v_1 .. v_n` and a multi-index
 `i` with `|i| = K`, `M_i = <d^K f, v_1^{x i_1} x ... x v_n^{x i_n}>`. Then
-(Griewank, Utke, Walther 2000; DESIGN.md)
+(Griewank, Utke, Walther 2000; docs/design.md)
 
     M_i = (1/K!) * sum_{|j| = K} gamma_{i,j} * T_K(j_1 v_1 + ... + j_n v_n)
     gamma_{i,j} = sum_{0 < k <= i} (-1)^{|i| - |k|} binom(i, k)

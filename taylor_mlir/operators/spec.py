@@ -2,7 +2,7 @@
 Operator specifications: which jets to push and how to sum their top coefficients.
 
 A linear differential operator of order K is `sum_r c_r f_{K,r}`, the weighted sum
-of the top Taylor coefficients of K-jets along directions `v_r` (DESIGN.md, "The
+of the top Taylor coefficients of K-jets along directions `v_r` (docs/design.md, "The
 math"). An `OperatorSpec` lists one `DirectionGroup` per order (an operator with
 first- and second-order terms has two), plus the weight of an order-0 term (f
 itself). A group's directions are either fixed (an `R x D` array, `D` the size of
