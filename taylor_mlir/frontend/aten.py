@@ -14,7 +14,7 @@ elementwise, and a test in tests/test_frontend.py.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -22,7 +22,9 @@ import torch.fx
 from xdsl.ir import SSAValue
 
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
+from taylor_mlir.dialects.special import MAX_POLYGAMMA
 from taylor_mlir.dialects.taylor import StopGradientOp
+from taylor_mlir.frontend import compositions as compose
 from taylor_mlir.frontend.export import STOP_GRADIENT
 from taylor_mlir.frontend.sizes import monomial
 from taylor_mlir.tensor_ir import DYNAMIC, shape_of
@@ -135,9 +137,6 @@ def _sub(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
 _mul = _boolean_result(_binary(lambda i, a, b: i.b.mul(a, b)))
 RULES[aten.mul.Tensor] = RULES[aten.mul.Scalar] = _mul
 RULES[aten.div.Tensor] = RULES[aten.div.Scalar] = _binary(lambda i, a, b: i.b.div(a, b))
-_maximum = _boolean_result(_binary(lambda i, a, b: i.b.maximum(a, b)))  # or
-_minimum = _boolean_result(_binary(lambda i, a, b: i.b.minimum(a, b)))  # and
-RULES[aten.maximum.default], RULES[aten.minimum.default] = _maximum, _minimum
 
 _PREDICATES = {
     "gt": "ogt",
@@ -197,19 +196,33 @@ def _unary(emit: Callable[[GraphImporter, SSAValue], SSAValue]) -> Rule:
 
 
 for _function in ELEMENTWISE_FUNCTIONS.values():  # tanh, sigmoid, reciprocal, ...
-    if _function.aten is not None:
+    if _function.aten is not None and not _function.aten_args:
         RULES[getattr(aten, _function.aten).default] = _unary(
             lambda i, x, f=_function: f.primal(i.ops, x)
         )
 RULES[aten.neg.default] = _unary(lambda i, x: i.b.neg(x))
 
 
+@rule(aten.polygamma.default)
+def _polygamma(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """polygamma(n, x): digamma for n = 0, else the `polygamma<n>` function."""
+    n, x = node.args[0], imp.tensor(node, node.args[1])
+    name = "digamma" if n == 0 else f"polygamma{n}"
+    if name not in ELEMENTWISE_FUNCTIONS:
+        raise imp.unsupported(node, f"n = {n}: polygamma(n) for n <= {MAX_POLYGAMMA}")
+    return ELEMENTWISE_FUNCTIONS[name].primal(imp.ops, x)
+
+
 @rule(aten.abs.default)
 def _abs(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    """|x| = x where x >= 0, else -x (piecewise, like `where`)."""
+    """|x| = x where x > 0, -x where x < 0, else (0 and NaN) the constant
+    x * x: derivative sign(x), 0 at 0, as autograd's."""
+    b = imp.b
     x = imp.tensor(node, node.args[0])
-    nonnegative = imp.b.cmpf("oge", x, imp.b.full_like(x, 0.0))
-    return imp.b.select(nonnegative, x, imp.b.neg(x))
+    zero = b.full_like(x, 0.0)
+    plain = compose.stop_gradient(b, x)
+    rest = b.select(b.cmpf("olt", x, zero), b.neg(x), b.mul(plain, plain))
+    return b.select(b.cmpf("ogt", x, zero), x, rest)
 
 
 @rule(aten.pow.Tensor_Scalar)
@@ -220,6 +233,37 @@ def _pow(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     if not isinstance(exponent, int | float):
         raise imp.unsupported(node, "the exponent must be a number")
     return ELEMENTWISE_FUNCTIONS["pow"].primal(imp.ops, x, float(exponent))
+
+
+@rule(aten.pow.Tensor_Tensor, aten.pow.Scalar)
+def _pow_tensor(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """z ** w with a tensor exponent: exp(w log z), exact for z > 0 (a negative
+    base gives NaN, where torch's is real for integer w)."""
+    z, w = (imp.operand(node, arg) for arg in node.args[:2])
+    log_z = ELEMENTWISE_FUNCTIONS["log"].primal(imp.ops, z)
+    return ELEMENTWISE_FUNCTIONS["exp"].primal(imp.ops, imp.b.mul(w, log_z))
+
+
+@rule(aten.atan2.default)
+def _atan2(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """atan2(y, x), piecewise on the primal so no branch divides by zero:
+    atan(y/x) + 0, pi or -pi by quadrant where |y| <= |x|, else
+    +-pi/2 - atan(x/y); 0 at the origin (+-0 not told apart)."""
+    b = imp.b
+    y, x = (imp.operand(node, arg) for arg in node.args[:2])
+    y0, x0 = compose.stop_gradient(b, y), compose.stop_gradient(b, x)  # branches
+    fill = lambda v: imp.fill(node, v)  # noqa: E731
+    zero = fill(0.0)
+    atan = ELEMENTWISE_FUNCTIONS["atan"]
+    x_safe = b.select(b.cmpf("oeq", x0, zero), fill(1.0), x)  # only at the origin
+    wide = b.add(atan.primal(imp.ops, b.div(y, x_safe)), b.select(
+        b.cmpf("olt", x0, zero),
+        b.select(b.cmpf("oge", y0, zero), fill(math.pi), fill(-math.pi)),
+        zero,
+    ))  # fmt: skip
+    half_pi = b.select(b.cmpf("ogt", y0, zero), fill(math.pi / 2), fill(-math.pi / 2))
+    tall = b.sub(half_pi, atan.primal(imp.ops, b.div(x, y)))
+    return b.select(b.cmpf("ogt", b.mul(y0, y0), b.mul(x0, x0)), tall, wide)
 
 
 @rule(aten.gelu.default)
@@ -395,11 +439,7 @@ def _slice_along(
     step: int,
 ) -> SSAValue:
     """`tensor.extract_slice` of `size` elements along `dim` (all of the others)."""
-    rank = len(shape_of(x))
-    offsets = [start if d == dim else 0 for d in range(rank)]
-    sizes = [size if d == dim else imp.b.dim(x, d) for d in range(rank)]
-    strides = [step if d == dim else 1 for d in range(rank)]
-    return imp.b.extract_slice(x, offsets, sizes, strides)
+    return compose.slice_along(imp.b, x, dim, start, size, step)
 
 
 @rule(aten.slice.Tensor)
@@ -480,6 +520,17 @@ def _gather(imp: GraphImporter, node: torch.fx.Node, dim: int, index: Any) -> SS
     if size == DYNAMIC:
         raise imp.unsupported(node, "indexing a dimension of dynamic size")
     positions = imp.index(node, index).reshape(-1).tolist()
+    gathered = _take(imp, node, x, dim, positions)
+    sizes = _sizes(source)
+    sizes[dim] = len(positions)
+    return imp.reshape(node, gathered, sizes, imp.result_sizes(node))
+
+
+def _take(
+    imp: GraphImporter, node: torch.fx.Node, x: SSAValue, dim: int, positions: list
+) -> SSAValue:
+    """The slices of x along `dim` at `positions`, concatenated."""
+    size = shape_of(x)[dim]
     if not positions:
         raise imp.unsupported(node, "an empty list of indices")
     outside = [i for i in positions if not -size <= i < size]
@@ -492,10 +543,7 @@ def _gather(imp: GraphImporter, node: torch.fx.Node, dim: int, index: Any) -> SS
         x if length == size else _slice_along(imp, node, x, dim, start, length, 1)
         for start, length in _runs([i % size for i in positions])
     ]
-    gathered = pieces[0] if len(pieces) == 1 else imp.b.concat(pieces, dim)
-    sizes = _sizes(source)
-    sizes[dim] = len(positions)
-    return imp.reshape(node, gathered, sizes, imp.result_sizes(node))
+    return pieces[0] if len(pieces) == 1 else imp.b.concat(pieces, dim)
 
 
 def _runs(positions: list[int]) -> list[tuple[int, int]]:
@@ -507,3 +555,529 @@ def _runs(positions: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((i, 1))
     return runs
+
+
+# ------------------------------------------------------------ piecewise
+# Piecewise ops are selects on primal comparisons (the jets flow through the
+# chosen branch), following PyTorch's autograd at the kinks: clamp passes its
+# bounds' values through (derivative 1 at x == bound), hardtanh does not
+# (derivative 0 there), maximum/minimum of equal tensors take half of each,
+# rounding and sign have zero derivatives everywhere.
+
+
+def _bound(imp: GraphImporter, node: torch.fx.Node, arg: Any) -> SSAValue | None:
+    return None if arg is None else imp.operand(node, arg)
+
+
+@rule(aten.clamp.default, aten.clamp.Tensor)  # clamp_min/_max become these
+def _clamp(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """`hi` where x > hi or hi < lo, else `lo` where x < lo, else x (autograd:
+    x's derivative passes on [lo, hi], a bound's where it is the result).
+    torch's decomposition of clamp needs isnan and bitwise_or of masks."""
+    b = imp.b
+    x = imp.operand(node, node.args[0])
+    lo = _bound(imp, node, _arg(node, 1, "min"))
+    hi = _bound(imp, node, _arg(node, 2, "max"))
+    y = x
+    if lo is not None:
+        y = b.select(b.cmpf("olt", x, lo), lo, y)
+    if hi is not None:
+        above = b.cmpf("ogt", x, hi)
+        if lo is not None:
+            above = compose.logical_or(b, above, b.cmpf("olt", hi, lo))
+        y = b.select(above, hi, y)
+    return y
+
+
+@rule(aten.hardtanh.default)
+def _hardtanh(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """clamp(x, lo, hi) with derivative 0 at the bounds, as hardtanh's autograd
+    (its torch decomposition is clamp, whose derivative there is 1)."""
+    b = imp.b
+    x = imp.tensor(node, node.args[0])
+    lo, hi = (imp.fill(node, float(_arg(node, i, n, d))) for i, n, d in _HARDTANH)
+    inside = b.select(b.cmpf("oge", x, hi), hi, x)
+    return b.select(b.cmpf("ole", x, lo), lo, inside)
+
+
+_HARDTANH = ((1, "min_val", -1.0), (2, "max_val", 1.0))
+
+
+def _tie_aware(larger: str) -> Rule:
+    """maximum (larger "ogt") / minimum ("olt") of tensors: the larger one, or
+    at a tie `a + (b - a) / 2`, which is a at the primal and averages the
+    derivatives as autograd does (an infinite tie is a itself). NaN wins, as
+    in torch. Of booleans: or / and."""
+
+    def lower(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+        b = imp.b
+        x, y = imp.operand(node, node.args[0]), imp.operand(node, node.args[1])
+        if node.meta["val"].dtype == torch.bool:
+            extremum = b.maximum if larger == "ogt" else b.minimum
+            return _nonzero(imp, extremum(x, y))
+        middle = b.add(x, b.mul(b.sub(y, x), imp.fill(node, 0.5)))
+        tie = b.select(compose.nonfinite(b, x), x, middle)
+        return b.select(b.cmpf(larger, x, y), x, b.select(b.cmpf(larger, y, x), y, tie))
+
+    return lower
+
+
+RULES[aten.maximum.default] = _tie_aware("ogt")
+RULES[aten.minimum.default] = _tie_aware("olt")
+
+
+def _constant_unary(compute: Callable[[Any, SSAValue], SSAValue]) -> Rule:
+    """A piecewise constant function: computed on a stopped-gradient copy,
+    so every derivative is zero (as autograd's)."""
+
+    def lower(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+        x = imp.tensor(node, node.args[0])
+        return compute(imp.b, compose.stop_gradient(imp.b, x))
+
+    return lower
+
+
+RULES[aten.floor.default] = _constant_unary(compose.floor)
+RULES[aten.ceil.default] = _constant_unary(compose.ceil)
+RULES[aten.trunc.default] = _constant_unary(compose.trunc)
+RULES[aten.round.default] = _constant_unary(compose.round_half_even)
+RULES[aten.sign.default] = _unary(lambda i, x: compose.sign(i.b, x))
+
+
+@rule(aten.hardsigmoid.default)
+def _hardsigmoid(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """x / 6 + 1/2 between -3 and 3, else 0 or 1, with derivative 0 at -3 and
+    3 as autograd's (its torch decomposition is clamp, whose derivative there
+    is 1/6)."""
+    b = imp.b
+    x = imp.tensor(node, node.args[0])
+    line = b.add(b.div(x, imp.fill(node, 6.0)), imp.fill(node, 0.5))
+    inside = b.select(b.cmpf("oge", x, imp.fill(node, 3.0)), imp.fill(node, 1.0), line)
+    return b.select(b.cmpf("ole", x, imp.fill(node, -3.0)), imp.fill(node, 0.0), inside)
+
+
+@rule(aten.div.Tensor_mode)
+def _div_rounding(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """`a / b` truncated as torch (trunc of the rounded quotient); floor
+    division is refused: torch computes it through fmod, exactly."""
+    b = imp.b
+    x, y = imp.operand(node, node.args[0]), imp.operand(node, node.args[1])
+    mode = node.kwargs.get("rounding_mode")
+    if mode == "floor":
+        raise imp.unsupported(
+            node,
+            "floor division (// or rounding_mode='floor') of floats: torch "
+            "computes it through fmod, which has no tensor-level op here; use "
+            "torch.floor(a / b) (which can differ from a // b by 1 where a / b "
+            "rounds to an integer)",
+        )
+    quotient = b.div(x, y)
+    if mode is None:
+        return quotient
+    return compose.trunc(b, compose.stop_gradient(b, quotient))
+
+
+@rule(aten.round.decimals)
+def _round_decimals(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """As torch: rint(x * 10^d) / 10^d, or rint(x / 10^-d) * 10^-d for d < 0."""
+    b = imp.b
+    x = compose.stop_gradient(b, imp.tensor(node, node.args[0]))
+    decimals = node.kwargs.get("decimals", 0)
+    scale = imp.fill(node, float(10 ** abs(decimals)))
+    if decimals >= 0:
+        return b.div(compose.round_half_even(b, b.mul(x, scale)), scale)
+    return b.mul(compose.round_half_even(b, b.div(x, scale)), scale)
+
+
+@rule(aten.isnan.default)
+def _isnan(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    x = imp.tensor(node, node.args[0])
+    return imp.b.cmpf("une", x, x)
+
+
+# ------------------------------------------------------------ reductions II
+
+
+def _reduction_dims(node: torch.fx.Node) -> list[int]:
+    """The reduced dims of an op taking one dim, a list of them or none (all)."""
+    rank = node.args[0].meta["val"].dim()
+    dims = _arg(node, 1, "dim")
+    if isinstance(dims, int):
+        dims = [dims]
+    if not dims or node.target in _FULL_REDUCTIONS:
+        return list(range(rank))
+    return sorted({_dim(d, rank) for d in dims})
+
+
+def _static_dims(imp: GraphImporter, node: torch.fx.Node, x: SSAValue, dims) -> None:
+    if any(shape_of(x)[d] == DYNAMIC for d in dims):
+        raise imp.unsupported(node, "reducing a dimension of dynamic size")
+
+
+def _reduced_result(
+    imp: GraphImporter, node: torch.fx.Node, reduced: SSAValue, dims: list[int]
+) -> SSAValue:
+    """A value with `dims` dropped, shaped as the node's result (keepdim)."""
+    sizes = [s for i, s in enumerate(_sizes(node.args[0])) if i not in dims]
+    value = node.meta["val"]
+    result = list((value[0] if isinstance(value, list | tuple) else value).shape)
+    return reduced if sizes == result else imp.reshape(node, reduced, sizes, result)
+
+
+def _extremum_rule(largest: bool, first_only: bool = False) -> Rule:
+    """amax/amin/max/min: the derivatives of the maximal elements (their mean
+    at ties, as autograd for amax and max(); the first one for max.dim, the
+    element its index names). Its indices are refused if used (integer)."""
+
+    def lower(imp: GraphImporter, node: torch.fx.Node) -> Any:
+        x = imp.tensor(node, node.args[0])
+        dims = _reduction_dims(node)
+        _static_dims(imp, node, x, dims)
+        value = compose.extremum(imp.b, x, dims, largest, first_only)
+        value = _reduced_result(imp, node, value, dims)
+        return [value, None] if first_only else value
+
+    return lower
+
+
+RULES[aten.amax.default] = RULES[aten.max.default] = _extremum_rule(True)
+RULES[aten.amin.default] = RULES[aten.min.default] = _extremum_rule(False)
+RULES[aten.max.dim] = _extremum_rule(True, first_only=True)
+RULES[aten.min.dim] = _extremum_rule(False, first_only=True)
+_FULL_REDUCTIONS = (aten.max.default, aten.min.default, aten.prod.default)
+
+
+@rule(aten.prod.dim_int, aten.prod.default)
+def _prod(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """A tree of products (exact Taylor products, zeros included); torch's
+    decomposition is prims.prod."""
+    x = imp.tensor(node, node.args[0])
+    dims = _reduction_dims(node)
+    _static_dims(imp, node, x, dims)
+    kept = compose.product(imp.b, x, dims)
+    sizes = [1 if i in dims else s for i, s in enumerate(_sizes(node.args[0]))]
+    return imp.reshape(node, kept, sizes, imp.result_sizes(node))
+
+
+@rule(aten.cumsum.default)
+def _cumsum(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """Prefix sums, a linear map (torch's decomposition is a masked prims.sum
+    over an N x N copy)."""
+    x = imp.tensor(node, node.args[0])
+    dim = _dim(node.args[1], len(shape_of(x)))
+    _static_dims(imp, node, x, [dim])
+    return compose.prefix_sum(imp.b, x, dim)
+
+
+@rule(aten.var.correction, aten.var_mean.correction)
+def _var(imp: GraphImporter, node: torch.fx.Node) -> Any:
+    """sum((x - mean)^2) / (n - correction), two passes as torch (whose
+    decomposition is prims.var); var_mean also returns the mean."""
+    b = imp.b
+    source = node.args[0]
+    x = imp.tensor(node, source)
+    dims = _reduction_dims(node)
+    count = math.prod(_sizes(source)[d] for d in dims)
+    if isinstance(count, torch.SymInt):
+        raise imp.unsupported(node, "the variance over the batch dimension")
+    mean = b.reduce_sum(x, dims)
+    mean = b.div(mean, b.full_like(mean, float(count)))
+    deviation = b.sub(x, b.broadcast(mean, b.dims(x), dims))
+    squares = b.reduce_sum(b.mul(deviation, deviation), dims)
+    correction = node.kwargs.get("correction")
+    correction = 1 if correction is None else correction
+    var = b.div(squares, b.full_like(squares, float(count - correction)))
+    if node.target is aten.var.correction:
+        return _reduced_result(imp, node, var, dims)
+    sizes = [s for i, s in enumerate(_sizes(source)) if i not in dims]
+    kept = list(node.meta["val"][0].shape)
+    return [
+        imp.reshape(node, v, sizes, kept) if sizes != kept else v for v in (var, mean)
+    ]
+
+
+@rule(aten.any.dim, aten.any.dims, aten.any.default)
+def _any(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """Some element is true (nonzero): the count of true ones is not 0."""
+    b = imp.b
+    source = node.args[0]
+    value = imp.tensor(node, source)
+    dims = (
+        _reduction_dims(node)
+        if node.target is not aten.any.default
+        else list(range(len(shape_of(value))))
+    )
+    if source.meta["val"].dtype != torch.bool:
+        value = _nonzero(imp, value)
+    ones = b.fill(1.0, b.dims(value), imp.element)
+    count = b.reduce_sum(b.select(value, ones, b.full_like(ones, 0.0)), dims)
+    return _reduced_result(imp, node, _nonzero(imp, count), dims)
+
+
+# ------------------------------------------------------------ layers
+
+
+@rule(aten._native_batch_norm_legit_no_training.default)
+def _batch_norm(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
+    """Eval-mode batch norm, affine per channel (dimension 1) as torch
+    computes it: x * a + (bias - mean * a) with a = weight / sqrt(var + eps).
+    (torch decomposes it into the mutating _native_batch_norm_legit.) The
+    saved mean and inverse deviation (empty in eval mode) are not used."""
+    b = imp.b
+    x, weight, bias, mean, var, _, eps = node.args[:7]
+    rank = node.args[0].meta["val"].dim()
+    channels = _sizes(node.args[0])[1]
+    mean, var = imp.tensor(node, mean), imp.tensor(node, var)
+    scale = b.div(
+        b.full_like(var, 1.0), b.unary("sqrt", b.add(var, b.full_like(var, eps)))
+    )
+    if weight is not None:
+        scale = b.mul(scale, imp.tensor(node, weight))
+    shift = b.neg(b.mul(mean, scale))
+    if bias is not None:
+        shift = b.add(imp.tensor(node, bias), shift)
+    value = imp.tensor(node, x)
+    sizes = [channels] + [1] * (rank - 2)
+    scale, shift = (
+        imp.broadcast_to(imp.reshape(node, v, [channels], sizes), b.dims(value))
+        for v in (scale, shift)
+    )
+    y = b.add(b.mul(value, scale), shift)
+    return [y, None, None]
+
+
+@rule(aten.constant_pad_nd.default)
+def _constant_pad(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """Fills concatenated before and after (torch's decomposition writes into
+    a new tensor with copy_); pads come last dimension first."""
+    x = imp.tensor(node, node.args[0])
+    pads, value = node.args[1], float(_arg(node, 2, "value", 0.0))
+    rank = len(shape_of(x))
+    for i in range(len(pads) // 2):
+        dim = rank - 1 - i
+        if shape_of(x)[dim] == DYNAMIC and (pads[2 * i] or pads[2 * i + 1]):
+            raise imp.unsupported(node, "padding a dimension of dynamic size")
+        x = compose.pad(imp.b, x, dim, pads[2 * i], pads[2 * i + 1], value)
+    return x
+
+
+@rule(aten.flip.default)
+def _flip(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """The slices in reverse order (torch's decomposition is prims.rev)."""
+    x = imp.tensor(node, node.args[0])
+    rank = len(shape_of(x))
+    for dim in sorted({_dim(d, rank) for d in node.args[1]}):
+        _static_dims(imp, node, x, [dim])
+        x = _take(imp, node, x, dim, list(range(shape_of(x)[dim] - 1, -1, -1)))
+    return x
+
+
+def _spatial(value: Sequence[int], count: int) -> list[int]:
+    return list(value) * (count if len(value) == 1 else 1)
+
+
+@rule(aten.convolution.default)
+def _convolution(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """conv1d/2d/3d, any stride, padding, dilation and groups: linear in the
+    input (zero padding concatenated, then im2col and one matmul per group,
+    `compositions.convolution`); torch has no decomposition of it."""
+    b = imp.b
+    x, weight, bias, stride, padding, dilation, transposed, _, groups = node.args
+    if transposed:
+        raise imp.unsupported(node, "transposed convolutions")
+    value = imp.tensor(node, x)
+    count = len(shape_of(value)) - 2
+    if any(s == DYNAMIC for s in shape_of(value)[1:]):
+        raise imp.unsupported(node, "a convolution of a dynamic-sized image")
+    for i, p in enumerate(_spatial(padding, count)):
+        value = compose.pad(b, value, 2 + i, p, p, 0.0)
+    out = imp.result_sizes(node)[2:]
+    y = compose.convolution(
+        b,
+        value,
+        imp.tensor(node, weight),
+        _spatial(stride, count),
+        _spatial(dilation, count),
+        groups,
+        out,
+    )
+    if bias is not None:
+        sizes = [imp.result_sizes(node)[1]] + [1] * count
+        bias_value = imp.reshape(node, imp.tensor(node, bias), sizes[:1], sizes)
+        y = b.add(y, imp.broadcast_to(bias_value, b.dims(y)))
+    return y
+
+
+def _pool_geometry(node: torch.fx.Node, x: SSAValue):
+    """kernel, stride, padding of a 2-D pooling op (stride defaults to kernel)."""
+    kernel = _spatial(node.args[1], 2)
+    stride = _spatial(_arg(node, 2, "stride", []) or kernel, 2)
+    padding = _spatial(_arg(node, 3, "padding", [0]), 2)
+    return kernel, stride, padding
+
+
+def _padded_for(
+    imp: GraphImporter,
+    x: SSAValue,
+    kernel: list[int],
+    stride: list[int],
+    padding: list[int],
+    out: list[int],
+    dilation: list[int],
+    value: float,
+) -> SSAValue:
+    """x padded by `padding` and, for ceil_mode's last window, on the right."""
+    rank = len(shape_of(x))
+    for i in range(2):
+        dim = rank - 2 + i
+        needed = (out[i] - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1
+        after = needed - shape_of(x)[dim] - padding[i]
+        x = compose.pad(imp.b, x, dim, padding[i], max(after, padding[i]), value)
+    return x
+
+
+@rule(aten.avg_pool2d.default)
+def _avg_pool(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """The sum of the windows' slices over torch's divisor per position (a
+    linear map; count_include_pad, ceil_mode and divisor_override as torch)."""
+    b = imp.b
+    x = imp.tensor(node, node.args[0])
+    kernel, stride, padding = _pool_geometry(node, x)
+    include_pad = _arg(node, 5, "count_include_pad", True)
+    override = _arg(node, 6, "divisor_override")
+    out = imp.result_sizes(node)[-2:]
+    size = shape_of(x)[-2:]
+    padded = _padded_for(imp, x, kernel, stride, padding, out, [1, 1], 0.0)
+    pieces = compose.windows(b, padded, kernel, stride, [1, 1], out)
+    total = pieces[0]
+    for piece in pieces[1:]:
+        total = b.add(total, piece)
+    divisor = _avg_divisors(size, kernel, stride, padding, out, include_pad, override)
+    return b.div(
+        total, imp.broadcast_to(b.constant(divisor, imp.element), b.dims(total))
+    )
+
+
+def _avg_divisors(size, kernel, stride, padding, out, include_pad, override):
+    """torch's divisor of each output position of avg_pool2d (its CPU kernel)."""
+    import numpy as np
+
+    divisors = np.zeros(out)
+    for oh in range(out[0]):
+        for ow in range(out[1]):
+            bounds = []
+            for o, i in ((oh, 0), (ow, 1)):
+                start = o * stride[i] - padding[i]
+                end = min(start + kernel[i], size[i] + padding[i])
+                bounds.append((start, end, end - start))
+            pool = bounds[0][2] * bounds[1][2]
+            valid = math.prod(
+                min(end, size[i]) - max(start, 0)
+                for i, (start, end, _) in enumerate(bounds)
+            )
+            divisors[oh, ow] = override or (pool if include_pad else valid)
+    return divisors
+
+
+@rule(aten.max_pool2d_with_indices.default)
+def _max_pool(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
+    """The first maximal element of each window (strictly larger ones replace
+    it, NaN wins), as torch's kernel picks the index autograd uses; padding
+    is -inf. The indices are refused if used (integer). torch's decomposition
+    gathers with several index tensors at once."""
+    b = imp.b
+    x = imp.tensor(node, node.args[0])
+    kernel, stride, padding = _pool_geometry(node, x)
+    dilation = _spatial(_arg(node, 4, "dilation", [1]), 2)
+    out = list(node.meta["val"][0].shape[-2:])
+    padded = _padded_for(imp, x, kernel, stride, padding, out, dilation, -math.inf)
+    pieces = compose.windows(b, padded, kernel, stride, dilation, out)
+    best = pieces[0]
+    for piece in pieces[1:]:
+        plain = compose.stop_gradient(b, piece)
+        wins = compose.logical_or(
+            b,
+            b.cmpf("ogt", plain, compose.stop_gradient(b, best)),
+            b.cmpf("une", plain, plain),
+        )
+        best = b.select(wins, piece, best)
+    return [best, None]
+
+
+# ------------------------------------------------------------ creations II
+
+
+@rule(aten.arange.start_step)  # every arange of an exported graph
+def _arange(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """A float arange (an integer one is a folded constant): its values as
+    torch computes them, as a dense constant of the program's dtype."""
+    if any(isinstance(a, torch.SymInt | torch.SymFloat) for a in node.args):
+        raise imp.unsupported(node, "an arange whose length depends on the batch")
+    kwargs = {k: v for k, v in node.kwargs.items() if k == "dtype"}
+    values = node.target(*node.args, **kwargs, device="cpu")
+    return imp.b.constant(values.to(imp.dtype).numpy(), imp.element)
+
+
+@rule(aten.heaviside.default)
+def _heaviside(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """`values` where x == 0, else 1 where x > 0, else 0 (NaN too), as torch's
+    kernel. (Its torch decomposition computes the step in int64.)"""
+    b = imp.b
+    x, values = (imp.operand(node, arg) for arg in node.args[:2])
+    step = b.select(
+        b.cmpf("ogt", x, imp.fill(node, 0.0)), imp.fill(node, 1.0), imp.fill(node, 0.0)
+    )
+    return b.select(b.cmpf("oeq", x, imp.fill(node, 0.0)), values, step)
+
+
+@rule(aten.native_group_norm.default)
+def _group_norm(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
+    """(x - mean) / sqrt(var + eps) over each group of channels (and all
+    positions), then weight and bias per channel. (torch's decomposition views
+    x through as_strided.)"""
+    b = imp.b
+    x, weight, bias, _, channels, _, groups, eps = node.args
+    sizes = _sizes(x)
+    per_group = math.prod(sizes[2:]) * (channels // groups)
+    grouped = [sizes[0], groups, per_group]
+    g = imp.reshape(node, imp.tensor(node, x), sizes, grouped)
+    mean = b.reduce_sum(g, [2])
+    mean = b.div(mean, b.full_like(mean, float(per_group)))
+    deviation = b.sub(g, b.broadcast(mean, b.dims(g), [2]))
+    var = b.reduce_sum(b.mul(deviation, deviation), [2])
+    var = b.div(var, b.full_like(var, float(per_group)))
+    inverse = b.div(
+        b.full_like(var, 1.0), b.unary("sqrt", b.add(var, b.full_like(var, eps)))
+    )
+    normalized = b.mul(deviation, b.broadcast(inverse, b.dims(g), [2]))
+    y = imp.reshape(node, normalized, grouped, sizes)
+    per_channel = [channels] + [1] * (len(sizes) - 2)
+    for arg, combine in ((weight, b.mul), (bias, b.add)):
+        if arg is not None:
+            v = imp.reshape(node, imp.tensor(node, arg), [channels], per_channel)
+            y = combine(y, imp.broadcast_to(v, b.dims(y)))
+    return [y, None, None]
+
+
+@rule(aten.diagonal.default)
+def _diagonal(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+    """The two dims moved last and flattened, then a slice with step m + 1:
+    linear, no gather. The diagonal is the last dim of the result, as torch's."""
+    b = imp.b
+    x = imp.tensor(node, node.args[0])
+    rank = len(shape_of(x))
+    offset = _arg(node, 1, "offset", 0)
+    first, second = (_dim(_arg(node, i, n, d), rank) for i, n, d in _DIAGONAL)
+    _static_dims(imp, node, x, [first, second])
+    rest = [d for d in range(rank) if d not in (first, second)]
+    order = [*rest, first, second]
+    if order != list(range(rank)):
+        x = b.transpose(x, order)
+    m = shape_of(x)[-1]
+    flat = b.collapse(x, [[i] for i in range(len(rest))] + [[len(rest), len(rest) + 1]])
+    start = offset if offset >= 0 else -offset * m
+    length = imp.result_sizes(node)[-1]
+    return compose.slice_along(b, flat, len(rest), start, length, m + 1)
+
+
+_DIAGONAL = ((2, "dim1", 0), (3, "dim2", 1))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.fx.proxy
+from torch._decomp import get_decompositions
 from torch.export import Dim, ExportedProgram
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
@@ -74,7 +75,8 @@ def export(
     example_args: Sequence[torch.Tensor],
     dynamic_batch: bool,
 ) -> ExportedProgram:
-    """`torch.export.export(...).run_decompositions()`, failures as ExportError."""
+    """`torch.export.export(...).run_decompositions(decompositions())`,
+    failures as ExportError."""
     if isinstance(f, torch.nn.Module):
         module = f
     else:
@@ -96,11 +98,46 @@ def export(
             # captured tensors that require grad are read by reference (captures.py)
             warnings.filterwarnings("ignore", ".*requires gradient. but it's not")
             exported = export_marking_stop_gradients(module, args, dynamic_shapes)
-            return exported.run_decompositions()
+            return exported.run_decompositions(decompositions())
     except TaylorMLIRError:
         raise
     except Exception as error:
         raise _export_error(error, name) from error
+
+
+# Core ATen ops that torch's own decompositions (torch._decomp) rewrite into
+# ops the importer has rules for (aten.py): softmax into amax/exp/sum/div,
+# layer norm into var_mean/rsqrt, elu into expm1/where, a vector norm into
+# pow/abs/sum/amax, repeat into expand/view. Core ops whose torch
+# decomposition serves no better have their own rule in aten.py instead
+# (whose docstring says why): those decomposing into `prims` (var, prod, flip,
+# sign, cumsum), through a mutating op (batch norm, constant_pad_nd), or with
+# another derivative at a kink than autograd's (hardtanh into clamp).
+DECOMPOSED = (
+    torch.ops.aten._softmax,
+    torch.ops.aten._log_softmax,
+    torch.ops.aten.native_layer_norm,
+    torch.ops.aten.elu,
+    torch.ops.aten.leaky_relu,
+    torch.ops.aten.linalg_vector_norm,
+    torch.ops.aten.repeat,
+)
+
+
+# Ops torch.export decomposes by default, kept for their rule in aten.py:
+# heaviside's decomposition computes its step in int64, hardsigmoid's is clamp
+# (whose derivative at the kinks is not hardsigmoid's autograd's).
+KEPT = (torch.ops.aten.heaviside.default, torch.ops.aten.hardsigmoid.default)
+
+
+def decompositions() -> dict:
+    """torch.export's default table (down to core ATen), `DECOMPOSED` added
+    and `KEPT` taken out."""
+    table = torch.export.default_decompositions()
+    table.update(get_decompositions(DECOMPOSED))
+    for op in KEPT:
+        table.pop(op)
+    return table
 
 
 # What f does that torch 2.13's export refuses, recognized by exception type

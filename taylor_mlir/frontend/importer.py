@@ -132,6 +132,7 @@ CREATIONS = {
     torch.ops.aten.full.default,
     torch.ops.aten.full_like.default,
     torch.ops.aten.scalar_tensor.default,
+    torch.ops.aten.arange.start_step,
 }
 
 # sizes computed in the graph (`x.shape[0]`)
@@ -438,7 +439,7 @@ class GraphImporter:
         other float dtype is emitted in the program's."""
         values = node.meta.get("val")
         values = values if isinstance(values, list | tuple) else [values]
-        for value in values:
+        for value in _used(node, values):
             if not isinstance(value, torch.Tensor):
                 continue
             if value.dtype in (self.dtype, torch.bool):
@@ -465,6 +466,8 @@ class GraphImporter:
         if not isinstance(values, list | tuple):
             results, values = [results], [values]
         for result, value in zip(results, values, strict=True):
+            if result is None:  # an unused result (max.dim's indices)
+                continue
             element = i1 if value.dtype == torch.bool else self.element
             expected = TensorType(element, self._tensor_type(value).get_shape())
             if result.type != expected:
@@ -614,6 +617,15 @@ def _groups_without(rank: int, dropped: Sequence[int]) -> list[list[int]]:
         before = [g for g, k in enumerate(kept) if k < i]
         groups[before[-1] if before else 0].append(i)
     return [sorted(group) for group in groups]
+
+
+def _used(node: torch.fx.Node, values: list[Any]) -> list[Any]:
+    """The results of `node` that f uses: all of a single-result op; those a
+    `getitem` reads of a multi-result one (max.dim's indices often are not)."""
+    if not isinstance(node.meta.get("val"), list | tuple):
+        return values
+    read = {user.args[1] for user in node.users if user.target is operator.getitem}
+    return [value for i, value in enumerate(values) if i in read]
 
 
 def _casts_a_boolean(node: torch.fx.Node) -> bool:

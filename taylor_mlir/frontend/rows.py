@@ -150,6 +150,7 @@ def _elementwise(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
 
 @_rule(
     aten.full.default,
+    aten.arange.start_step,
     aten.scalar_tensor.default,
     aten.full_like.default,
     aten.sym_size.int,
@@ -287,16 +288,39 @@ def _split(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return layout
 
 
-@_rule(aten.sum.dim_IntList, aten.mean.dim, aten.mean.default)
+_FULL_REDUCTIONS = (aten.max.default, aten.min.default, aten.prod.default)
+
+
+@_rule(
+    aten.sum.dim_IntList,
+    aten.mean.dim,
+    aten.mean.default,
+    aten.amax.default,
+    aten.amin.default,
+    aten.max.dim,
+    aten.min.dim,
+    *_FULL_REDUCTIONS,
+    aten.prod.dim_int,
+    aten.var.correction,
+    aten.var_mean.correction,
+    aten.any.dim,
+    aten.any.dims,
+    aten.any.default,
+)
 def _reduce(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Over one dim, a list of them, or all (none given)."""
     layout = analysis.layout(node.args[0])
     if layout is None:
         return None
     rank = _val(node.args[0]).dim()
-    dims = node.args[1] if len(node.args) > 1 else None
+    dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    dims = [dims] if isinstance(dims, int) else dims
+    if node.target in _FULL_REDUCTIONS:
+        dims = None
     reduced = {_dim(d, rank) for d in dims} if dims else set(range(rank))
     if layout.dim in reduced:
-        raise RowsMix("it sums over the batch dimension")
+        sums = node.target in (aten.sum.dim_IntList, aten.mean.dim, aten.mean.default)
+        raise RowsMix(f"it {'sums' if sums else 'reduces'} over the batch dimension")
     keepdim = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim")
     if keepdim:
         return layout
@@ -321,6 +345,89 @@ def _matmul(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
         bias_layout = analysis.layout(bias)
         placed.append(bias_layout.moved(bias_layout.dim + rank - _val(bias).dim()))
     return _combine(placed, "the matrix product pairs different rows of the batch")
+
+
+@_rule(aten.cumsum.default, aten.flip.default)
+def _along(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Scans and reversals along some dims: rows move if one is the batch."""
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    dims = node.args[1]
+    dims = [dims] if isinstance(dims, int) else dims
+    if layout.dim in {_dim(d, _val(node.args[0]).dim()) for d in dims}:
+        raise RowsMix(f"it runs along the batch dimension ({node.target})")
+    return layout
+
+
+@_rule(aten.constant_pad_nd.default)
+def _pad(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    rank, pads = _val(node.args[0]).dim(), node.args[1]
+    padded = {
+        rank - 1 - i for i in range(len(pads) // 2) if pads[2 * i : 2 * i + 2] != [0, 0]
+    }
+    if layout.dim in padded:
+        raise RowsMix("it pads the batch dimension with new rows")
+    return layout
+
+
+@_rule(
+    aten.convolution.default,
+    aten.avg_pool2d.default,
+    aten.max_pool2d_with_indices.default,
+)
+def _window(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Convolutions and pooling slide over the spatial dims (the last 2 of a
+    pooling), a convolution also sums over the channels (dimension 1): rows
+    must be elsewhere, and a convolution's weight must not depend on them."""
+    layout = analysis.layout(node.args[0])
+    rank = _val(node.args[0]).dim()
+    convolution = node.target is aten.convolution.default
+    if convolution and any(analysis.layout(a) is not None for a in node.args[1:3]):
+        raise RowsMix("the convolution's weight depends on the rows of the batch")
+    if layout is None:
+        return None
+    first_spatial = 2 if convolution else rank - 2
+    if layout.dim >= first_spatial or (convolution and layout.dim == 1):
+        raise RowsMix("it slides a window over the batch dimension")
+    return layout
+
+
+@_rule(aten._native_batch_norm_legit_no_training.default)
+def _batch_norm(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Per channel, with constant statistics (eval mode)."""
+    if any(analysis.layout(a) is not None for a in node.args[1:5]):
+        raise RowsMix("the batch norm's statistics depend on the rows of the batch")
+    return analysis.layout(node.args[0])
+
+
+@_rule(aten.native_group_norm.default)
+def _group_norm(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Normalizes over each datum's channels and positions (dims 1, ...)."""
+    if any(analysis.layout(a) is not None for a in node.args[1:3]):
+        raise RowsMix("the group norm's weight depends on the rows of the batch")
+    layout = analysis.layout(node.args[0])
+    if layout is not None and layout != RowLayout(0):
+        raise RowsMix("it normalizes over the batch dimension")
+    return layout
+
+
+@_rule(aten.diagonal.default)
+def _diagonal(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """The two dims become the last one."""
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    rank = _val(node.args[0]).dim()
+    args = [*node.args[2:4], *[None] * 2][:2]
+    first = _dim(args[0] if args[0] is not None else node.kwargs.get("dim1", 0), rank)
+    second = _dim(args[1] if args[1] is not None else node.kwargs.get("dim2", 1), rank)
+    if layout.dim in (first, second):
+        raise RowsMix("it takes the diagonal of the batch dimension and another")
+    return layout.moved(layout.dim - (first < layout.dim) - (second < layout.dim))
 
 
 @_rule(operator.getitem, aten.clone.default, aten.alias.default, aten._to_copy.default)
