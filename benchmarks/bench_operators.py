@@ -52,7 +52,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -532,6 +532,17 @@ def build_parser(prog: str | None = None, parser_class=argparse.ArgumentParser):
         "D=5 float64'; names as the plan prints them)",
     )
     parser.add_argument(
+        "--batch-sizes",
+        type=lambda text: {int(n) for n in text.split(",")},
+        metavar="N,N",
+        help="only these batch sizes of each workload",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's); 1 is steadier on a loaded machine",
+    )
+    parser.add_argument(
         "--training",
         action="store_true",
         help="also time a training step (the operator's loss and its parameter "
@@ -593,6 +604,16 @@ def run(args: argparse.Namespace) -> int:
     workloads = quick_workloads() if quick else full_workloads()
     if args.workloads:
         workloads = [w for w in workloads if args.workloads in w.name]
+    if args.batch_sizes:
+        workloads = [
+            replace(
+                w, batch_sizes=tuple(n for n in w.batch_sizes if n in args.batch_sizes)
+            )
+            for w in workloads
+        ]
+        workloads = [w for w in workloads if w.batch_sizes]
+    if args.threads:
+        torch.set_num_threads(args.threads)
     names = selected_strategies(args)
     memory = args.memory if args.memory is not None else not quick
     budget = args.budget or (4.0 if quick else 20.0)

@@ -26,6 +26,10 @@ from typing import Any, Protocol
 from xdsl.dialects import math as math_dialect
 from xdsl.ir import Operation
 
+from taylor_mlir.dialects import special
+from taylor_mlir.dialects.special import MAX_POLYGAMMA
+from taylor_mlir.errors import UnsupportedOperatorError
+
 Value = Any  # an SSAValue when emitting IR, a torch.Tensor when evaluating
 
 
@@ -68,6 +72,8 @@ class ElementwiseFunction:
     aten: str | None = None
     """The ATen op `torch.ops.aten.<aten>.default` that is s: the frontend imports
     it as s, and the torch backend runs `math_op` with it."""
+    aten_args: tuple[int, ...] = ()
+    """Arguments the ATen op takes before the tensor (polygamma's n)."""
     needs_exponent: bool = False
 
     def derivatives(
@@ -95,14 +101,65 @@ def _polynomial_derivatives(
     """
     polys = [[0, 1]]
     for _ in range(order):
-        p = polys[-1]
-        dp = [i * c for i, c in enumerate(p)][1:] or [0]
-        prod = [0] * (len(dp) + len(chain) - 1)
-        for i, a in enumerate(dp):
-            for j, b in enumerate(chain):
-                prod[i + j] += a * b
-        polys.append(prod)
+        polys.append(_poly_mul(_poly_derivative(polys[-1]), chain))
     return [u] + [_horner(ops, u, p) for p in polys[1:]]
+
+
+def _poly_derivative(p: list) -> list:
+    return [i * c for i, c in enumerate(p)][1:] or [0]
+
+
+def _poly_mul(p: list, q: list) -> list:
+    prod = [0] * (len(p) + len(q) - 1)
+    for i, a in enumerate(p):
+        for j, b in enumerate(q):
+            prod[i + j] += a * b
+    return prod
+
+
+def _poly_add(p: list, q: list) -> list:
+    n = max(len(p), len(q))
+    return [(p[i] if i < len(p) else 0) + (q[i] if i < len(q) else 0) for i in range(n)]
+
+
+def _algebraic_derivatives(
+    ops: ElementwiseOps,
+    z: Value,
+    primal: Value,
+    order: int,
+    q: list[int],
+    alpha: float,
+    first: int = 1,
+) -> list[Value | None]:
+    """Derivatives of s with s' = first * q(z)^alpha, q a polynomial in z and
+    alpha -1 or -1/2 (atan, asin, ...).
+
+    By induction s^(n) = P_n(z) q^(alpha - n + 1) with P_1 = first and
+    P_{n+1} = P_n' q + (alpha - n + 1) P_n q' (differentiate the product).
+    q^(alpha - n + 1) is q^alpha (1/q or rsqrt q) times (1/q)^(n - 1).
+    """
+    out: list[Value | None] = [primal]
+    if order == 0:
+        return out
+    qz = _horner(ops, z, list(q))
+    power = ops.div(ops.constant(1.0, z), qz) if alpha == -1 else ops.primitive(
+        "rsqrt", qz
+    )  # fmt: skip
+    inverse = power if alpha == -1 else ops.div(ops.constant(1.0, z), qz)
+    p: list = [first]
+    for n in range(1, order + 1):
+        if n > 1:
+            p = _poly_add(
+                _poly_mul(_poly_derivative(p), q),
+                [(alpha - n + 2) * c for c in _poly_mul(p, _poly_derivative(q))],
+            )
+            power = ops.mul(power, inverse)
+        if p == [1]:
+            out.append(power)
+        else:
+            poly = _horner(ops, z, p)
+            out.append(None if poly is None else ops.mul(poly, power))
+    return out
 
 
 def _horner(ops: ElementwiseOps, u: Value, coefficients: list[int]) -> Value | None:
@@ -229,14 +286,18 @@ def _relu(ops, z, order, _):
     return out
 
 
-def _erf(ops, z, order, _):
-    """erf' = 2/sqrt(pi) exp(-z^2); higher derivatives are Hermite polynomials:
-    erf^(n+1)(z) = (-1)^n H_n(z) erf'(z)."""
-    out = [ops.primitive("erf", z)]
+def _erf_like(name: str, sign: float):
+    """erf' = 2/sqrt(pi) exp(-z^2) (erfc = 1 - erf: the negative); higher
+    derivatives are Hermite polynomials: erf^(n+1)(z) = (-1)^n H_n(z) erf'(z)."""
+    return lambda ops, z, order, _: _erf_derivatives(ops, z, order, name, sign)
+
+
+def _erf_derivatives(ops, z, order, name, sign):
+    out = [ops.primitive(name, z)]
     if order == 0:
         return out
     g = ops.mul(
-        ops.constant(2.0 / math.sqrt(math.pi), z),
+        ops.constant(sign * 2.0 / math.sqrt(math.pi), z),
         ops.primitive("exp", ops.neg(ops.mul(z, z))),
     )
     hermite = [[1], [0, 2]]  # physicists' H_0, H_1, lowest degree first
@@ -252,6 +313,101 @@ def _erf(ops, z, order, _):
         poly = _horner(ops, z, coefficients)
         out.append(ops.mul(poly, g))
     return out
+
+
+def _hyperbolic(first: str):
+    """sinh' = cosh, cosh' = sinh."""
+
+    def rule(ops, z, order, _):
+        if order == 0:
+            return [ops.primitive(first, z)]
+        s, c = ops.primitive("sinh", z), ops.primitive("cosh", z)
+        cycle = [s, c] if first == "sinh" else [c, s]
+        return [cycle[n % 2] for n in range(order + 1)]
+
+    return rule
+
+
+def _tan(ops, z, order, _):
+    return _polynomial_derivatives(ops, ops.primitive("tan", z), [1, 0, 1], order)
+
+
+def _algebraic(name: str, q: list[int], alpha: float, first: int = 1) -> Rule:
+    """A function whose derivative is first * q(z)^alpha (`_algebraic_derivatives`)."""
+
+    def rule(ops, z, order, _):
+        primal = ops.primitive(name, z)
+        return _algebraic_derivatives(ops, z, primal, order, q, alpha, first)
+
+    return rule
+
+
+def _expm1(ops, z, order, _):
+    out = [ops.primitive("expm1", z)]
+    if order >= 1:
+        out += [ops.primitive("exp", z)] * order
+    return out
+
+
+def _exp2(ops, z, order, _):
+    """(2^z)^(n) = ln(2)^n 2^z."""
+    e = ops.primitive("exp2", z)
+    return [e] + [
+        ops.mul(ops.constant(math.log(2) ** n, z), e) for n in range(1, order + 1)
+    ]
+
+
+def _log_base(base: float) -> Rule:
+    """log_b(z) = log(z) / ln(b), exactly so: the primal is the natural log
+    scaled (IREE 3.13 does not compile math.log10 in float32)."""
+    scale = 1.0 / math.log(base)
+
+    def rule(ops, z, order, _):
+        logs = _log_like(shift=False)(ops, z, order, None)
+        return [ops.mul(ops.constant(scale, z), v) for v in logs]
+
+    return rule
+
+
+def _erfinv(ops, z, order, _):
+    """y = erfinv(z): y' = c e^(y^2) with c = sqrt(pi)/2, so by induction
+    y^(n) = c^n P_n(y) e^(n y^2) with P_1 = 1, P_{n+1} = P_n' + 2n y P_n."""
+    y = ops.primitive("erfinv", z)
+    out: list[Value | None] = [y]
+    if order == 0:
+        return out
+    c = math.sqrt(math.pi) / 2
+    e = ops.primitive("exp", ops.mul(y, y))
+    p: list = [1]
+    power = e
+    for n in range(1, order + 1):
+        if n > 1:
+            p = _poly_add(_poly_derivative(p), [0] + [2 * (n - 1) * a for a in p])
+            power = ops.mul(power, e)
+        scaled = [c**n * a for a in p]
+        out.append(ops.mul(_horner(ops, y, scaled), power))
+    return out
+
+
+def _polygamma_chain(start: str, first: int) -> Rule:
+    """`start`, then polygamma(first), polygamma(first + 1), ...: lgamma' =
+    digamma, digamma' = polygamma(1), polygamma(n)' = polygamma(n + 1)."""
+
+    def rule(ops, z, order, _):
+        last = first + order - 1
+        if order >= 1 and last > MAX_POLYGAMMA:
+            raise UnsupportedOperatorError(
+                f"taylor.elementwise {start!r}",
+                detail=f"derivative of order {order} needs polygamma({last}); "
+                f"polygamma is available up to order {MAX_POLYGAMMA} (a lower "
+                "jet order, or a larger MAX_POLYGAMMA in dialects/special.py)",
+            )
+        names = [start] + [
+            f"polygamma{n}" if n else "digamma" for n in range(first, first + order)
+        ]
+        return [ops.primitive(name, z) for name in names]
+
+    return rule
 
 
 M = math_dialect
@@ -273,7 +429,52 @@ ELEMENTWISE_FUNCTIONS: dict[str, ElementwiseFunction] = {
         ElementwiseFunction("reciprocal", _fixed_power(-1.0, None), aten="reciprocal"),
         ElementwiseFunction("pow", _pow, needs_exponent=True),  # aten.pow: exponent
         ElementwiseFunction("relu", _relu, aten="relu"),
-        ElementwiseFunction("erf", _erf, M.ErfOp, aten="erf"),
+        ElementwiseFunction("erf", _erf_like("erf", 1.0), M.ErfOp, aten="erf"),
+        ElementwiseFunction("sinh", _hyperbolic("sinh"), M.SinhOp, aten="sinh"),
+        ElementwiseFunction("cosh", _hyperbolic("cosh"), M.CoshOp, aten="cosh"),
+        ElementwiseFunction("tan", _tan, M.TanOp, aten="tan"),
+        ElementwiseFunction(
+            "atan", _algebraic("atan", [1, 0, 1], -1), M.AtanOp, aten="atan"
+        ),
+        ElementwiseFunction(
+            "asin", _algebraic("asin", [1, 0, -1], -0.5), M.AsinOp, aten="asin"
+        ),
+        ElementwiseFunction(
+            "acos", _algebraic("acos", [1, 0, -1], -0.5, -1), M.AcosOp, aten="acos"
+        ),
+        ElementwiseFunction(
+            "asinh", _algebraic("asinh", [1, 0, 1], -0.5), M.AsinhOp, aten="asinh"
+        ),
+        ElementwiseFunction(
+            "acosh", _algebraic("acosh", [-1, 0, 1], -0.5), M.AcoshOp, aten="acosh"
+        ),
+        ElementwiseFunction(
+            "atanh", _algebraic("atanh", [1, 0, -1], -1), M.AtanhOp, aten="atanh"
+        ),
+        ElementwiseFunction("expm1", _expm1, M.ExpM1Op, aten="expm1"),
+        ElementwiseFunction("exp2", _exp2, M.Exp2Op, aten="exp2"),
+        ElementwiseFunction("log2", _log_base(2.0), aten="log2"),
+        ElementwiseFunction("log10", _log_base(10.0), aten="log10"),
+        ElementwiseFunction(
+            "erfc", _erf_like("erfc", -1.0), special.ErfcOp, aten="erfc"
+        ),
+        ElementwiseFunction("erfinv", _erfinv, special.ErfinvOp, aten="erfinv"),
+        ElementwiseFunction(
+            "lgamma", _polygamma_chain("lgamma", 0), special.LgammaOp, aten="lgamma"
+        ),
+        ElementwiseFunction(
+            "digamma", _polygamma_chain("digamma", 1), special.DigammaOp, aten="digamma"
+        ),
+        *(
+            ElementwiseFunction(
+                f"polygamma{n}",
+                _polygamma_chain(f"polygamma{n}", n + 1),
+                op,
+                aten="polygamma",
+                aten_args=(n,),
+            )
+            for n, op in special.POLYGAMMA_OPS.items()
+        ),
     ]
 }
 """The elementwise functions by name (see the module docstring)."""

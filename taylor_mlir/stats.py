@@ -64,6 +64,7 @@ from taylor_mlir.dialects.taylor import (
     YieldOp,
 )
 from taylor_mlir.errors import InvalidIRError
+from taylor_mlir.ir.matchers import find_function
 from taylor_mlir.tensor_ir import ELEMENTWISE_OPS
 
 # ops that only move or reinterpret data: a weight traced through them is the same weight
@@ -283,18 +284,11 @@ class _Walker:
         )
 
 
-def _function(module: ModuleOp, func_name: str, level: str) -> func.FuncOp:
-    for op in module.ops:
-        if isinstance(op, func.FuncOp) and op.sym_name.data == func_name:
-            return op
-    raise KeyError(f"the {level!r} module has no func.func @{func_name}")
-
-
 def peak_bytes_per_datum(module: ModuleOp, func_name: str) -> int:
     """The peak bytes per datum of `@func_name` in tensor-level IR (see the
     module docstring): a value lives from its op to the last op of the
     function's block using it or a view of it."""
-    function = _function(module, func_name, "linalg")
+    function = find_function(module, func_name)
     walker = _Walker(function, 0, ())
     ops = list(function.body.block.ops)
     owner: dict[SSAValue, SSAValue] = {}  # a view -> the value holding its bytes
@@ -330,7 +324,7 @@ def level_stats(
     parameter_names: Sequence[str] | None = None,
 ) -> LevelStats:
     """Measures `@func_name` in `module` (see the module docstring)."""
-    function = _function(module, func_name, level)
+    function = find_function(module, func_name)
     walker = _Walker(function, num_inputs, parameter_names)
     walker.walk(function.body.block, 1)
     return LevelStats(level, dict(walker.vectors), dict(walker.ops), walker.flops)

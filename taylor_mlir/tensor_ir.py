@@ -43,6 +43,7 @@ from taylor_mlir.dialects.elementwise import (
     ELEMENTWISE_FUNCTIONS,
     MATH_FUNCTIONS,
 )
+from taylor_mlir.dialects.taylor import YieldOp
 from taylor_mlir.errors import InternalError, InvalidIRError
 
 DYNAMIC = DYNAMIC_INDEX
@@ -297,6 +298,20 @@ class TensorBuilder:
         if type(op) in MATH_FUNCTIONS:
             return self._result(type(op)(*operands))
         raise InternalError(f"{op.name} is not an elementwise op")
+
+    def inline(self, body: Region, arguments: Sequence[SSAValue]) -> SSAValue:
+        """The ops of the body of a `taylor.linear` or `taylor.linear_map`,
+        cloned here on `arguments`; returns the value it yields."""
+        block = body.block
+        mapping: dict[SSAValue, SSAValue] = dict(
+            zip(block.args, arguments, strict=True)
+        )
+        for op in block.ops:
+            if isinstance(op, YieldOp):
+                return mapping.get(op.values[0], op.values[0])
+            self.insert(op.clone(value_mapper=mapping))
+        parent = body.parent_op()
+        raise InvalidIRError(f"{parent.name}: body does not end in taylor.yield")
 
     def batch_matmul(self, a: SSAValue, b: SSAValue) -> SSAValue:
         """A batch of matrix products, out[i] = a[i] @ b[i] (B x M x P), from

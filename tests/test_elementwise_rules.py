@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS, PRIMITIVES
+from taylor_mlir.dialects.special import MAX_POLYGAMMA
+from taylor_mlir.errors import UnsupportedOperatorError
 
 ORDERS = range(7)
 POW_EXPONENTS = (2.0, 3.0, -1.0, 0.5, 1.5, -2.5)
@@ -42,7 +44,8 @@ class TorchElementwiseOps:
         """The primitive's ATen op from the table (step has none)."""
         if name == "step":
             return (a > 0).to(a.dtype)
-        return getattr(torch.ops.aten, ELEMENTWISE_FUNCTIONS[name].aten).default(a)
+        function = ELEMENTWISE_FUNCTIONS[name]
+        return getattr(torch.ops.aten, function.aten).default(*function.aten_args, a)
 
 
 # name -> (torch function, domain: "real" (nonzero reals) or "positive")
@@ -59,6 +62,30 @@ REFERENCES = {
     "reciprocal": (torch.reciprocal, "real"),
     "relu": (torch.relu, "real"),
     "erf": (torch.erf, "real"),
+    "sinh": (torch.sinh, "real"),
+    "cosh": (torch.cosh, "real"),
+    "tan": (torch.tan, "real"),
+    "atan": (torch.atan, "real"),
+    "asin": (torch.asin, "unit"),
+    "acos": (torch.acos, "unit"),
+    "asinh": (torch.asinh, "real"),
+    "acosh": (torch.acosh, "above one"),
+    "atanh": (torch.atanh, "unit"),
+    "expm1": (torch.expm1, "real"),
+    "exp2": (torch.exp2, "real"),
+    "log2": (torch.log2, "positive"),
+    "log10": (torch.log10, "positive"),
+    "erfc": (torch.special.erfc, "real"),
+    "erfinv": (torch.special.erfinv, "unit"),
+    "lgamma": (torch.lgamma, "positive"),
+    "digamma": (torch.digamma, "positive"),
+} | {
+    f"polygamma{n}": (lambda z, n=n: torch.special.polygamma(n, z), "positive")
+    for n in range(1, MAX_POLYGAMMA + 1)
+}
+# the highest order each rule has (polygamma up to MAX_POLYGAMMA)
+MAX_ORDER = {"lgamma": MAX_POLYGAMMA + 1, "digamma": MAX_POLYGAMMA} | {
+    f"polygamma{n}": MAX_POLYGAMMA - n for n in range(1, MAX_POLYGAMMA + 1)
 }
 
 
@@ -67,6 +94,10 @@ def _points(domain: str) -> torch.Tensor:
     magnitudes = torch.tensor([0.3, 0.7, 1.1, 1.6, 2.2], dtype=torch.float64)
     if domain == "positive":
         return magnitudes
+    if domain == "above one":
+        return 1 + magnitudes
+    if domain == "unit":  # (-1, 1)
+        magnitudes = torch.tensor([0.1, 0.35, 0.6, 0.85], dtype=torch.float64)
     return torch.cat([-magnitudes.flip(0), magnitudes])
 
 
@@ -107,7 +138,7 @@ def test_every_primitive_has_an_aten_op():
     """What `TorchElementwiseOps.primitive` (and the torch backend) runs."""
     for name in set(PRIMITIVES) - {"step"}:
         aten_name = ELEMENTWISE_FUNCTIONS[name].aten
-        assert hasattr(torch.ops.aten, aten_name), name
+        assert aten_name is not None and hasattr(torch.ops.aten, aten_name), name
 
 
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE_FUNCTIONS))
@@ -146,6 +177,10 @@ def test_rule_matches_autograd(name: str, order: int):
     f, domain = REFERENCES[name]
     z = _points(domain)
     rule = ELEMENTWISE_FUNCTIONS[name]
+    if order > MAX_ORDER.get(name, order):
+        with pytest.raises(UnsupportedOperatorError, match="polygamma is available"):
+            rule.derivatives(TorchElementwiseOps(), z, order)
+        return
     got = rule.derivatives(TorchElementwiseOps(), z, order)
     _check(got, autograd_derivatives(f, z, order), name)
 

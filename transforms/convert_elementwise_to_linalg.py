@@ -38,23 +38,15 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.transforms.dead_code_elimination import RemoveUnusedOperations
 
+from taylor_mlir.ir.matchers import fill_scalar
 from taylor_mlir.tensor_ir import ELEMENTWISE_OPS
-
-
-def _fill_scalar(value: SSAValue) -> SSAValue | None:
-    """The scalar a `linalg.fill` result is filled with (None otherwise)."""
-    fill = value.owner
-    if not isinstance(fill, FillOp):
-        return None
-    scalar = fill.inputs[0]
-    return None if isinstance(scalar.type, TensorType) else scalar
 
 
 def _shape_source(operands: Sequence[SSAValue]) -> SSAValue:
     """A value of the result's shape to read dynamic sizes from: an operand
     that is not a fill, else a fill's destination (so the fill can die)."""
     for operand in operands:
-        if _fill_scalar(operand) is None:
+        if fill_scalar(operand) is None:
             return operand
     return operands[0].owner.outputs[0]
 
@@ -130,7 +122,7 @@ def _scalar_body(
     body = Block()
     scalars: list[SSAValue] = []
     for operand in op.operands:
-        scalar = _fill_scalar(operand)
+        scalar = fill_scalar(operand)
         if scalar is None:
             inputs.append(operand)
             scalar = body.insert_arg(operand.type.get_element_type(), len(inputs) - 1)

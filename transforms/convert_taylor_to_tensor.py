@@ -43,12 +43,12 @@ from taylor_mlir.dialects.taylor import (
     YieldOp,
 )
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.ir.matchers import empty_sizes, is_sum_reduce, is_zero, splat_value
 from taylor_mlir.tensor_ir import (
     ELEMENTWISE_OPS,
     Dim,
     TensorBuilder,
     element_of,
-    fill_constant,
     shape_of,
 )
 
@@ -68,22 +68,17 @@ class LowerReplicate(RewritePattern):
 
 
 def _sizes(b: TensorBuilder, value: SSAValue) -> list[Dim]:
-    """The sizes of `value`, read from the `tensor.empty` it is or fills when
-    there is one (so that nothing keeps `value` alive for its sizes)."""
-    owner = value.owner
-    if isinstance(owner, linalg.FillOp):
-        owner = owner.outputs[0].owner
-    if isinstance(owner, tensor.EmptyOp):
-        dynamic = iter(owner.dynamic_sizes)
-        return [next(dynamic) if s == DYNAMIC_INDEX else s for s in shape_of(value)]
-    return b.dims(value)
+    """The sizes of `value`, from the `tensor.empty` it is or fills when there is
+    one (so that nothing keeps `value` alive for its sizes)."""
+    sizes = empty_sizes(value)
+    return b.dims(value) if sizes is None else sizes
 
 
 def _repeated(b: TensorBuilder, value: SSAValue, directions: int) -> SSAValue:
     """`value` repeated along a new leading axis: a `linalg.broadcast`, or for a
     constant fill the same fill at the larger shape."""
     shape = [directions, *_sizes(b, value)]
-    if (constant := fill_constant(value)) is not None:
+    if (constant := splat_value(value)) is not None:
         return b.fill(constant, shape, element_of(value))
     return b.broadcast(value, shape, [0])
 
@@ -193,7 +188,7 @@ class _Batcher:
 
 
 def _require_zero_init(op: Operation, init: SSAValue) -> None:
-    if fill_constant(init) != 0.0:
+    if not is_zero(init):
         raise UnsupportedOperatorError(
             op.name,
             detail="inside taylor.linear_map it must accumulate into a zero "
@@ -231,8 +226,7 @@ def _batch_broadcast(batcher: _Batcher, op: linalg.BroadcastOp) -> SSAValue:
 
 
 def _batch_reduce(batcher: _Batcher, op: linalg.ReduceOp) -> SSAValue:
-    body = list(op.region.block.ops)
-    if len(body) != 2 or not isinstance(body[0], arith.AddfOp):
+    if not is_sum_reduce(op):
         raise UnsupportedOperatorError(
             op.name, detail="only sums (a body of one arith.addf) are linear"
         )

@@ -49,18 +49,16 @@ from taylor_mlir.dialects.taylor import (
     LinearMapOp,
     ReplicateOp,
     SumOp,
-    YieldOp,
     yielded_value,
 )
 from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
 from taylor_mlir.errors import InternalError, InvalidIRError
+from taylor_mlir.ir.matchers import empty_sizes, is_zero, splat_value
 from taylor_mlir.tensor_ir import (
     ELEMENTWISE_OPS,
     Dim,
     TensorBuilder,
     element_of,
-    fill_constant,
-    is_zero_fill,
     shape_of,
 )
 
@@ -71,7 +69,7 @@ _OpT = TypeVar("_OpT", bound=Operation)
 
 def _is_direction_independent(value: SSAValue) -> bool:
     """A per-direction value equal in every direction: a replicate or a fill."""
-    return isinstance(value.owner, ReplicateOp) or fill_constant(value) is not None
+    return isinstance(value.owner, ReplicateOp) or splat_value(value) is not None
 
 
 def _split_factor(product: arith.MulfOp) -> tuple[SSAValue, SSAValue] | None:
@@ -127,16 +125,12 @@ def _fill_sizes_from_above(value: SSAValue) -> list[_SizeFromAbove]:
     """The sizes S of a `tensor<R x S>` fill, read from the `tensor.empty` it
     fills when there is one (so the R-sized tensor is not kept alive for its
     sizes), else as its `tensor.dim`s."""
-    fill = value.owner
-    sizes: list[_SizeFromAbove]
-    if isinstance(fill, linalg.FillOp) and isinstance(
-        empty := fill.outputs[0].owner, tensor.EmptyOp
-    ):
-        dynamic = iter(empty.dynamic_sizes)
-        sizes = [next(dynamic) if s == DYNAMIC_INDEX else s for s in shape_of(value)]
-    else:
+    sizes = empty_sizes(value)
+    if sizes is None:
         shape = shape_of(value)
-        sizes = [(value, i) if s == DYNAMIC_INDEX else s for i, s in enumerate(shape)]
+        return [(value, i) if s == DYNAMIC_INDEX else s for i, s in enumerate(shape)][
+            1:
+        ]
     return sizes[1:]
 
 
@@ -155,24 +149,10 @@ def _primal_factor(b: TensorBuilder, value: SSAValue) -> SSAValue:
     replicated value, or the same fill at the primal shape."""
     if isinstance(replicate := value.owner, ReplicateOp):
         return replicate.input
-    fill_value = fill_constant(value)
+    fill_value = splat_value(value)
     if fill_value is None:
         raise InternalError(f"{value} is not direction-independent")
     return b.fill(fill_value, _sizes_without_directions(b, value), element_of(value))
-
-
-def _inline_body(
-    rewriter: PatternRewriter, linear_map: LinearMapOp, arguments: Sequence[SSAValue]
-) -> SSAValue:
-    """Clones the body of `linear_map` at the rewriter's insertion point, applied
-    to `arguments`; returns the value it yields."""
-    block = linear_map.body.block
-    mapping: dict[SSAValue, SSAValue] = dict(zip(block.args, arguments, strict=True))
-    for op in block.ops:
-        if isinstance(op, YieldOp):
-            return mapping.get(op.values[0], op.values[0])
-        rewriter.insert(op.clone(value_mapper=mapping))
-    raise InvalidIRError("taylor.linear_map: body does not end in taylor.yield")
 
 
 # -------------------------------------------------------- pulling sums up
@@ -331,7 +311,7 @@ class PullSumThroughLinearMap(RewritePattern):
             return
         b = TensorBuilder(rewriter)
         summed = [_summed(b, x, op) for x in linear_map.inputs]
-        rewriter.replace(op, (), [_inline_body(rewriter, linear_map, summed)])
+        rewriter.replace(op, (), [b.inline(linear_map.body, summed)])
 
 
 class SumOfFill(RewritePattern):
@@ -346,7 +326,7 @@ class SumOfFill(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
-        if (value := fill_constant(op.input)) is None:
+        if (value := splat_value(op.input)) is None:
             return
         b = TensorBuilder(rewriter)
         total = value * sum(op.weight_values())
@@ -394,7 +374,7 @@ class FoldMulByZero(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: arith.MulfOp, rewriter: PatternRewriter) -> None:
         for operand in op.operands:
-            if is_zero_fill(operand):
+            if is_zero(operand):
                 rewriter.replace(op, (), [operand])
                 return
 
@@ -408,9 +388,9 @@ class FoldAddOfZero(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: arith.AddfOp, rewriter: PatternRewriter) -> None:
-        if is_zero_fill(op.lhs):
+        if is_zero(op.lhs):
             rewriter.replace(op, (), [op.rhs])
-        elif is_zero_fill(op.rhs):
+        elif is_zero(op.rhs):
             rewriter.replace(op, (), [op.lhs])
 
 
@@ -423,9 +403,9 @@ class FoldSubOfZero(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: arith.SubfOp, rewriter: PatternRewriter) -> None:
-        if is_zero_fill(op.rhs):
+        if is_zero(op.rhs):
             rewriter.replace(op, (), [op.lhs])
-        elif is_zero_fill(op.lhs):
+        elif is_zero(op.lhs):
             rewriter.replace(op, (), [TensorBuilder(rewriter).neg(op.rhs)])
 
 
@@ -445,7 +425,7 @@ class FoldLinearMapOfZeros(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: LinearMapOp, rewriter: PatternRewriter) -> None:
-        if not all(is_zero_fill(x) for x in op.inputs):
+        if not all(is_zero(x) for x in op.inputs):
             return
         block = op.body.block
         argument_sizes = {
@@ -475,15 +455,13 @@ def _sizes_from_above(
     if isinstance(value, BlockArgument) or owner.parent_block() is not body:
         return [(value, i) if s == DYNAMIC_INDEX else s for i, s in enumerate(shape)]
     if isinstance(owner, tensor.EmptyOp):
-        dynamic = iter(owner.dynamic_sizes)
         sizes: list[_SizeFromAbove] = []
-        for s in shape:
-            if s != DYNAMIC_INDEX:
-                sizes.append(s)
-            elif (size := _index_from_above(next(dynamic), body, arguments)) is None:
-                return None
-            else:
-                sizes.append(size)
+        for size in empty_sizes(value) or ():
+            if isinstance(size, SSAValue):
+                size = _index_from_above(size, body, arguments)
+                if size is None:
+                    return None
+            sizes.append(size)
         return sizes
     if isinstance(owner, linalg.NamedOperation | linalg.TransposeOp):
         return _sizes_from_above(owner.outputs[0], body, arguments)
@@ -555,7 +533,7 @@ class PushReplicateThroughLinearMap(RewritePattern):
         if not all(map(_is_direction_independent, op.inputs)):
             return
         b = TensorBuilder(rewriter)
-        primal = _inline_body(rewriter, op, [_primal_factor(b, x) for x in op.inputs])
+        primal = b.inline(op.body, [_primal_factor(b, x) for x in op.inputs])
         rewriter.replace(op, (), [_replicated(b, primal, op.directions)])
 
 

@@ -38,7 +38,7 @@ from xdsl.builder import InsertPoint
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, Region, SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from taylor_mlir.dialects import taylor
@@ -126,16 +126,6 @@ class JetExpander:
     def insert(self, op: Operation) -> SSAValue:
         self.builder.insert(op)
         return op.results[0]
-
-    def inline(self, body: Region, arguments: Sequence[SSAValue]) -> SSAValue:
-        """The ops of a `taylor.linear` body, cloned here on `arguments`."""
-        block = body.block
-        mapper: dict[SSAValue, SSAValue] = dict(zip(block.args, arguments, strict=True))
-        for op in block.ops:
-            if isinstance(op, taylor.YieldOp):
-                return mapper.get(op.values[0], op.values[0])
-            self.builder.insert(op.clone(mapper))
-        raise InvalidIRError("taylor.linear: body does not end in taylor.yield")
 
     # ------------------------------------------------------------ terms
 
@@ -260,7 +250,7 @@ def _expand_linear(e: JetExpander, op: taylor.LinearOp) -> Coefficients:
     over the per-direction coefficients, None when all inputs are zero."""
     result = _jet_type(op.result)
     inputs = [(_jet_type(i), e.of(i)) for i in op.inputs]
-    out: Coefficients = [e.inline(op.body, [c[0] for _, c in inputs])]  # type: ignore[misc]
+    out: Coefficients = [e.builder.inline(op.body, [c[0] for _, c in inputs])]  # type: ignore[misc]
     for k in range(1, result.K + 1):
         if all(c[k] is None for _, c in inputs):
             out.append(None)
@@ -270,7 +260,7 @@ def _expand_linear(e: JetExpander, op: taylor.LinearOp) -> Coefficients:
             for t, c in inputs
         ]
         if result.coefficient_type(k) == result.primal_type:  # collapsed top
-            out.append(e.inline(op.body, arguments))
+            out.append(e.builder.inline(op.body, arguments))
             continue
         map_type = direction_type(result.R, result.primal_type)
         out.append(e.insert(taylor.LinearMapOp(arguments, map_type, op.body.clone())))

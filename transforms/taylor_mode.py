@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects import arith, func, math, tensor
 from xdsl.dialects.builtin import (
-    DenseIntOrFPElementsAttr,
-    FloatAttr,
     ModuleOp,
     SymbolRefAttr,
     TensorType,
@@ -50,6 +48,7 @@ from taylor_mlir.dialects import arith_tensor, taylor
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.dialects.taylor import JetType
 from taylor_mlir.errors import InternalError, InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.ir.matchers import is_sum_reduce, is_zero, splat_value
 from taylor_mlir.tensor_ir import TensorBuilder
 
 
@@ -212,31 +211,6 @@ def _is_float_tensor(value: SSAValue) -> bool:
     )
 
 
-# ------------------------------------------------------------ constant matching
-
-
-def constant_fill_value(value: SSAValue) -> float | None:
-    """The number `value` is filled with, if it is a `linalg.fill` of an
-    `arith.constant` or a splat dense constant; None otherwise."""
-    owner = value.owner
-    if isinstance(owner, linalg.FillOp):
-        scalar = owner.inputs[0].owner
-        if isinstance(scalar, arith.ConstantOp) and isinstance(scalar.value, FloatAttr):
-            return float(scalar.value.value.data)
-        return None
-    if isinstance(owner, arith.ConstantOp) and isinstance(
-        owner.value, DenseIntOrFPElementsAttr
-    ):
-        values = owner.value.get_values()
-        if values and all(v == values[0] for v in values):
-            return float(values[0])
-    return None
-
-
-def _is_zero(callee_value: SSAValue) -> bool:
-    return constant_fill_value(callee_value) == 0.0
-
-
 # ------------------------------------------------------------------ the rules
 
 Rule = Callable[[JetCallInliner, Operation, list[SSAValue]], Sequence[SSAValue]]
@@ -300,7 +274,7 @@ def _math_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
 
 
 def _powf_rule(p: JetCallInliner, op: math.PowFOp, operands: list[SSAValue]):
-    exponent = constant_fill_value(op.rhs)
+    exponent = splat_value(op.rhs)
     if p.is_jet(operands[1]) or exponent is None:
         raise UnsupportedOperatorError(
             op.name,
@@ -334,9 +308,9 @@ def _extremum_rule(predicate: str, name: str):
     def rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
         a, b = operands
         if name == "maximumf":
-            if p.is_jet(a) and not p.is_jet(b) and _is_zero(op.operands[1]):
+            if p.is_jet(a) and not p.is_jet(b) and is_zero(op.operands[1]):
                 return [p.elementwise("relu", a)]
-            if p.is_jet(b) and not p.is_jet(a) and _is_zero(op.operands[0]):
+            if p.is_jet(b) and not p.is_jet(a) and is_zero(op.operands[0]):
                 return [p.elementwise("relu", b)]
         condition = p.builder.cmpf(predicate, p.primal(a), p.primal(b))
         return [_select(p, op, condition, a, b)]
@@ -356,12 +330,7 @@ def _matmul_rule(p: JetCallInliner, op: linalg.MatmulOp, operands: list[SSAValue
 
 def _reduce_rule(p: JetCallInliner, op: linalg.ReduceOp, operands: list[SSAValue]):
     """A sum-reduction is linear in its input; a nonzero init is an offset."""
-    body = list(op.region.block.ops)
-    if not (
-        len(body) == 2
-        and isinstance(body[0], arith.AddfOp)
-        and set(body[0].operands) == set(op.region.block.args)
-    ):
+    if not is_sum_reduce(op):
         raise UnsupportedOperatorError(
             op.name, detail="only sum reductions (body arith.addf) are linear"
         )
@@ -376,7 +345,7 @@ def _accumulating_linear(
 ) -> SSAValue:
     """linalg ops accumulate into their init: `y = init + L(x)`."""
     init_op = op.operands[-1]
-    if _is_zero(init_op):
+    if is_zero(init_op):
         return p.linear(op, [*inputs, init])
     linear = p.linear(op, [*inputs, p.builder.full_like(init, 0.0)])
     return p.offset(linear, init)

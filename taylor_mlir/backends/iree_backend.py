@@ -41,11 +41,11 @@ from taylor_mlir.backends.torch_backend import (
     TorchExecutable,
     argument_specs,
     check_call,
-    find_function,
 )
 from taylor_mlir.context import make_context
 from taylor_mlir.dialects.taylor import StopGradientOp
 from taylor_mlir.errors import BackendError, InvalidIRError
+from taylor_mlir.ir.matchers import find_function
 
 TARGETS = ("cpu", "cuda")
 
@@ -171,6 +171,12 @@ def _element_type(t):
 
 def check_supported(module: ModuleOp, target: str) -> None:
     """Raises BackendError for ops IREE is known not to compile for target."""
+    for op in module.walk():
+        if op.name.startswith("special."):  # dialects/special.py
+            raise BackendError(
+                f"cannot compile {op.name} with IREE: MLIR has no such op "
+                "(use backend='torch')"
+            )
     if target != "cpu":
         return
     for op in module.walk():

@@ -140,11 +140,12 @@ _MATMUL_MAPS = ArrayAttr(
     ]
 )
 
-# each elementwise function's math op runs its ATen op (dialects/elementwise.py)
+# each elementwise function's math op runs its ATen op (dialects/elementwise.py):
+# op name -> (ATen op, the arguments it takes before the tensor)
 _UNARY = {
-    op.name: getattr(aten, function.aten).default
+    op.name: (getattr(aten, function.aten).default, function.aten_args)
     for op, function in MATH_FUNCTIONS.items()
-} | {"arith.negf": aten.neg.default}
+} | {"arith.negf": (aten.neg.default, ())}
 
 # binary op: (Tensor-Tensor overload, Tensor-Scalar overload, commutative)
 _BINARY = {
@@ -343,7 +344,8 @@ class FXEmitter:
         return all(isinstance(self.values[v], Fill) for v in operands)
 
     def emit_unary(self, op: Operation) -> None:
-        self.set(op, self.call(_UNARY[op.name], self.tensor(op.operands[0])))
+        target, leading = _UNARY[op.name]
+        self.set(op, self.call(target, *leading, self.tensor(op.operands[0])))
 
     def emit_binary(self, op: Operation) -> None:
         """A fill operand stays a scalar (broadcast by ATen) unless both are."""

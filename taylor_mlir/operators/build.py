@@ -42,15 +42,9 @@ from taylor_mlir.dialects.taylor import (
     direction_type,
 )
 from taylor_mlir.errors import InvalidIRError
+from taylor_mlir.ir.matchers import find_function
 from taylor_mlir.operators.spec import DirectionGroup, OperatorSpec, OperatorSpecError
 from taylor_mlir.tensor_ir import TensorBuilder, element_of, shape_of
-
-
-def find_function(module: ModuleOp, name: str) -> func.FuncOp:
-    for op in module.ops:
-        if isinstance(op, func.FuncOp) and op.sym_name.data == name:
-            return op
-    raise InvalidIRError(f"the module has no func.func @{name}")
 
 
 class _OperatorFunction:

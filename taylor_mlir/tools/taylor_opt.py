@@ -9,12 +9,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from xdsl.dialects import get_all_dialects
 from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from taylor_mlir.dialects.arith_tensor import arith_with_tensor_comparisons
-from taylor_mlir.dialects.taylor import Taylor
+from taylor_mlir.context import DIALECTS
 from taylor_mlir.transforms import get_all_passes
 
 PROG = "taylor-opt"
@@ -26,11 +24,8 @@ class ToolError(Exception):
 
 class TaylorOptMain(xDSLOptMain):
     def register_all_dialects(self):
-        for name, factory in get_all_dialects().items():
-            if name == "arith":
-                factory = arith_with_tensor_comparisons
+        for name, factory in DIALECTS.items():
             self.ctx.register_dialect(name, factory)
-        self.ctx.register_dialect("taylor", lambda: Taylor)
 
     def register_all_passes(self):
         super().register_all_passes()
