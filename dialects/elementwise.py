@@ -28,7 +28,6 @@ from xdsl.ir import Operation
 
 from taylor_mlir.dialects import special
 from taylor_mlir.dialects.special import MAX_POLYGAMMA
-from taylor_mlir.errors import UnsupportedOperatorError
 
 Value = Any  # an SSAValue when emitting IR, a torch.Tensor when evaluating
 
@@ -55,6 +54,12 @@ class ElementwiseOps(Protocol):
 # with a `math` op (the table's `math_op`) and these three, which have none and
 # which the tensor level spells as fixed compositions (docs/ir-conventions.md).
 COMPOSED_PRIMITIVES = ("sigmoid", "relu", "step")
+
+
+class OrderTooHighError(ValueError):
+    """A rule asked for derivatives beyond those it has (taylor-expand reports
+    it as an unsupported operator)."""
+
 
 Rule = Callable[[ElementwiseOps, Value, int, float | None], list[Value | None]]
 
@@ -396,11 +401,10 @@ def _polygamma_chain(start: str, first: int) -> Rule:
     def rule(ops, z, order, _):
         last = first + order - 1
         if order >= 1 and last > MAX_POLYGAMMA:
-            raise UnsupportedOperatorError(
-                f"taylor.elementwise {start!r}",
-                detail=f"derivative of order {order} needs polygamma({last}); "
+            raise OrderTooHighError(
+                f"derivative of order {order} needs polygamma({last}); "
                 f"polygamma is available up to order {MAX_POLYGAMMA} (a lower "
-                "jet order, or a larger MAX_POLYGAMMA in dialects/special.py)",
+                "jet order, or a larger MAX_POLYGAMMA in dialects/special.py)"
             )
         names = [start] + [
             f"polygamma{n}" if n else "digamma" for n in range(first, first + order)

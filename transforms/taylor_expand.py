@@ -42,9 +42,9 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from taylor_mlir.dialects import taylor
-from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
+from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS, OrderTooHighError
 from taylor_mlir.dialects.taylor import JetType, direction_type
-from taylor_mlir.errors import InternalError, InvalidIRError
+from taylor_mlir.errors import InternalError, InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.tensor_ir import IRElementwiseOps, TensorBuilder
 
 Coefficients = list[SSAValue | None]
@@ -309,9 +309,15 @@ def _expand_elementwise(e: JetExpander, op: taylor.ElementwiseOp) -> Coefficient
     z = e.of(op.operand)
     z0 = z[0]
     exponent = op.exponent.value.data if op.exponent is not None else None
-    derivatives = ELEMENTWISE_FUNCTIONS[op.function.data].derivatives(
-        IRElementwiseOps(e.builder), z0, jet.K, exponent
-    )
+    name = op.function.data
+    try:
+        derivatives = ELEMENTWISE_FUNCTIONS[name].derivatives(
+            IRElementwiseOps(e.builder), z0, jet.K, exponent
+        )
+    except OrderTooHighError as error:
+        raise UnsupportedOperatorError(
+            f"taylor.elementwise {name!r}", detail=str(error)
+        ) from None
     out: Coefficients = [derivatives[0]]
     for k in range(1, jet.K + 1):
         collapsed_top = jet.coefficient_type(k) == jet.primal_type
