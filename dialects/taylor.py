@@ -321,7 +321,9 @@ class CoefficientOp(HasCanonicalizationPatternsInterface, IRDLOperation):
 
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
-        from taylor_mlir.dialects.taylor_canonicalization import CoefficientOfSeed
+        from taylor_mlir.transforms.canonicalization_patterns.taylor import (
+            CoefficientOfSeed,
+        )
 
         return (CoefficientOfSeed(),)
 
@@ -508,7 +510,9 @@ class LinearOp(_RegionOpMixin, HasCanonicalizationPatternsInterface, IRDLOperati
 
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
-        from taylor_mlir.dialects.taylor_canonicalization import RemoveIdentityBody
+        from taylor_mlir.transforms.canonicalization_patterns.taylor import (
+            RemoveIdentityBody,
+        )
 
         return (RemoveIdentityBody(),)
 
@@ -554,7 +558,7 @@ class OffsetOp(HasCanonicalizationPatternsInterface, IRDLOperation):
 
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
-        from taylor_mlir.dialects.taylor_canonicalization import OffsetByZero
+        from taylor_mlir.transforms.canonicalization_patterns.taylor import OffsetByZero
 
         return (OffsetByZero(),)
 
@@ -739,7 +743,9 @@ class SumOp(HasCanonicalizationPatternsInterface, IRDLOperation):
 
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
-        from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
+        from taylor_mlir.transforms.canonicalization_patterns.taylor import (
+            SumOfReplicate,
+        )
 
         return (SumOfReplicate(),)
 
@@ -830,7 +836,9 @@ class LinearMapOp(_RegionOpMixin, HasCanonicalizationPatternsInterface, IRDLOper
 
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
-        from taylor_mlir.dialects.taylor_canonicalization import RemoveIdentityBody
+        from taylor_mlir.transforms.canonicalization_patterns.taylor import (
+            RemoveIdentityBody,
+        )
 
         return (RemoveIdentityBody(),)
 

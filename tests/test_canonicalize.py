@@ -1,5 +1,5 @@
 """`canonicalize` on taylor IR: the dialect's canonicalization patterns
-(dialects/taylor_canonicalization.py) reached through xDSL's canonicalization
+(transforms/canonicalization_patterns/taylor.py) reached through xDSL's canonicalization
 interface, on small programs written as MLIR text; checked by op counts."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from xdsl.transforms.canonicalize import CanonicalizePass
 
 from taylor_mlir.context import make_context
 from taylor_mlir.dialects import taylor
-from taylor_mlir.dialects.taylor_canonicalization import (
+from taylor_mlir.transforms import taylor_collapse
+from taylor_mlir.transforms.canonicalization_patterns.taylor import (
     CoefficientOfSeed,
     OffsetByZero,
     RemoveIdentityBody,
     SumOfReplicate,
 )
-from taylor_mlir.transforms import taylor_collapse
 
 JET = "!taylor.jet<2, 3, tensor<?x4xf64>>"
 

@@ -51,7 +51,6 @@ from taylor_mlir.dialects.taylor import (
     SumOp,
     yielded_value,
 )
-from taylor_mlir.dialects.taylor_canonicalization import SumOfReplicate
 from taylor_mlir.errors import InternalError, InvalidIRError
 from taylor_mlir.ir.matchers import empty_sizes, is_zero, splat_value
 from taylor_mlir.tensor_ir import (
@@ -61,6 +60,7 @@ from taylor_mlir.tensor_ir import (
     element_of,
     shape_of,
 )
+from taylor_mlir.transforms.canonicalization_patterns.taylor import SumOfReplicate
 
 # ------------------------------------------------------------------ matching
 

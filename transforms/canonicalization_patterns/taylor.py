@@ -3,7 +3,8 @@ Canonicalization patterns of the `taylor` dialect.
 
 The ops of `dialects/taylor.py` return these from `get_canonicalization_patterns`
 (xDSL's `HasCanonicalizationPatternsInterface`), so `taylor-opt -p canonicalize`
-applies them. Each pattern has its op as root and only removes structure that
+applies them; they live beside the passes because they build IR with the
+`TensorBuilder`, as xDSL keeps its own in `transforms/canonicalization_patterns`. Each pattern has its op as root and only removes structure that
 adds nothing: a coefficient read back from the seed that gave it, a sum of a
 replicated value, an identity body, an offset by zero.
 """
@@ -26,7 +27,8 @@ from taylor_mlir.dialects.taylor import (
     SumOp,
     YieldOp,
 )
-from taylor_mlir.tensor_ir import TensorBuilder, is_zero_fill
+from taylor_mlir.ir.matchers import is_zero
+from taylor_mlir.tensor_ir import TensorBuilder
 
 
 class CoefficientOfSeed(RewritePattern):
@@ -122,6 +124,6 @@ class OffsetByZero(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: OffsetOp, rewriter: PatternRewriter) -> None:
-        if not is_zero_fill(op.offset):
+        if not is_zero(op.offset):
             return
         rewriter.replace(op, (), [op.jet])

@@ -1,7 +1,7 @@
 // RUN: taylor-opt %s -p canonicalize --split-input-file | filecheck %s
 
 // The canonicalization patterns of the taylor dialect
-// (dialects/taylor_canonicalization.py), each with a case where it must not fire.
+// (transforms/canonicalization_patterns/taylor.py), each with a case where it must not fire.
 
 // CoefficientOfSeed: coefficients 0 and 1 are the seed's operands; coefficient 2
 // was not given (it is zero) and is kept, with the seed it reads.
