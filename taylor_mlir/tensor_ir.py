@@ -43,7 +43,7 @@ from taylor_mlir.dialects.elementwise import (
     ELEMENTWISE_FUNCTIONS,
     MATH_FUNCTIONS,
 )
-from taylor_mlir.dialects.taylor import YieldOp
+from taylor_mlir.dialects.taylor import StopGradientOp, YieldOp
 from taylor_mlir.errors import InternalError, InvalidIRError
 
 DYNAMIC = DYNAMIC_INDEX
@@ -417,6 +417,27 @@ ELEMENTWISE_OPS: tuple[type[Operation], ...] = (
     *MATH_FUNCTIONS,
 )
 """The elementwise ops `TensorBuilder.elementwise_like` re-emits."""
+
+STRUCTURAL_OPS: tuple[type[Operation], ...] = (
+    linalg.MatmulOp,
+    linalg.TransposeOp,
+    linalg.BroadcastOp,
+    linalg.ReduceOp,
+    linalg.FillOp,
+    tensor.EmptyOp,
+    tensor.DimOp,
+    tensor.CollapseShapeOp,
+    tensor.ExpandShapeOp,
+    tensor.ExtractSliceOp,
+    tensor.ConcatOp,
+    arith.ConstantOp,
+    arith.MuliOp,  # of sizes (`mul_dims`)
+)
+"""The other ops the builder emits: data movement, sizes and constants."""
+
+TENSOR_LEVEL_OPS = (*ELEMENTWISE_OPS, *STRUCTURAL_OPS, StopGradientOp)
+"""The tensor-level vocabulary (docs/ir-conventions.md): what the frontend emits,
+the passes keep and every backend runs (tests/test_vocabulary.py)."""
 
 
 def fill_constant(value: SSAValue) -> float | None:

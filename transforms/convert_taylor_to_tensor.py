@@ -318,6 +318,19 @@ BATCHING_RULES: dict[type[Operation], BatchingRule] = {
 """How each op kind of a linear map's body runs on operands with a leading
 direction axis (the rule gets the op; its batched operands are in the batcher)."""
 
+NEVER_BATCHED: tuple[type[Operation], ...] = (
+    arith.ConstantOp,
+    arith.MuliOp,
+    tensor.EmptyOp,
+    linalg.FillOp,
+    StopGradientOp,
+)
+"""Tensor-level ops without a batching rule: their operands are scalars, sizes
+(a batched `tensor.dim` gives an unbatched size) or an empty init, or, for
+`taylor.stop_gradient`, only ever a direction-independent value (taylor-mode
+applies it to coefficient 0, outside linear maps); so they are cloned as they
+are."""
+
 
 # ------------------------------------------------------------------- pass
 

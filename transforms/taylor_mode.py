@@ -382,6 +382,14 @@ JET_RULES: dict[type[Operation], Rule] = {
     tensor.ConcatOp: _concat_rule,
 }
 
+NEVER_ON_JETS: tuple[type[Operation], ...] = (
+    arith.ConstantOp,
+    tensor.EmptyOp,
+    arith.MuliOp,
+)
+"""Tensor-level ops without a rule: no tensor operands (constants) or only sizes
+(index values are never jets), so they are always cloned as they are."""
+
 
 # ------------------------------------------------------------------ the pass
 
