@@ -255,6 +255,7 @@ class _CNN(nn.Module):
         return self.head(self.features(x.unsqueeze(1)).flatten(1))
 
 
+EMBEDDED, W_EMBEDDING = torch.tensor([[1, 0, 2], [2, 2, 0]]), _matrix(3, 5, seed=15)
 W1, B1 = _matrix(4, 1, 3, seed=11), _matrix(4, seed=13)
 W2, W3 = _matrix(3, 4, 2, seed=12), _matrix(2, 1, 2, 2, 2, seed=14)
 
@@ -317,6 +318,17 @@ OWN_RULES = [
     Case("pad-flip-roll", _padded_flipped,
          {"aten.constant_pad_nd.default", "aten.flip.default",
           "aten.index_select.default"}, shape=(2, 3)),
+    Case("upsampling", lambda x: (F.interpolate(x, scale_factor=2).pow(3).sum((1, 2, 3))
+         + F.interpolate(x, scale_factor=(1.5, 2), mode="bilinear").sin().sum((1, 2, 3))
+         + F.interpolate(x, size=(3, 7), mode="bilinear", align_corners=True).pow(2)
+         .sum((1, 2, 3)) + F.interpolate(x[:, 0], scale_factor=2, mode="linear").exp()
+         .sum((1, 2)) + F.interpolate(x[:, 0], size=7).pow(3).sum((1, 2))),
+         {"aten.index.Tensor"}, shape=(1, 2, 3)),
+    Case("adaptive-pool-embedding", lambda x: F.adaptive_avg_pool2d(x, (2, 2)).pow(3)
+         .sum((1, 2, 3)) + F.adaptive_avg_pool1d(x[:, 0], 2).sin().sum((1, 2))
+         + (x[:, 0, :2, :3, None] * F.embedding(EMBEDDED, W_EMBEDDING)).pow(2)
+         .sum((1, 2, 3)) + x[:, 0, [1, 0, 2], [2, 2, 0]].exp().sum(-1),
+         {"aten.index.Tensor"}, shape=(1, 3, 5)),
     Case("prod", _prod, {"aten.prod.dim_int"}, at_kinks=_onto(0.0)),
     Case("cumsum", _cumsum, {"aten.cumsum.default"}, shape=(5,)),
     Case("diagonal", _diagonal, {"aten.diagonal.default"}, shape=(3, 4)),
@@ -543,7 +555,7 @@ def test_every_new_rule_has_a_case():
             "constant_pad_nd.default flip.default convolution.default "
             "avg_pool2d.default max_pool2d_with_indices.default heaviside.default "
             "diagonal.default arange.start_step hardsigmoid.default abs.default "
-            "div.Tensor_mode"
+            "div.Tensor_mode index.Tensor"
         ).split()
     }
     assert mine <= {str(t) for t in RULES}
@@ -634,7 +646,8 @@ def test_maximum_and_amax_values_are_exact():
 
 @needs_iree
 @pytest.mark.parametrize(
-    "name", ["transformer-block", "cnn", "clamp", "extrema", "prod", "cumsum"]
+    "name",
+    ["transformer-block", "cnn", "clamp", "extrema", "prod", "cumsum", "upsampling"],
 )
 def test_laplacian_on_iree(name, tmp_path, monkeypatch):
     monkeypatch.setenv("TAYLOR_MLIR_CACHE", str(tmp_path))

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 import torch.fx
 from xdsl.ir import SSAValue
@@ -497,10 +498,44 @@ one, a constant integer tensor (`GraphImporter.index`)."""
 
 @rule(aten.index.Tensor)
 def _index(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    """`x[:, [2, 0, 1]]`: one dimension indexed by a constant."""
+    """`x[:, [2, 0, 1]]`: one dimension indexed by a constant; `x[:, I, J]`:
+    adjacent dimensions indexed by constants broadcast together, one index
+    `I * size_J + J` into those dimensions flattened (nearest and bilinear
+    upsampling, adaptive pooling)."""
     indices = node.args[1]
-    (dim,) = [d for d, index in enumerate(indices) if index is not None]
-    return _gather(imp, node, dim, indices[dim])
+    dims = [d for d, index in enumerate(indices) if index is not None]
+    if len(dims) == 1:
+        return _gather(imp, node, dims[0], indices[dims[0]])
+    if dims != list(range(dims[0], dims[-1] + 1)):
+        raise imp.unsupported(
+            node,
+            "indexing dimensions that are not next to each other with tensors of "
+            "indices (x[:, [0, 1], :, [2, 3]]): index them one after the other",
+        )
+    source = node.args[0]
+    x = imp.tensor(node, source)
+    sizes = _sizes(source)
+    extents = [shape_of(x)[d] for d in dims]
+    if DYNAMIC in extents:
+        raise imp.unsupported(node, "indexing a dimension of dynamic size")
+    parts = torch.broadcast_tensors(*(imp.index(node, indices[d]) for d in dims))
+    linear = torch.zeros_like(parts[0])
+    for d, part, extent in zip(dims, parts, extents, strict=True):
+        outside = part[(part < -extent) | (part >= extent)]
+        if outside.numel():
+            raise imp.unsupported(
+                node,
+                f"index {outside[0].item()} is out of range for dimension {d} of "
+                f"size {extent}",
+            )
+        linear = linear * extent + part % extent
+    flat = [*sizes[: dims[0]], math.prod(extents), *sizes[dims[-1] + 1 :]]
+    taken = list(flat)
+    taken[dims[0]] = linear.numel()
+    gathered = _take(
+        imp, node, imp.reshape(node, x, sizes, flat), dims[0], linear.flatten().tolist()
+    )
+    return imp.reshape(node, gathered, taken, imp.result_sizes(node))
 
 
 @rule(aten.index_select.default)
@@ -709,9 +744,13 @@ def _reduction_dims(node: torch.fx.Node) -> list[int]:
     return sorted({_dim(d, rank) for d in dims})
 
 
-def _static_dims(imp: GraphImporter, node: torch.fx.Node, x: SSAValue, dims) -> None:
+def _static_dims(
+    imp: GraphImporter, node: torch.fx.Node, x: SSAValue, dims: list[int]
+) -> None:
+    """Reductions, scans and flips are unrolled over a static size (a dynamic
+    one is the batch's, which rows.py refuses first)."""
     if any(shape_of(x)[d] == DYNAMIC for d in dims):
-        raise imp.unsupported(node, "reducing a dimension of dynamic size")
+        raise imp.unsupported(node, "along a dimension of dynamic size")
 
 
 def _reduced_result(
@@ -777,9 +816,7 @@ def _var(imp: GraphImporter, node: torch.fx.Node) -> Any:
     source = node.args[0]
     x = imp.tensor(node, source)
     dims = _reduction_dims(node)
-    count = math.prod(_sizes(source)[d] for d in dims)
-    if isinstance(count, torch.SymInt):
-        raise imp.unsupported(node, "the variance over the batch dimension")
+    count = math.prod(_sizes(source)[d] for d in dims)  # not the batch (rows.py)
     mean = b.reduce_sum(x, dims)
     mean = b.div(mean, b.full_like(mean, float(count)))
     deviation = b.sub(x, b.broadcast(mean, b.dims(x), dims))
@@ -802,11 +839,7 @@ def _any(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     b = imp.b
     source = node.args[0]
     value = imp.tensor(node, source)
-    dims = (
-        _reduction_dims(node)
-        if node.target is not aten.any.default
-        else list(range(len(shape_of(value))))
-    )
+    dims = _reduction_dims(node)
     if source.meta["val"].dtype != torch.bool:
         value = _nonzero(imp, value)
     ones = b.fill(1.0, b.dims(value), imp.element)
@@ -825,8 +858,7 @@ def _batch_norm(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
     saved mean and inverse deviation (empty in eval mode) are not used."""
     b = imp.b
     x, weight, bias, mean, var, _, eps = node.args[:7]
-    rank = node.args[0].meta["val"].dim()
-    channels = _sizes(node.args[0])[1]
+    rank, channels = x.meta["val"].dim(), _sizes(x)[1]
     mean, var = imp.tensor(node, mean), imp.tensor(node, var)
     scale = b.div(
         b.full_like(var, 1.0), b.unary("sqrt", b.add(var, b.full_like(var, eps)))
@@ -908,7 +940,7 @@ def _convolution(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     return y
 
 
-def _pool_geometry(node: torch.fx.Node, x: SSAValue):
+def _pool_geometry(node: torch.fx.Node) -> tuple[list[int], list[int], list[int]]:
     """kernel, stride, padding of a 2-D pooling op (stride defaults to kernel)."""
     kernel = _spatial(node.args[1], 2)
     stride = _spatial(_arg(node, 2, "stride", []) or kernel, 2)
@@ -942,7 +974,7 @@ def _avg_pool(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     linear map; count_include_pad, ceil_mode and divisor_override as torch)."""
     b = imp.b
     x = imp.tensor(node, node.args[0])
-    kernel, stride, padding = _pool_geometry(node, x)
+    kernel, stride, padding = _pool_geometry(node)
     include_pad = _arg(node, 5, "count_include_pad", True)
     override = _arg(node, 6, "divisor_override")
     out = imp.result_sizes(node)[-2:]
@@ -960,8 +992,6 @@ def _avg_pool(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
 
 def _avg_divisors(size, kernel, stride, padding, out, include_pad, override):
     """torch's divisor of each output position of avg_pool2d (its CPU kernel)."""
-    import numpy as np
-
     divisors = np.zeros(out)
     for oh in range(out[0]):
         for ow in range(out[1]):
@@ -987,7 +1017,7 @@ def _max_pool(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
     gathers with several index tensors at once."""
     b = imp.b
     x = imp.tensor(node, node.args[0])
-    kernel, stride, padding = _pool_geometry(node, x)
+    kernel, stride, padding = _pool_geometry(node)
     dilation = _spatial(_arg(node, 4, "dilation", [1]), 2)
     out = list(node.meta["val"][0].shape[-2:])
     padded = _padded_for(imp, x, kernel, stride, padding, out, dilation, -math.inf)
@@ -1007,15 +1037,12 @@ def _max_pool(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
 # ------------------------------------------------------------ creations II
 
 
-@rule(aten.arange.start_step)  # every arange of an exported graph
+@rule(aten.arange.start_step)
 def _arange(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    """A float arange (an integer one is a folded constant): its values as
-    torch computes them, as a dense constant of the program's dtype."""
-    if any(isinstance(a, torch.SymInt | torch.SymFloat) for a in node.args):
-        raise imp.unsupported(node, "an arange whose length depends on the batch")
-    kwargs = {k: v for k, v in node.kwargs.items() if k == "dtype"}
-    values = node.target(*node.args, **kwargs, device="cpu")
-    return imp.b.constant(values.to(imp.dtype).numpy(), imp.element)
+    """An arange of constant bounds is evaluated at import (importer.py); one
+    whose bounds come from the batch size would be a different constant per
+    batch."""
+    raise imp.unsupported(node, "an arange whose length depends on the batch size")
 
 
 @rule(aten.heaviside.default)

@@ -108,7 +108,8 @@ def export(
 # Core ATen ops that torch's own decompositions (torch._decomp) rewrite into
 # ops the importer has rules for (aten.py): softmax into amax/exp/sum/div,
 # layer norm into var_mean/rsqrt, elu into expm1/where, a vector norm into
-# pow/abs/sum/amax, repeat into expand/view. Core ops whose torch
+# pow/abs/sum/amax, repeat into expand/view, upsampling and adaptive pooling
+# into constant indexing, an embedding into index_select. Core ops whose torch
 # decomposition serves no better have their own rule in aten.py instead
 # (whose docstring says why): those decomposing into `prims` (var, prod, flip,
 # sign, cumsum), through a mutating op (batch norm, constant_pad_nd), or with
@@ -121,6 +122,10 @@ DECOMPOSED = (
     torch.ops.aten.leaky_relu,
     torch.ops.aten.linalg_vector_norm,
     torch.ops.aten.repeat,
+    torch.ops.aten.upsample_nearest2d,
+    torch.ops.aten.upsample_bilinear2d,
+    torch.ops.aten._adaptive_avg_pool2d,
+    torch.ops.aten.embedding,
 )
 
 

@@ -132,8 +132,10 @@ CREATIONS = {
     torch.ops.aten.full.default,
     torch.ops.aten.full_like.default,
     torch.ops.aten.scalar_tensor.default,
-    torch.ops.aten.arange.start_step,
 }
+
+# float creations evaluated at import (`GraphImporter._is_constant`)
+_FOLDED_CREATIONS = {torch.ops.aten.arange.start_step}
 
 # sizes computed in the graph (`x.shape[0]`)
 _SYMBOLIC_NUMBERS = (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool)
@@ -245,16 +247,20 @@ class GraphImporter:
         self._check_result(node)
 
     def _is_constant(self, node: torch.fx.Node) -> bool:
-        """Integer and boolean tensors computed from constants only (index
-        lists, masks) are constants of the program, evaluated here."""
+        """Tensors computed from constants only are constants of the program,
+        evaluated here (by torch, in their own dtype): integer and boolean
+        ones (index lists, masks), aranges and the float tensors computed from
+        them (linspace, interpolation weights). Float creations without inputs
+        (`full`) stay fills, which the passes recognize."""
         value = node.meta.get("val")
         values = value if isinstance(value, list | tuple) else [value]
-        return all(
-            isinstance(v, torch.Tensor) and not v.is_floating_point() for v in values
-        ) and all(
-            isinstance(self.values.get(arg), torch.Tensor)
-            for arg in node.all_input_nodes
-        )
+        inputs = node.all_input_nodes
+        if not all(isinstance(v, torch.Tensor) for v in values) or not all(
+            isinstance(self.values.get(arg), torch.Tensor) for arg in inputs
+        ):
+            return False
+        floats = any(v.is_floating_point() for v in values)
+        return not floats or bool(inputs) or node.target in _FOLDED_CREATIONS
 
     def _fold(self, node: torch.fx.Node) -> Any:
         args, kwargs = torch.fx.node.map_arg(
@@ -481,18 +487,13 @@ class GraphImporter:
         return UnsupportedOperatorError(_op_name(node), source_line(node), detail)
 
     def _check_indices(self, node: torch.fx.Node) -> None:
-        """The index of `x[:, [2, 0, 1]]` is one constant integer tensor (checked
-        before the rows: the result of a mask has a data-dependent size)."""
+        """The indices of `x[:, [2, 0, 1]]` (or `x[:, I, J]`) are constant
+        integer tensors (checked before the rows: the result of a mask has a
+        data-dependent size)."""
         if node.target not in INDEX_ARGUMENTS:
             return
-        indices = INDEX_ARGUMENTS[node.target](node)
-        if len(indices) != 1:
-            raise self.unsupported(
-                node,
-                "indexing several dimensions with tensors of indices at once "
-                "(x[:, [0, 1], [2, 3]]): only one dimension can be indexed by a list",
-            )
-        self.index(node, indices[0])
+        for index in INDEX_ARGUMENTS[node.target](node):
+            self.index(node, index)
 
     def index(self, node: torch.fx.Node, arg: Any) -> torch.Tensor:
         """The value of a constant integer index tensor."""

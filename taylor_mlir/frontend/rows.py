@@ -261,20 +261,23 @@ def _select(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
 
 @_rule(aten.index.Tensor, aten.index_select.default)
 def _index(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
-    """One dimension indexed by a constant (the importer refuses others); its
-    index's dimensions replace it."""
+    """Dimensions indexed by constants: the broadcast indices' dimensions
+    replace them, in place when they are adjacent, else first (as torch)."""
     layout = analysis.layout(node.args[0])
     if layout is None:
         return None
     rank = _val(node.args[0]).dim()
     if node.target is aten.index.Tensor:
-        dim = next(d for d, index in enumerate(node.args[1]) if index is not None)
+        indexed = [d for d, index in enumerate(node.args[1]) if index is not None]
     else:
-        dim = _dim(node.args[1], rank)
-    if dim == layout.dim:
+        indexed = [_dim(node.args[1], rank)]
+    if layout.dim in indexed:
         raise RowsMix("it picks rows of the batch by index")
     added = node.meta["val"].dim() - rank
-    return layout.moved(layout.dim + added) if layout.dim > dim else layout
+    if indexed == list(range(indexed[0], indexed[-1] + 1)):
+        return layout.moved(layout.dim + added) if layout.dim > indexed[0] else layout
+    before = sum(d not in indexed for d in range(layout.dim))
+    return layout.moved(added + len(indexed) + before)
 
 
 @_rule(aten.split_with_sizes.default)
