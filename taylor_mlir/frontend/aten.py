@@ -1,11 +1,11 @@
 """
 Core ATen ops as tensor-level IR: one rule per op (the table `RULES`).
 
-A rule gets the `GraphImporter` and the FX node, and returns the node's value
-(a list for ops with several results), emitting IR through `imp.b`, a
-`TensorBuilder`. Result shapes come from the node's metadata (`imp.result_dims`),
-so rules never recompute torch's shape logic; row interaction is checked before
-a rule runs (`rows.py`).
+A rule gets the `LoweringContext` (`lowering.py`) and the FX node, and returns
+the node's value (a list for ops with several results), emitting IR through
+`ctx.b`, a `TensorBuilder`. Result shapes come from the node's metadata
+(`ctx.result_dims`), so rules never recompute torch's shape logic; row
+interaction is checked before a rule runs (`rows.py`).
 
 Adding an op: write its rule here, its row-layout rule in `rows.py` if it is not
 elementwise, and a test in tests/test_frontend.py.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,15 +27,13 @@ from taylor_mlir.dialects.special import MAX_POLYGAMMA
 from taylor_mlir.dialects.taylor import StopGradientOp
 from taylor_mlir.frontend import compositions as compose
 from taylor_mlir.frontend.export import STOP_GRADIENT
+from taylor_mlir.frontend.lowering import LoweringContext
 from taylor_mlir.frontend.sizes import monomial
 from taylor_mlir.tensor_ir import DYNAMIC, shape_of
 
-if TYPE_CHECKING:
-    from taylor_mlir.frontend.importer import GraphImporter
-
 aten = torch.ops.aten
 
-Rule = Callable[["GraphImporter", torch.fx.Node], Any]
+Rule = Callable[[LoweringContext, torch.fx.Node], Any]
 RULES: dict[Any, Rule] = {}
 
 
@@ -66,73 +64,73 @@ def _sizes(arg: torch.fx.Node) -> list[Any]:
 
 
 @rule(aten.clone.default, aten.alias.default)
-def _identity(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _identity(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """Copies are values: the same SSA value. So is an alias (`x[...]`): the
     alias `x.detach()` becomes is marked `STOP_GRADIENT` before (export.py)."""
-    return imp.tensor(node, node.args[0])
+    return ctx.tensor(node, node.args[0])
 
 
 @rule(STOP_GRADIENT)
-def _stop_gradient(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _stop_gradient(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`x.detach()`, or a result of a `torch.no_grad()` region: a constant for
     differentiation."""
-    return imp.b.insert(StopGradientOp(imp.tensor(node, node.args[0]))).results[0]
+    return ctx.b.insert(StopGradientOp(ctx.tensor(node, node.args[0]))).results[0]
 
 
 @rule(aten._to_copy.default)
-def _to_copy(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _to_copy(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """A copy into the program's dtype (other float dtypes were refused): the
     value itself, or 0/1 for a boolean tensor; into bool: `!= 0`."""
-    value = imp.operand(node, node.args[0])
+    value = ctx.operand(node, node.args[0])
     if node.meta["val"].dtype == torch.bool:
-        return _nonzero(imp, value)
+        return _nonzero(ctx, value)
     return value
 
 
 # ------------------------------------------------------------- elementwise
 
 
-def _binary(combine: Callable[[GraphImporter, SSAValue, SSAValue], SSAValue]) -> Rule:
-    def lower(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-        a = imp.operand(node, node.args[0])
-        b = imp.operand(node, node.args[1])
-        return combine(imp, a, b)
+def _binary(combine: Callable[[LoweringContext, SSAValue, SSAValue], SSAValue]) -> Rule:
+    def lower(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+        a = ctx.operand(node, node.args[0])
+        b = ctx.operand(node, node.args[1])
+        return combine(ctx, a, b)
 
     return lower
 
 
-def _nonzero(imp: GraphImporter, value: SSAValue) -> SSAValue:
+def _nonzero(ctx: LoweringContext, value: SSAValue) -> SSAValue:
     """`value != 0`, torch's conversion to bool (NaN is true)."""
-    return imp.b.cmpf("une", value, imp.b.full_like(value, 0.0))
+    return ctx.b.cmpf("une", value, ctx.b.full_like(value, 0.0))
 
 
 def _boolean_result(lower: Rule) -> Rule:
     """Arithmetic computes on booleans as 0 and 1; a boolean result is that
     value converted back, as in torch: `a * b` is `a and b`, `a + b` `a or b`."""
 
-    def cast(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-        value = lower(imp, node)
-        return _nonzero(imp, value) if node.meta["val"].dtype == torch.bool else value
+    def cast(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+        value = lower(ctx, node)
+        return _nonzero(ctx, value) if node.meta["val"].dtype == torch.bool else value
 
     return cast
 
 
-def _with_alpha(imp: GraphImporter, node: torch.fx.Node, b: SSAValue) -> SSAValue:
+def _with_alpha(ctx: LoweringContext, node: torch.fx.Node, b: SSAValue) -> SSAValue:
     alpha = _arg(node, 2, "alpha", 1)
-    return b if alpha == 1 else imp.b.mul(b, imp.fill(node, float(alpha)))
+    return b if alpha == 1 else ctx.b.mul(b, ctx.fill(node, float(alpha)))
 
 
 @rule(aten.add.Tensor, aten.add.Scalar)
 @_boolean_result
-def _add(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    a, b = imp.operand(node, node.args[0]), imp.operand(node, node.args[1])
-    return imp.b.add(a, _with_alpha(imp, node, b))
+def _add(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    a, b = ctx.operand(node, node.args[0]), ctx.operand(node, node.args[1])
+    return ctx.b.add(a, _with_alpha(ctx, node, b))
 
 
 @rule(aten.sub.Tensor, aten.sub.Scalar)
-def _sub(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    a, b = imp.operand(node, node.args[0]), imp.operand(node, node.args[1])
-    return imp.b.sub(a, _with_alpha(imp, node, b))
+def _sub(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    a, b = ctx.operand(node, node.args[0]), ctx.operand(node, node.args[1])
+    return ctx.b.sub(a, _with_alpha(ctx, node, b))
 
 
 _mul = _boolean_result(_binary(lambda i, a, b: i.b.mul(a, b)))
@@ -152,20 +150,20 @@ for _name, _predicate in _PREDICATES.items():
     RULES[getattr(aten, _name).Tensor] = RULES[getattr(aten, _name).Scalar] = _compare
 
 
-def _truth(imp: GraphImporter, node: torch.fx.Node, arg: Any) -> SSAValue:
+def _truth(ctx: LoweringContext, node: torch.fx.Node, arg: Any) -> SSAValue:
     """`arg` as 0 or 1 (nonzero is true), broadcast to the result."""
-    value = imp.operand(node, arg)
+    value = ctx.operand(node, arg)
     if isinstance(arg, torch.fx.Node) and arg.meta["val"].dtype == torch.bool:
         return value  # already 0 or 1
-    return imp.b.select(_nonzero(imp, value), imp.fill(node, 1.0), imp.fill(node, 0.0))
+    return ctx.b.select(_nonzero(ctx, value), ctx.fill(node, 1.0), ctx.fill(node, 0.0))
 
 
 def _logic(combine: Callable[[Any, SSAValue, SSAValue], SSAValue]) -> Rule:
     """`and`, `or`, `xor` of truth values: their product, sum, difference != 0."""
 
-    def lower(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-        a, b = (_truth(imp, node, arg) for arg in node.args[:2])
-        return _nonzero(imp, combine(imp.b, a, b))
+    def lower(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+        a, b = (_truth(ctx, node, arg) for arg in node.args[:2])
+        return _nonzero(ctx, combine(ctx.b, a, b))
 
     return lower
 
@@ -177,21 +175,21 @@ for _name, _combine in (("and", "mul"), ("or", "add"), ("xor", "sub")):
 
 
 @rule(aten.logical_not.default, aten.bitwise_not.default)
-def _not(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _not(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`x == 0` (NaN is true, so not NaN is false)."""
-    return imp.b.cmpf("oeq", imp.operand(node, node.args[0]), imp.fill(node, 0.0))
+    return ctx.b.cmpf("oeq", ctx.operand(node, node.args[0]), ctx.fill(node, 0.0))
 
 
 @rule(aten.where.self)
-def _where(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    condition = imp.condition(node, node.args[0])
-    a, b = (imp.operand(node, arg) for arg in node.args[1:])
-    return imp.b.select(condition, a, b)
+def _where(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    condition = ctx.condition(node, node.args[0])
+    a, b = (ctx.operand(node, arg) for arg in node.args[1:])
+    return ctx.b.select(condition, a, b)
 
 
-def _unary(emit: Callable[[GraphImporter, SSAValue], SSAValue]) -> Rule:
-    def lower(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-        return emit(imp, imp.tensor(node, node.args[0]))
+def _unary(emit: Callable[[LoweringContext, SSAValue], SSAValue]) -> Rule:
+    def lower(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+        return emit(ctx, ctx.tensor(node, node.args[0]))
 
     return lower
 
@@ -205,21 +203,21 @@ RULES[aten.neg.default] = _unary(lambda i, x: i.b.neg(x))
 
 
 @rule(aten.polygamma.default)
-def _polygamma(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _polygamma(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """polygamma(n, x): digamma for n = 0, else the `polygamma<n>` function."""
-    n, x = node.args[0], imp.tensor(node, node.args[1])
+    n, x = node.args[0], ctx.tensor(node, node.args[1])
     name = "digamma" if n == 0 else f"polygamma{n}"
     if name not in ELEMENTWISE_FUNCTIONS:
-        raise imp.unsupported(node, f"n = {n}: polygamma(n) for n <= {MAX_POLYGAMMA}")
-    return ELEMENTWISE_FUNCTIONS[name].primal(imp.ops, x)
+        raise ctx.unsupported(node, f"n = {n}: polygamma(n) for n <= {MAX_POLYGAMMA}")
+    return ELEMENTWISE_FUNCTIONS[name].primal(ctx.ops, x)
 
 
 @rule(aten.abs.default)
-def _abs(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _abs(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """|x| = x where x > 0, -x where x < 0, else (0 and NaN) the constant
     x * x: derivative sign(x), 0 at 0, as autograd's."""
-    b = imp.b
-    x = imp.tensor(node, node.args[0])
+    b = ctx.b
+    x = ctx.tensor(node, node.args[0])
     zero = b.full_like(x, 0.0)
     plain = compose.stop_gradient(b, x)
     rest = b.select(b.cmpf("olt", x, zero), b.neg(x), b.mul(plain, plain))
@@ -227,52 +225,52 @@ def _abs(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
 
 
 @rule(aten.pow.Tensor_Scalar)
-def _pow(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _pow(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """Integer exponents as products, 0.5 as sqrt, others as `math.powf`: the
     shape of powers every part of the compiler emits (the `pow` rule's primal)."""
-    x, exponent = imp.tensor(node, node.args[0]), node.args[1]
+    x, exponent = ctx.tensor(node, node.args[0]), node.args[1]
     if not isinstance(exponent, int | float):
-        raise imp.unsupported(node, "the exponent must be a number")
-    return ELEMENTWISE_FUNCTIONS["pow"].primal(imp.ops, x, float(exponent))
+        raise ctx.unsupported(node, "the exponent must be a number")
+    return ELEMENTWISE_FUNCTIONS["pow"].primal(ctx.ops, x, float(exponent))
 
 
 @rule(aten.pow.Tensor_Tensor, aten.pow.Scalar)
-def _pow_tensor(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _pow_tensor(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """z ** w with a tensor exponent: exp(w log z), exact for z > 0 (a negative
     base gives NaN, where torch's is real for integer w)."""
-    z, w = (imp.operand(node, arg) for arg in node.args[:2])
-    log_z = ELEMENTWISE_FUNCTIONS["log"].primal(imp.ops, z)
-    return ELEMENTWISE_FUNCTIONS["exp"].primal(imp.ops, imp.b.mul(w, log_z))
+    z, w = (ctx.operand(node, arg) for arg in node.args[:2])
+    log_z = ELEMENTWISE_FUNCTIONS["log"].primal(ctx.ops, z)
+    return ELEMENTWISE_FUNCTIONS["exp"].primal(ctx.ops, ctx.b.mul(w, log_z))
 
 
 @rule(aten.atan2.default)
-def _atan2(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _atan2(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """atan2(y, x), piecewise on the primal so no branch divides by zero:
     atan(y/x) + 0, pi or -pi by quadrant where |y| <= |x|, else
     +-pi/2 - atan(x/y); 0 at the origin (+-0 not told apart)."""
-    b = imp.b
-    y, x = (imp.operand(node, arg) for arg in node.args[:2])
+    b = ctx.b
+    y, x = (ctx.operand(node, arg) for arg in node.args[:2])
     y0, x0 = compose.stop_gradient(b, y), compose.stop_gradient(b, x)  # branches
-    fill = lambda v: imp.fill(node, v)  # noqa: E731
+    fill = lambda v: ctx.fill(node, v)  # noqa: E731
     zero = fill(0.0)
     atan = ELEMENTWISE_FUNCTIONS["atan"]
     x_safe = b.select(b.cmpf("oeq", x0, zero), fill(1.0), x)  # only at the origin
-    wide = b.add(atan.primal(imp.ops, b.div(y, x_safe)), b.select(
+    wide = b.add(atan.primal(ctx.ops, b.div(y, x_safe)), b.select(
         b.cmpf("olt", x0, zero),
         b.select(b.cmpf("oge", y0, zero), fill(math.pi), fill(-math.pi)),
         zero,
     ))  # fmt: skip
     half_pi = b.select(b.cmpf("ogt", y0, zero), fill(math.pi / 2), fill(-math.pi / 2))
-    tall = b.sub(half_pi, atan.primal(imp.ops, b.div(x, y)))
+    tall = b.sub(half_pi, atan.primal(ctx.ops, b.div(x, y)))
     return b.select(b.cmpf("ogt", b.mul(y0, y0), b.mul(x0, x0)), tall, wide)
 
 
 @rule(aten.gelu.default)
-def _gelu(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _gelu(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """x/2 (1 + erf(x/sqrt 2)), or with approximate="tanh"
     x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    x = imp.tensor(node, node.args[0])
-    b = imp.b
+    x = ctx.tensor(node, node.args[0])
+    b = ctx.b
     if node.kwargs.get("approximate", "none") == "tanh":
         cube = b.mul(b.mul(x, x), x)
         inner = b.add(x, b.mul(b.full_like(x, 0.044715), cube))
@@ -288,18 +286,18 @@ def _gelu(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
 
 
 @rule(aten.full.default)
-def _full(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    return imp.fill(node, imp.created_value(node, node.args[1]))
+def _full(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    return ctx.fill(node, ctx.created_value(node, node.args[1]))
 
 
 @rule(aten.full_like.default)
-def _full_like(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    return imp.fill(node, imp.created_value(node, node.args[1]))
+def _full_like(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    return ctx.fill(node, ctx.created_value(node, node.args[1]))
 
 
 @rule(aten.scalar_tensor.default)
-def _scalar_tensor(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    return imp.fill(node, imp.created_value(node, node.args[0]))
+def _scalar_tensor(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    return ctx.fill(node, ctx.created_value(node, node.args[0]))
 
 
 # ------------------------------------------------------------ reductions
@@ -313,71 +311,71 @@ def _reduced_dims(node: torch.fx.Node) -> list[int]:
     return sorted({_dim(d, rank) for d in dims})
 
 
-def _sum_over(imp: GraphImporter, node: torch.fx.Node) -> tuple[SSAValue, int]:
+def _sum_over(ctx: LoweringContext, node: torch.fx.Node) -> tuple[SSAValue, int]:
     """The sum over the reduced dims, shaped like the result, and their size."""
     source = node.args[0]
-    x = imp.tensor(node, source)
+    x = ctx.tensor(node, source)
     dims = _reduced_dims(node)
     count = math.prod(shape_of(x)[d] for d in dims)
-    summed = imp.b.reduce_sum(x, dims) if dims else x
+    summed = ctx.b.reduce_sum(x, dims) if dims else x
     if _arg(node, 2, "keepdim", False):
         kept = [s for i, s in enumerate(_sizes(source)) if i not in dims]
-        summed = imp.reshape(node, summed, kept, imp.result_sizes(node))
+        summed = ctx.reshape(node, summed, kept, ctx.result_sizes(node))
     return summed, count
 
 
 @rule(aten.sum.dim_IntList)
-def _sum(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    return _sum_over(imp, node)[0]
+def _sum(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    return _sum_over(ctx, node)[0]
 
 
 @rule(aten.mean.dim, aten.mean.default)
-def _mean(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    summed, count = _sum_over(imp, node)
-    return imp.b.div(summed, imp.fill(node, float(count)))
+def _mean(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    summed, count = _sum_over(ctx, node)
+    return ctx.b.div(summed, ctx.fill(node, float(count)))
 
 
 # ------------------------------------------------------------ matmuls
 
 
 @rule(aten.mm.default)
-def _mm(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    a, b = (imp.tensor(node, arg) for arg in node.args[:2])
-    return imp.b.matmul(a, b)
+def _mm(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    a, b = (ctx.tensor(node, arg) for arg in node.args[:2])
+    return ctx.b.matmul(a, b)
 
 
 @rule(aten.addmm.default)
-def _addmm(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _addmm(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """beta * bias + alpha * (a @ b)."""
-    a, b = (imp.tensor(node, arg) for arg in node.args[1:3])
-    product = imp.b.matmul(a, b)
+    a, b = (ctx.tensor(node, arg) for arg in node.args[1:3])
+    product = ctx.b.matmul(a, b)
     alpha, beta = node.kwargs.get("alpha", 1), node.kwargs.get("beta", 1)
     if alpha != 1:
-        product = imp.b.mul(product, imp.fill(node, float(alpha)))
-    bias = imp.operand(node, node.args[0])
+        product = ctx.b.mul(product, ctx.fill(node, float(alpha)))
+    bias = ctx.operand(node, node.args[0])
     if beta != 1:
-        bias = imp.b.mul(bias, imp.fill(node, float(beta)))
-    return imp.b.add(product, bias)
+        bias = ctx.b.mul(bias, ctx.fill(node, float(beta)))
+    return ctx.b.add(product, bias)
 
 
 @rule(aten.bmm.default)
-def _bmm(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _bmm(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """A side that is one matrix expanded over the batch (`W @ x[n]`, `x[n] @ W`)
     is used unexpanded, so the product is one GEMM (TensorBuilder.batch_matmul)."""
     a, b = node.args[:2]
-    shared_a, shared_b = _shared_matrix(imp, node, a), _shared_matrix(imp, node, b)
+    shared_a, shared_b = _shared_matrix(ctx, node, a), _shared_matrix(ctx, node, b)
     if shared_b is not None:
-        return imp.b.batch_matmul(imp.tensor(node, a), shared_b)
+        return ctx.b.batch_matmul(ctx.tensor(node, a), shared_b)
     if shared_a is not None:
-        return imp.b.batch_matmul(shared_a, imp.tensor(node, b))
-    return imp.b.batch_matmul(imp.tensor(node, a), imp.tensor(node, b))
+        return ctx.b.batch_matmul(shared_a, ctx.tensor(node, b))
+    return ctx.b.batch_matmul(ctx.tensor(node, a), ctx.tensor(node, b))
 
 
 _SAME_SHAPE_VIEWS = (aten.view.default,)
 
 
 def _shared_matrix(
-    imp: GraphImporter, node: torch.fx.Node, arg: torch.fx.Node
+    ctx: LoweringContext, node: torch.fx.Node, arg: torch.fx.Node
 ) -> SSAValue | None:
     """The 2-D matrix M when `arg` is `expand(M)` (through no-op views), else None."""
     while arg.target in _SAME_SHAPE_VIEWS and _sizes(arg) == _sizes(arg.args[0]):
@@ -390,48 +388,48 @@ def _shared_matrix(
         return None
     if len(sizes) == 3 and sizes[0] != 1:
         return None
-    matrix = imp.tensor(node, source)
-    return imp.reshape(node, matrix, sizes, sizes[-2:])
+    matrix = ctx.tensor(node, source)
+    return ctx.reshape(node, matrix, sizes, sizes[-2:])
 
 
 # ------------------------------------------------------------ layout
 
 
 @rule(aten.permute.default)
-def _permute(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    x = imp.tensor(node, node.args[0])
+def _permute(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    x = ctx.tensor(node, node.args[0])
     rank = len(shape_of(x))
     permutation = [_dim(d, rank) for d in node.args[1]]
     if permutation == list(range(rank)):
         return x
-    return imp.b.transpose(x, permutation)
+    return ctx.b.transpose(x, permutation)
 
 
 @rule(aten.view.default, aten.unsqueeze.default, aten.squeeze.dims)
-def _reshape(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _reshape(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     source = node.args[0]
-    x = imp.tensor(node, source)
-    return imp.reshape(node, x, _sizes(source), imp.result_sizes(node))
+    x = ctx.tensor(node, source)
+    return ctx.reshape(node, x, _sizes(source), ctx.result_sizes(node))
 
 
 @rule(aten.expand.default)
-def _expand(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    return imp.broadcast_to(imp.tensor(node, node.args[0]), imp.result_dims(node))
+def _expand(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    return ctx.broadcast_to(ctx.tensor(node, node.args[0]), ctx.result_dims(node))
 
 
 @rule(aten.cat.default)
-def _cat(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    tensors = [imp.tensor(node, t) for t in node.args[0]]
+def _cat(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    tensors = [ctx.tensor(node, t) for t in node.args[0]]
     dim = _dim(_arg(node, 1, "dim", 0), node.meta["val"].dim())
     if any(len(shape_of(t)) != node.meta["val"].dim() for t in tensors):
-        raise imp.unsupported(node, "concatenating tensors of different ranks")
+        raise ctx.unsupported(node, "concatenating tensors of different ranks")
     if len(tensors) == 1:
         return tensors[0]
-    return imp.b.concat(tensors, dim)
+    return ctx.b.concat(tensors, dim)
 
 
 def _slice_along(
-    imp: GraphImporter,
+    ctx: LoweringContext,
     node: torch.fx.Node,
     x: SSAValue,
     dim: int,
@@ -440,40 +438,40 @@ def _slice_along(
     step: int,
 ) -> SSAValue:
     """`tensor.extract_slice` of `size` elements along `dim` (all of the others)."""
-    return compose.slice_along(imp.b, x, dim, start, size, step)
+    return compose.slice_along(ctx.b, x, dim, start, size, step)
 
 
 @rule(aten.slice.Tensor)
-def _slice(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _slice(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     source = node.args[0]
-    x = imp.tensor(node, source)
+    x = ctx.tensor(node, source)
     dim = _dim(_arg(node, 1, "dim", 0), len(shape_of(x)))
-    size_in, size_out = _sizes(source)[dim], imp.result_sizes(node)[dim]
+    size_in, size_out = _sizes(source)[dim], ctx.result_sizes(node)[dim]
     if monomial(size_in) == monomial(size_out):
         return x  # the whole dimension (also how `x[:, 1]` slices the batch)
     start, step = _arg(node, 2, "start"), _arg(node, 4, "step", 1)
     if not isinstance(start, int | None) or not isinstance(step, int):
-        raise imp.unsupported(node, "slice bounds must be integers")
+        raise ctx.unsupported(node, "slice bounds must be integers")
     start, _, step = slice(start, _arg(node, 3, "end"), step).indices(size_in)
-    return _slice_along(imp, node, x, dim, start, size_out, step)
+    return _slice_along(ctx, node, x, dim, start, size_out, step)
 
 
 @rule(aten.select.int)
-def _select(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _select(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     source = node.args[0]
-    x = imp.tensor(node, source)
+    x = ctx.tensor(node, source)
     rank = len(shape_of(x))
     dim, index = _dim(node.args[1], rank), node.args[2]
     index = index + shape_of(x)[dim] if index < 0 else index
-    row = _slice_along(imp, node, x, dim, index, 1, 1)
+    row = _slice_along(ctx, node, x, dim, index, 1, 1)
     sizes = _sizes(source)
     sizes[dim] = 1
-    return imp.reshape(node, row, sizes, imp.result_sizes(node))
+    return ctx.reshape(node, row, sizes, ctx.result_sizes(node))
 
 
 @rule(aten.split_with_sizes.default)
-def _split(imp: GraphImporter, node: torch.fx.Node) -> list[SSAValue]:
-    x = imp.tensor(node, node.args[0])
+def _split(ctx: LoweringContext, node: torch.fx.Node) -> list[SSAValue]:
+    x = ctx.tensor(node, node.args[0])
     dim = _dim(_arg(node, 2, "dim", 0), len(shape_of(x)))
     pieces, start = [], 0
     for piece in node.meta["val"]:
@@ -481,7 +479,7 @@ def _split(imp: GraphImporter, node: torch.fx.Node) -> list[SSAValue]:
         if monomial(size) == monomial(_sizes(node.args[0])[dim]):
             pieces.append(x)
         else:
-            pieces.append(_slice_along(imp, node, x, dim, start, size, 1))
+            pieces.append(_slice_along(ctx, node, x, dim, start, size, 1))
         start += size
     return pieces
 
@@ -493,11 +491,11 @@ INDEX_ARGUMENTS: dict[Any, Callable[[torch.fx.Node], list[Any]]] = {
     aten.index_select.default: lambda node: [node.args[2]],
 }
 """The index tensors of each indexing op: the importer checks that there is
-one, a constant integer tensor (`GraphImporter.index`)."""
+one, a constant integer tensor (`LoweringContext.index`)."""
 
 
 @rule(aten.index.Tensor)
-def _index(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _index(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`x[:, [2, 0, 1]]`: one dimension indexed by a constant; `x[:, I, J]`:
     adjacent dimensions indexed by constants broadcast together, one index
     `I * size_J + J` into those dimensions flattened (nearest and bilinear
@@ -505,25 +503,25 @@ def _index(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     indices = node.args[1]
     dims = [d for d, index in enumerate(indices) if index is not None]
     if len(dims) == 1:
-        return _gather(imp, node, dims[0], indices[dims[0]])
+        return _gather(ctx, node, dims[0], indices[dims[0]])
     if dims != list(range(dims[0], dims[-1] + 1)):
-        raise imp.unsupported(
+        raise ctx.unsupported(
             node,
             "indexing dimensions that are not next to each other with tensors of "
             "indices (x[:, [0, 1], :, [2, 3]]): index them one after the other",
         )
     source = node.args[0]
-    x = imp.tensor(node, source)
+    x = ctx.tensor(node, source)
     sizes = _sizes(source)
     extents = [shape_of(x)[d] for d in dims]
     if DYNAMIC in extents:
-        raise imp.unsupported(node, "indexing a dimension of dynamic size")
-    parts = torch.broadcast_tensors(*(imp.index(node, indices[d]) for d in dims))
+        raise ctx.unsupported(node, "indexing a dimension of dynamic size")
+    parts = torch.broadcast_tensors(*(ctx.index(node, indices[d]) for d in dims))
     linear = torch.zeros_like(parts[0])
     for d, part, extent in zip(dims, parts, extents, strict=True):
         outside = part[(part < -extent) | (part >= extent)]
         if outside.numel():
-            raise imp.unsupported(
+            raise ctx.unsupported(
                 node,
                 f"index {outside[0].item()} is out of range for dimension {d} of "
                 f"size {extent}",
@@ -533,52 +531,54 @@ def _index(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     taken = list(flat)
     taken[dims[0]] = linear.numel()
     gathered = _take(
-        imp, node, imp.reshape(node, x, sizes, flat), dims[0], linear.flatten().tolist()
+        ctx, node, ctx.reshape(node, x, sizes, flat), dims[0], linear.flatten().tolist()
     )
-    return imp.reshape(node, gathered, taken, imp.result_sizes(node))
+    return ctx.reshape(node, gathered, taken, ctx.result_sizes(node))
 
 
 @rule(aten.index_select.default)
-def _index_select(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _index_select(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     rank = node.args[0].meta["val"].dim()
-    return _gather(imp, node, _dim(node.args[1], rank), node.args[2])
+    return _gather(ctx, node, _dim(node.args[1], rank), node.args[2])
 
 
-def _gather(imp: GraphImporter, node: torch.fx.Node, dim: int, index: Any) -> SSAValue:
+def _gather(
+    ctx: LoweringContext, node: torch.fx.Node, dim: int, index: Any
+) -> SSAValue:
     """The slices of x along `dim` at the constant indices, concatenated (a run
     of consecutive indices is one slice), then `dim` shaped like the index.
     Slices and concatenations are linear maps every pass knows: a constant index
     needs no gather op."""
     source = node.args[0]
-    x = imp.tensor(node, source)
+    x = ctx.tensor(node, source)
     size = shape_of(x)[dim]
     if size == DYNAMIC:
-        raise imp.unsupported(node, "indexing a dimension of dynamic size")
-    positions = imp.index(node, index).reshape(-1).tolist()
-    gathered = _take(imp, node, x, dim, positions)
+        raise ctx.unsupported(node, "indexing a dimension of dynamic size")
+    positions = ctx.index(node, index).reshape(-1).tolist()
+    gathered = _take(ctx, node, x, dim, positions)
     sizes = _sizes(source)
     sizes[dim] = len(positions)
-    return imp.reshape(node, gathered, sizes, imp.result_sizes(node))
+    return ctx.reshape(node, gathered, sizes, ctx.result_sizes(node))
 
 
 def _take(
-    imp: GraphImporter, node: torch.fx.Node, x: SSAValue, dim: int, positions: list
+    ctx: LoweringContext, node: torch.fx.Node, x: SSAValue, dim: int, positions: list
 ) -> SSAValue:
     """The slices of x along `dim` at `positions`, concatenated."""
     size = shape_of(x)[dim]
     if not positions:
-        raise imp.unsupported(node, "an empty list of indices")
+        raise ctx.unsupported(node, "an empty list of indices")
     outside = [i for i in positions if not -size <= i < size]
     if outside:
-        raise imp.unsupported(
+        raise ctx.unsupported(
             node,
             f"index {outside[0]} is out of range for dimension {dim} of size {size}",
         )
     pieces = [
-        x if length == size else _slice_along(imp, node, x, dim, start, length, 1)
+        x if length == size else _slice_along(ctx, node, x, dim, start, length, 1)
         for start, length in _runs([i % size for i in positions])
     ]
-    return pieces[0] if len(pieces) == 1 else imp.b.concat(pieces, dim)
+    return pieces[0] if len(pieces) == 1 else ctx.b.concat(pieces, dim)
 
 
 def _runs(positions: list[int]) -> list[tuple[int, int]]:
@@ -600,19 +600,19 @@ def _runs(positions: list[int]) -> list[tuple[int, int]]:
 # rounding and sign have zero derivatives everywhere.
 
 
-def _bound(imp: GraphImporter, node: torch.fx.Node, arg: Any) -> SSAValue | None:
-    return None if arg is None else imp.operand(node, arg)
+def _bound(ctx: LoweringContext, node: torch.fx.Node, arg: Any) -> SSAValue | None:
+    return None if arg is None else ctx.operand(node, arg)
 
 
 @rule(aten.clamp.default, aten.clamp.Tensor)  # clamp_min/_max become these
-def _clamp(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _clamp(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`hi` where x > hi or hi < lo, else `lo` where x < lo, else x (autograd:
     x's derivative passes on [lo, hi], a bound's where it is the result).
     torch's decomposition of clamp needs isnan and bitwise_or of masks."""
-    b = imp.b
-    x = imp.operand(node, node.args[0])
-    lo = _bound(imp, node, _arg(node, 1, "min"))
-    hi = _bound(imp, node, _arg(node, 2, "max"))
+    b = ctx.b
+    x = ctx.operand(node, node.args[0])
+    lo = _bound(ctx, node, _arg(node, 1, "min"))
+    hi = _bound(ctx, node, _arg(node, 2, "max"))
     y = x
     if lo is not None:
         y = b.select(b.cmpf("olt", x, lo), lo, y)
@@ -625,12 +625,12 @@ def _clamp(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
 
 
 @rule(aten.hardtanh.default)
-def _hardtanh(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _hardtanh(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """clamp(x, lo, hi) with derivative 0 at the bounds, as hardtanh's autograd
     (its torch decomposition is clamp, whose derivative there is 1)."""
-    b = imp.b
-    x = imp.tensor(node, node.args[0])
-    lo, hi = (imp.fill(node, float(_arg(node, i, n, d))) for i, n, d in _HARDTANH)
+    b = ctx.b
+    x = ctx.tensor(node, node.args[0])
+    lo, hi = (ctx.fill(node, float(_arg(node, i, n, d))) for i, n, d in _HARDTANH)
     inside = b.select(b.cmpf("oge", x, hi), hi, x)
     return b.select(b.cmpf("ole", x, lo), lo, inside)
 
@@ -644,13 +644,13 @@ def _tie_aware(larger: str) -> Rule:
     derivatives as autograd does (an infinite tie is a itself). NaN wins, as
     in torch. Of booleans: or / and."""
 
-    def lower(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-        b = imp.b
-        x, y = imp.operand(node, node.args[0]), imp.operand(node, node.args[1])
+    def lower(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+        b = ctx.b
+        x, y = ctx.operand(node, node.args[0]), ctx.operand(node, node.args[1])
         if node.meta["val"].dtype == torch.bool:
             extremum = b.maximum if larger == "ogt" else b.minimum
-            return _nonzero(imp, extremum(x, y))
-        middle = b.add(x, b.mul(b.sub(y, x), imp.fill(node, 0.5)))
+            return _nonzero(ctx, extremum(x, y))
+        middle = b.add(x, b.mul(b.sub(y, x), ctx.fill(node, 0.5)))
         tie = b.select(compose.nonfinite(b, x), x, middle)
         return b.select(b.cmpf(larger, x, y), x, b.select(b.cmpf(larger, y, x), y, tie))
 
@@ -665,9 +665,9 @@ def _constant_unary(compute: Callable[[Any, SSAValue], SSAValue]) -> Rule:
     """A piecewise constant function: computed on a stopped-gradient copy,
     so every derivative is zero (as autograd's)."""
 
-    def lower(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-        x = imp.tensor(node, node.args[0])
-        return compute(imp.b, compose.stop_gradient(imp.b, x))
+    def lower(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+        x = ctx.tensor(node, node.args[0])
+        return compute(ctx.b, compose.stop_gradient(ctx.b, x))
 
     return lower
 
@@ -680,26 +680,26 @@ RULES[aten.sign.default] = _unary(lambda i, x: compose.sign(i.b, x))
 
 
 @rule(aten.hardsigmoid.default)
-def _hardsigmoid(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _hardsigmoid(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """x / 6 + 1/2 between -3 and 3, else 0 or 1, with derivative 0 at -3 and
     3 as autograd's (its torch decomposition is clamp, whose derivative there
     is 1/6)."""
-    b = imp.b
-    x = imp.tensor(node, node.args[0])
-    line = b.add(b.div(x, imp.fill(node, 6.0)), imp.fill(node, 0.5))
-    inside = b.select(b.cmpf("oge", x, imp.fill(node, 3.0)), imp.fill(node, 1.0), line)
-    return b.select(b.cmpf("ole", x, imp.fill(node, -3.0)), imp.fill(node, 0.0), inside)
+    b = ctx.b
+    x = ctx.tensor(node, node.args[0])
+    line = b.add(b.div(x, ctx.fill(node, 6.0)), ctx.fill(node, 0.5))
+    inside = b.select(b.cmpf("oge", x, ctx.fill(node, 3.0)), ctx.fill(node, 1.0), line)
+    return b.select(b.cmpf("ole", x, ctx.fill(node, -3.0)), ctx.fill(node, 0.0), inside)
 
 
 @rule(aten.div.Tensor_mode)
-def _div_rounding(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _div_rounding(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`a / b` truncated as torch (trunc of the rounded quotient); floor
     division is refused: torch computes it through fmod, exactly."""
-    b = imp.b
-    x, y = imp.operand(node, node.args[0]), imp.operand(node, node.args[1])
+    b = ctx.b
+    x, y = ctx.operand(node, node.args[0]), ctx.operand(node, node.args[1])
     mode = node.kwargs.get("rounding_mode")
     if mode == "floor":
-        raise imp.unsupported(
+        raise ctx.unsupported(
             node,
             "floor division (// or rounding_mode='floor') of floats: torch "
             "computes it through fmod, which has no tensor-level op here; use "
@@ -713,21 +713,21 @@ def _div_rounding(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
 
 
 @rule(aten.round.decimals)
-def _round_decimals(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _round_decimals(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """As torch: rint(x * 10^d) / 10^d, or rint(x / 10^-d) * 10^-d for d < 0."""
-    b = imp.b
-    x = compose.stop_gradient(b, imp.tensor(node, node.args[0]))
+    b = ctx.b
+    x = compose.stop_gradient(b, ctx.tensor(node, node.args[0]))
     decimals = node.kwargs.get("decimals", 0)
-    scale = imp.fill(node, float(10 ** abs(decimals)))
+    scale = ctx.fill(node, float(10 ** abs(decimals)))
     if decimals >= 0:
         return b.div(compose.round_half_even(b, b.mul(x, scale)), scale)
     return b.mul(compose.round_half_even(b, b.div(x, scale)), scale)
 
 
 @rule(aten.isnan.default)
-def _isnan(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
-    x = imp.tensor(node, node.args[0])
-    return imp.b.cmpf("une", x, x)
+def _isnan(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    x = ctx.tensor(node, node.args[0])
+    return ctx.b.cmpf("une", x, x)
 
 
 # ------------------------------------------------------------ reductions II
@@ -745,22 +745,22 @@ def _reduction_dims(node: torch.fx.Node) -> list[int]:
 
 
 def _static_dims(
-    imp: GraphImporter, node: torch.fx.Node, x: SSAValue, dims: list[int]
+    ctx: LoweringContext, node: torch.fx.Node, x: SSAValue, dims: list[int]
 ) -> None:
     """Reductions, scans and flips are unrolled over a static size (a dynamic
     one is the batch's, which rows.py refuses first)."""
     if any(shape_of(x)[d] == DYNAMIC for d in dims):
-        raise imp.unsupported(node, "along a dimension of dynamic size")
+        raise ctx.unsupported(node, "along a dimension of dynamic size")
 
 
 def _reduced_result(
-    imp: GraphImporter, node: torch.fx.Node, reduced: SSAValue, dims: list[int]
+    ctx: LoweringContext, node: torch.fx.Node, reduced: SSAValue, dims: list[int]
 ) -> SSAValue:
     """A value with `dims` dropped, shaped as the node's result (keepdim)."""
     sizes = [s for i, s in enumerate(_sizes(node.args[0])) if i not in dims]
     value = node.meta["val"]
     result = list((value[0] if isinstance(value, list | tuple) else value).shape)
-    return reduced if sizes == result else imp.reshape(node, reduced, sizes, result)
+    return reduced if sizes == result else ctx.reshape(node, reduced, sizes, result)
 
 
 def _extremum_rule(largest: bool, first_only: bool = False) -> Rule:
@@ -768,12 +768,12 @@ def _extremum_rule(largest: bool, first_only: bool = False) -> Rule:
     at ties, as autograd for amax and max(); the first one for max.dim, the
     element its index names). Its indices are refused if used (integer)."""
 
-    def lower(imp: GraphImporter, node: torch.fx.Node) -> Any:
-        x = imp.tensor(node, node.args[0])
+    def lower(ctx: LoweringContext, node: torch.fx.Node) -> Any:
+        x = ctx.tensor(node, node.args[0])
         dims = _reduction_dims(node)
-        _static_dims(imp, node, x, dims)
-        value = compose.extremum(imp.b, x, dims, largest, first_only)
-        value = _reduced_result(imp, node, value, dims)
+        _static_dims(ctx, node, x, dims)
+        value = compose.extremum(ctx.b, x, dims, largest, first_only)
+        value = _reduced_result(ctx, node, value, dims)
         return [value, None] if first_only else value
 
     return lower
@@ -787,34 +787,34 @@ _FULL_REDUCTIONS = (aten.max.default, aten.min.default, aten.prod.default)
 
 
 @rule(aten.prod.dim_int, aten.prod.default)
-def _prod(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _prod(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """A tree of products (exact Taylor products, zeros included); torch's
     decomposition is prims.prod."""
-    x = imp.tensor(node, node.args[0])
+    x = ctx.tensor(node, node.args[0])
     dims = _reduction_dims(node)
-    _static_dims(imp, node, x, dims)
-    kept = compose.product(imp.b, x, dims)
+    _static_dims(ctx, node, x, dims)
+    kept = compose.product(ctx.b, x, dims)
     sizes = [1 if i in dims else s for i, s in enumerate(_sizes(node.args[0]))]
-    return imp.reshape(node, kept, sizes, imp.result_sizes(node))
+    return ctx.reshape(node, kept, sizes, ctx.result_sizes(node))
 
 
 @rule(aten.cumsum.default)
-def _cumsum(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _cumsum(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """Prefix sums, a linear map (torch's decomposition is a masked prims.sum
     over an N x N copy)."""
-    x = imp.tensor(node, node.args[0])
+    x = ctx.tensor(node, node.args[0])
     dim = _dim(node.args[1], len(shape_of(x)))
-    _static_dims(imp, node, x, [dim])
-    return compose.prefix_sum(imp.b, x, dim)
+    _static_dims(ctx, node, x, [dim])
+    return compose.prefix_sum(ctx.b, x, dim)
 
 
 @rule(aten.var.correction, aten.var_mean.correction)
-def _var(imp: GraphImporter, node: torch.fx.Node) -> Any:
+def _var(ctx: LoweringContext, node: torch.fx.Node) -> Any:
     """sum((x - mean)^2) / (n - correction), two passes as torch (whose
     decomposition is prims.var); var_mean also returns the mean."""
-    b = imp.b
+    b = ctx.b
     source = node.args[0]
-    x = imp.tensor(node, source)
+    x = ctx.tensor(node, source)
     dims = _reduction_dims(node)
     count = math.prod(_sizes(source)[d] for d in dims)  # not the batch (rows.py)
     mean = b.reduce_sum(x, dims)
@@ -825,53 +825,53 @@ def _var(imp: GraphImporter, node: torch.fx.Node) -> Any:
     correction = 1 if correction is None else correction
     var = b.div(squares, b.full_like(squares, float(count - correction)))
     if node.target is aten.var.correction:
-        return _reduced_result(imp, node, var, dims)
+        return _reduced_result(ctx, node, var, dims)
     sizes = [s for i, s in enumerate(_sizes(source)) if i not in dims]
     kept = list(node.meta["val"][0].shape)
     return [
-        imp.reshape(node, v, sizes, kept) if sizes != kept else v for v in (var, mean)
+        ctx.reshape(node, v, sizes, kept) if sizes != kept else v for v in (var, mean)
     ]
 
 
 @rule(aten.any.dim, aten.any.dims, aten.any.default)
-def _any(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _any(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """Some element is true (nonzero): the count of true ones is not 0."""
-    b = imp.b
+    b = ctx.b
     source = node.args[0]
-    value = imp.tensor(node, source)
+    value = ctx.tensor(node, source)
     dims = _reduction_dims(node)
     if source.meta["val"].dtype != torch.bool:
-        value = _nonzero(imp, value)
-    ones = b.fill(1.0, b.dims(value), imp.element)
+        value = _nonzero(ctx, value)
+    ones = b.fill(1.0, b.dims(value), ctx.element)
     count = b.reduce_sum(b.select(value, ones, b.full_like(ones, 0.0)), dims)
-    return _reduced_result(imp, node, _nonzero(imp, count), dims)
+    return _reduced_result(ctx, node, _nonzero(ctx, count), dims)
 
 
 # ------------------------------------------------------------ layers
 
 
 @rule(aten._native_batch_norm_legit_no_training.default)
-def _batch_norm(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
+def _batch_norm(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     """Eval-mode batch norm, affine per channel (dimension 1) as torch
     computes it: x * a + (bias - mean * a) with a = weight / sqrt(var + eps).
     (torch decomposes it into the mutating _native_batch_norm_legit.) The
     saved mean and inverse deviation (empty in eval mode) are not used."""
-    b = imp.b
+    b = ctx.b
     x, weight, bias, mean, var, _, eps = node.args[:7]
     rank, channels = x.meta["val"].dim(), _sizes(x)[1]
-    mean, var = imp.tensor(node, mean), imp.tensor(node, var)
+    mean, var = ctx.tensor(node, mean), ctx.tensor(node, var)
     scale = b.div(
         b.full_like(var, 1.0), b.unary("sqrt", b.add(var, b.full_like(var, eps)))
     )
     if weight is not None:
-        scale = b.mul(scale, imp.tensor(node, weight))
+        scale = b.mul(scale, ctx.tensor(node, weight))
     shift = b.neg(b.mul(mean, scale))
     if bias is not None:
-        shift = b.add(imp.tensor(node, bias), shift)
-    value = imp.tensor(node, x)
+        shift = b.add(ctx.tensor(node, bias), shift)
+    value = ctx.tensor(node, x)
     sizes = [channels] + [1] * (rank - 2)
     scale, shift = (
-        imp.broadcast_to(imp.reshape(node, v, [channels], sizes), b.dims(value))
+        ctx.broadcast_to(ctx.reshape(node, v, [channels], sizes), b.dims(value))
         for v in (scale, shift)
     )
     y = b.add(b.mul(value, scale), shift)
@@ -879,28 +879,28 @@ def _batch_norm(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
 
 
 @rule(aten.constant_pad_nd.default)
-def _constant_pad(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _constant_pad(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """Fills concatenated before and after (torch's decomposition writes into
     a new tensor with copy_); pads come last dimension first."""
-    x = imp.tensor(node, node.args[0])
+    x = ctx.tensor(node, node.args[0])
     pads, value = node.args[1], float(_arg(node, 2, "value", 0.0))
     rank = len(shape_of(x))
     for i in range(len(pads) // 2):
         dim = rank - 1 - i
         if shape_of(x)[dim] == DYNAMIC and (pads[2 * i] or pads[2 * i + 1]):
-            raise imp.unsupported(node, "padding a dimension of dynamic size")
-        x = compose.pad(imp.b, x, dim, pads[2 * i], pads[2 * i + 1], value)
+            raise ctx.unsupported(node, "padding a dimension of dynamic size")
+        x = compose.pad(ctx.b, x, dim, pads[2 * i], pads[2 * i + 1], value)
     return x
 
 
 @rule(aten.flip.default)
-def _flip(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _flip(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """The slices in reverse order (torch's decomposition is prims.rev)."""
-    x = imp.tensor(node, node.args[0])
+    x = ctx.tensor(node, node.args[0])
     rank = len(shape_of(x))
     for dim in sorted({_dim(d, rank) for d in node.args[1]}):
-        _static_dims(imp, node, x, [dim])
-        x = _take(imp, node, x, dim, list(range(shape_of(x)[dim] - 1, -1, -1)))
+        _static_dims(ctx, node, x, [dim])
+        x = _take(ctx, node, x, dim, list(range(shape_of(x)[dim] - 1, -1, -1)))
     return x
 
 
@@ -909,34 +909,34 @@ def _spatial(value: Sequence[int], count: int) -> list[int]:
 
 
 @rule(aten.convolution.default)
-def _convolution(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _convolution(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """conv1d/2d/3d, any stride, padding, dilation and groups: linear in the
     input (zero padding concatenated, then im2col and one matmul per group,
     `compositions.convolution`); torch has no decomposition of it."""
-    b = imp.b
+    b = ctx.b
     x, weight, bias, stride, padding, dilation, transposed, _, groups = node.args
     if transposed:
-        raise imp.unsupported(node, "transposed convolutions")
-    value = imp.tensor(node, x)
+        raise ctx.unsupported(node, "transposed convolutions")
+    value = ctx.tensor(node, x)
     count = len(shape_of(value)) - 2
     if any(s == DYNAMIC for s in shape_of(value)[1:]):
-        raise imp.unsupported(node, "a convolution of a dynamic-sized image")
+        raise ctx.unsupported(node, "a convolution of a dynamic-sized image")
     for i, p in enumerate(_spatial(padding, count)):
         value = compose.pad(b, value, 2 + i, p, p, 0.0)
-    out = imp.result_sizes(node)[2:]
+    out = ctx.result_sizes(node)[2:]
     y = compose.convolution(
         b,
         value,
-        imp.tensor(node, weight),
+        ctx.tensor(node, weight),
         _spatial(stride, count),
         _spatial(dilation, count),
         groups,
         out,
     )
     if bias is not None:
-        sizes = [imp.result_sizes(node)[1]] + [1] * count
-        bias_value = imp.reshape(node, imp.tensor(node, bias), sizes[:1], sizes)
-        y = b.add(y, imp.broadcast_to(bias_value, b.dims(y)))
+        sizes = [ctx.result_sizes(node)[1]] + [1] * count
+        bias_value = ctx.reshape(node, ctx.tensor(node, bias), sizes[:1], sizes)
+        y = b.add(y, ctx.broadcast_to(bias_value, b.dims(y)))
     return y
 
 
@@ -949,7 +949,7 @@ def _pool_geometry(node: torch.fx.Node) -> tuple[list[int], list[int], list[int]
 
 
 def _padded_for(
-    imp: GraphImporter,
+    ctx: LoweringContext,
     x: SSAValue,
     kernel: list[int],
     stride: list[int],
@@ -964,29 +964,29 @@ def _padded_for(
         dim = rank - 2 + i
         needed = (out[i] - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1
         after = needed - shape_of(x)[dim] - padding[i]
-        x = compose.pad(imp.b, x, dim, padding[i], max(after, padding[i]), value)
+        x = compose.pad(ctx.b, x, dim, padding[i], max(after, padding[i]), value)
     return x
 
 
 @rule(aten.avg_pool2d.default)
-def _avg_pool(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _avg_pool(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """The sum of the windows' slices over torch's divisor per position (a
     linear map; count_include_pad, ceil_mode and divisor_override as torch)."""
-    b = imp.b
-    x = imp.tensor(node, node.args[0])
+    b = ctx.b
+    x = ctx.tensor(node, node.args[0])
     kernel, stride, padding = _pool_geometry(node)
     include_pad = _arg(node, 5, "count_include_pad", True)
     override = _arg(node, 6, "divisor_override")
-    out = imp.result_sizes(node)[-2:]
+    out = ctx.result_sizes(node)[-2:]
     size = shape_of(x)[-2:]
-    padded = _padded_for(imp, x, kernel, stride, padding, out, [1, 1], 0.0)
+    padded = _padded_for(ctx, x, kernel, stride, padding, out, [1, 1], 0.0)
     pieces = compose.windows(b, padded, kernel, stride, [1, 1], out)
     total = pieces[0]
     for piece in pieces[1:]:
         total = b.add(total, piece)
     divisor = _avg_divisors(size, kernel, stride, padding, out, include_pad, override)
     return b.div(
-        total, imp.broadcast_to(b.constant(divisor, imp.element), b.dims(total))
+        total, ctx.broadcast_to(b.constant(divisor, ctx.element), b.dims(total))
     )
 
 
@@ -1010,17 +1010,17 @@ def _avg_divisors(size, kernel, stride, padding, out, include_pad, override):
 
 
 @rule(aten.max_pool2d_with_indices.default)
-def _max_pool(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
+def _max_pool(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     """The first maximal element of each window (strictly larger ones replace
     it, NaN wins), as torch's kernel picks the index autograd uses; padding
     is -inf. The indices are refused if used (integer). torch's decomposition
     gathers with several index tensors at once."""
-    b = imp.b
-    x = imp.tensor(node, node.args[0])
+    b = ctx.b
+    x = ctx.tensor(node, node.args[0])
     kernel, stride, padding = _pool_geometry(node)
     dilation = _spatial(_arg(node, 4, "dilation", [1]), 2)
     out = list(node.meta["val"][0].shape[-2:])
-    padded = _padded_for(imp, x, kernel, stride, padding, out, dilation, -math.inf)
+    padded = _padded_for(ctx, x, kernel, stride, padding, out, dilation, -math.inf)
     pieces = compose.windows(b, padded, kernel, stride, dilation, out)
     best = pieces[0]
     for piece in pieces[1:]:
@@ -1038,36 +1038,36 @@ def _max_pool(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
 
 
 @rule(aten.arange.start_step)
-def _arange(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _arange(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """An arange of constant bounds is evaluated at import (importer.py); one
     whose bounds come from the batch size would be a different constant per
     batch."""
-    raise imp.unsupported(node, "an arange whose length depends on the batch size")
+    raise ctx.unsupported(node, "an arange whose length depends on the batch size")
 
 
 @rule(aten.heaviside.default)
-def _heaviside(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _heaviside(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`values` where x == 0, else 1 where x > 0, else 0 (NaN too), as torch's
     kernel. (Its torch decomposition computes the step in int64.)"""
-    b = imp.b
-    x, values = (imp.operand(node, arg) for arg in node.args[:2])
+    b = ctx.b
+    x, values = (ctx.operand(node, arg) for arg in node.args[:2])
     step = b.select(
-        b.cmpf("ogt", x, imp.fill(node, 0.0)), imp.fill(node, 1.0), imp.fill(node, 0.0)
+        b.cmpf("ogt", x, ctx.fill(node, 0.0)), ctx.fill(node, 1.0), ctx.fill(node, 0.0)
     )
-    return b.select(b.cmpf("oeq", x, imp.fill(node, 0.0)), values, step)
+    return b.select(b.cmpf("oeq", x, ctx.fill(node, 0.0)), values, step)
 
 
 @rule(aten.native_group_norm.default)
-def _group_norm(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
+def _group_norm(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     """(x - mean) / sqrt(var + eps) over each group of channels (and all
     positions), then weight and bias per channel. (torch's decomposition views
     x through as_strided.)"""
-    b = imp.b
+    b = ctx.b
     x, weight, bias, _, channels, _, groups, eps = node.args
     sizes = _sizes(x)
     per_group = math.prod(sizes[2:]) * (channels // groups)
     grouped = [sizes[0], groups, per_group]
-    g = imp.reshape(node, imp.tensor(node, x), sizes, grouped)
+    g = ctx.reshape(node, ctx.tensor(node, x), sizes, grouped)
     mean = b.reduce_sum(g, [2])
     mean = b.div(mean, b.full_like(mean, float(per_group)))
     deviation = b.sub(g, b.broadcast(mean, b.dims(g), [2]))
@@ -1077,25 +1077,25 @@ def _group_norm(imp: GraphImporter, node: torch.fx.Node) -> list[Any]:
         b.full_like(var, 1.0), b.unary("sqrt", b.add(var, b.full_like(var, eps)))
     )
     normalized = b.mul(deviation, b.broadcast(inverse, b.dims(g), [2]))
-    y = imp.reshape(node, normalized, grouped, sizes)
+    y = ctx.reshape(node, normalized, grouped, sizes)
     per_channel = [channels] + [1] * (len(sizes) - 2)
     for arg, combine in ((weight, b.mul), (bias, b.add)):
         if arg is not None:
-            v = imp.reshape(node, imp.tensor(node, arg), [channels], per_channel)
-            y = combine(y, imp.broadcast_to(v, b.dims(y)))
+            v = ctx.reshape(node, ctx.tensor(node, arg), [channels], per_channel)
+            y = combine(y, ctx.broadcast_to(v, b.dims(y)))
     return [y, None, None]
 
 
 @rule(aten.diagonal.default)
-def _diagonal(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
+def _diagonal(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """The two dims moved last and flattened, then a slice with step m + 1:
     linear, no gather. The diagonal is the last dim of the result, as torch's."""
-    b = imp.b
-    x = imp.tensor(node, node.args[0])
+    b = ctx.b
+    x = ctx.tensor(node, node.args[0])
     rank = len(shape_of(x))
     offset = _arg(node, 1, "offset", 0)
     first, second = (_dim(_arg(node, i, n, d), rank) for i, n, d in _DIAGONAL)
-    _static_dims(imp, node, x, [first, second])
+    _static_dims(ctx, node, x, [first, second])
     rest = [d for d in range(rank) if d not in (first, second)]
     order = [*rest, first, second]
     if order != list(range(rank)):
@@ -1103,7 +1103,7 @@ def _diagonal(imp: GraphImporter, node: torch.fx.Node) -> SSAValue:
     m = shape_of(x)[-1]
     flat = b.collapse(x, [[i] for i in range(len(rest))] + [[len(rest), len(rest) + 1]])
     start = offset if offset >= 0 else -offset * m
-    length = imp.result_sizes(node)[-1]
+    length = ctx.result_sizes(node)[-1]
     return compose.slice_along(b, flat, len(rest), start, length, m + 1)
 
 

@@ -23,7 +23,7 @@ from torch.export.graph_signature import InputKind, InputSpec, OutputKind
 from xdsl.builder import Builder, InsertPoint
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType, i1
-from xdsl.ir import Attribute, SSAValue
+from xdsl.ir import Attribute
 from xdsl.transforms.common_subexpression_elimination import cse
 from xdsl.transforms.dead_code_elimination import region_dce
 
@@ -45,22 +45,18 @@ from taylor_mlir.frontend.captures import (
     refuse_untracked,
 )
 from taylor_mlir.frontend.export import SUPPORTED_DTYPES, check_example_args, export
+from taylor_mlir.frontend.lowering import LoweringContext, op_name, unsupported
 from taylor_mlir.frontend.rows import RowAnalysis, RowsMix
 from taylor_mlir.frontend.sizes import (
     SizeError,
     SizeValues,
-    monomial,
-    reassociation,
 )
 from taylor_mlir.frontend.source import source_line
 from taylor_mlir.tensor_ir import (
     DYNAMIC,
-    Dim,
     IRElementwiseOps,
     TensorBuilder,
-    element_of,
     float_type,
-    shape_of,
 )
 
 
@@ -186,6 +182,9 @@ class GraphImporter:
         self.b = TensorBuilder(Builder(InsertPoint.at_end(block)))
         self.ops = IRElementwiseOps(self.b)
         self.sizes = SizeValues(self.b, block.args[0] if self.rows else None)
+        self.ctx = LoweringContext(
+            self.b, self.ops, self.sizes, self.element, self.dtype, self.values
+        )
         for argument, block_arg in zip(arguments, block.args, strict=True):
             block_arg.name_hint = argument.node.name
             self.values[argument.node] = block_arg
@@ -239,11 +238,11 @@ class GraphImporter:
             self.values[node] = self._fold(node)
             return
         if node.target not in RULES:
-            raise UnsupportedOperatorError(_op_name(node), source_line(node))
+            raise UnsupportedOperatorError(op_name(node), source_line(node))
         self._check_dtype(node)
         self._check_indices(node)
         self._check_rows(node)
-        self.values[node] = RULES[node.target](self, node)
+        self.values[node] = RULES[node.target](self.ctx, node)
         self._check_result(node)
 
     def _is_constant(self, node: torch.fx.Node) -> bool:
@@ -269,9 +268,7 @@ class GraphImporter:
         try:
             return node.target(*args, **kwargs)
         except Exception as error:
-            raise self.unsupported(
-                node, f"evaluating it on constants: {error}"
-            ) from None
+            raise unsupported(node, f"evaluating it on constants: {error}") from None
 
     def _random_op(self, node: torch.fx.Node) -> UnsupportedOperatorError:
         """Random ops come from a model in training mode (dropout) or from f."""
@@ -279,7 +276,7 @@ class GraphImporter:
         path, kind = stack[-1] if stack else ("", "")
         kind = getattr(kind, "__name__", str(kind).rsplit(".", 1)[-1])
         module = f" (in module {path}, a {kind})" if path else ""
-        return self.unsupported(
+        return unsupported(
             node,
             f"it draws random numbers{module}, but a differential operator needs a "
             "deterministic function: if the model is in training mode (nn.Dropout "
@@ -296,12 +293,12 @@ class GraphImporter:
                 self.rows.visit(node)
         except RowsMix as mix:
             raise RowInteractionError(
-                f"{_op_name(node)} mixes rows of the batch: {mix}; per-datum "
+                f"{op_name(node)} mixes rows of the batch: {mix}; per-datum "
                 "operators need every output row to depend on its input row only"
                 + _from_your_code(node)
             ) from None
         except SizeError as error:
-            raise self.unsupported(node, str(error)) from None
+            raise unsupported(node, str(error)) from None
 
     # ------------------------------------------------------------- signature
 
@@ -461,7 +458,7 @@ class GraphImporter:
                 "a boolean with .to(x.dtype) before arithmetic)"
             )
             raise DtypeError(
-                f"{_op_name(node)} computes in {value.dtype} inside a {self.dtype} "
+                f"{op_name(node)} computes in {value.dtype} inside a {self.dtype} "
                 f"program: {fix}" + _from_your_code(node)
             )
 
@@ -481,10 +478,7 @@ class GraphImporter:
                     f"{node.format_node()}: emitted {result.type}, expected {expected}"
                 )
 
-    # --------------------------------------------------------- rule helpers
-
-    def unsupported(self, node: torch.fx.Node, detail: str) -> UnsupportedOperatorError:
-        return UnsupportedOperatorError(_op_name(node), source_line(node), detail)
+    # ------------------------------------------------------------ indices
 
     def _check_indices(self, node: torch.fx.Node) -> None:
         """The indices of `x[:, [2, 0, 1]]` (or `x[:, I, J]`) are constant
@@ -493,131 +487,7 @@ class GraphImporter:
         if node.target not in INDEX_ARGUMENTS:
             return
         for index in INDEX_ARGUMENTS[node.target](node):
-            self.index(node, index)
-
-    def index(self, node: torch.fx.Node, arg: Any) -> torch.Tensor:
-        """The value of a constant integer index tensor."""
-        value = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
-        if not isinstance(value, torch.Tensor):
-            raise self.unsupported(
-                node,
-                "indexing with a tensor of indices computed from the input: only "
-                "constant indices are supported (a list or a constant tensor, "
-                "x[:, [2, 0, 1]]); to pick values by a condition, use "
-                "torch.where(condition, x, 0)",
-            )
-        if value.dtype == torch.bool:
-            raise self.unsupported(
-                node,
-                "indexing with a boolean mask (the result's size depends on the "
-                "mask): use a list of indices, or torch.where(mask, x, 0)",
-            )
-        return value
-
-    def tensor(self, node: torch.fx.Node, arg: Any) -> SSAValue:
-        value = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
-        if isinstance(value, torch.Tensor):  # an integer or boolean constant
-            value = self._materialize(value)
-        if not isinstance(value, SSAValue):
-            raise self.unsupported(node, f"expected a tensor argument, got {arg}")
-        return value
-
-    def _materialize(self, value: torch.Tensor) -> SSAValue:
-        """An integer constant where a float tensor is used, converted as torch
-        promotes it; a boolean one as `!= 0` of its 0s and 1s."""
-        constant = self.b.constant(value.to(self.dtype).numpy(), self.element)
-        if value.dtype == torch.bool:
-            return self.b.cmpf("une", constant, self.b.full_like(constant, 0.0))
-        return constant
-
-    def result_sizes(self, node: torch.fx.Node) -> list[Any]:
-        return list(node.meta["val"].shape)
-
-    def result_dims(self, node: torch.fx.Node) -> list[Dim]:
-        return self.dims(node, self.result_sizes(node))
-
-    def dims(self, node: torch.fx.Node, sizes: Sequence[Any]) -> list[Dim]:
-        try:
-            return self.sizes.dims(sizes)
-        except SizeError as error:
-            raise self.unsupported(node, str(error)) from None
-
-    def operand(self, node: torch.fx.Node, arg: Any) -> SSAValue:
-        """A tensor or Python number argument of arithmetic, broadcast to the
-        node's result; booleans (comparisons) count as 0 and 1, as in torch."""
-        shape = self.result_dims(node)
-        if isinstance(arg, bool | int | float):
-            return self.b.fill(float(arg), shape, self.element)
-        value = self.broadcast_to(self.tensor(node, arg), shape)
-        if element_of(value) != self.element:  # i1
-            one, zero = (self.b.fill(v, shape, self.element) for v in (1.0, 0.0))
-            value = self.b.select(value, one, zero)
-        return value
-
-    def condition(self, node: torch.fx.Node, arg: Any) -> SSAValue:
-        """A boolean tensor argument, broadcast to the node's result."""
-        return self.broadcast_to(self.tensor(node, arg), self.result_dims(node))
-
-    def fill(self, node: torch.fx.Node, value: float) -> SSAValue:
-        return self.b.fill(value, self.result_dims(node), self.element)
-
-    def broadcast_to(self, value: SSAValue, shape: Sequence[Dim]) -> SSAValue:
-        """torch broadcasting made explicit: a `linalg.broadcast` adding the
-        leading dimensions and the unit ones that stretch (collapsed away first)."""
-        value_shape = shape_of(value)
-        leading = len(shape) - len(value_shape)
-        stretched = [
-            i
-            for i, size in enumerate(value_shape)
-            if size == 1 and shape[leading + i] != 1
-        ]
-        if leading == 0 and not stretched:
-            return value
-        if stretched:
-            value = self.b.collapse(value, _groups_without(len(value_shape), stretched))
-        added = list(range(leading)) + [leading + i for i in stretched]
-        return self.b.broadcast(value, shape, added)
-
-    def reshape(
-        self,
-        node: torch.fx.Node,
-        value: SSAValue,
-        sizes_in: Sequence[Any],
-        sizes_out: Sequence[Any],
-    ) -> SSAValue:
-        """A row-major reshape: `tensor.collapse_shape` of the groups of
-        dimensions that merge, then `tensor.expand_shape` of those that split."""
-        try:
-            groups_in, groups_out = reassociation(
-                [monomial(s) for s in sizes_in], [monomial(s) for s in sizes_out]
-            )
-        except SizeError as error:
-            raise self.unsupported(node, str(error)) from None
-        if not sizes_in:  # a scalar to unit dimensions: no expand_shape from rank 0
-            return self.b.broadcast(value, [1] * len(sizes_out), range(len(sizes_out)))
-        if not sizes_out or any(len(g) > 1 for g in groups_in):
-            value = self.b.collapse(value, groups_in)
-        if any(len(g) > 1 for g in groups_out):
-            value = self.b.expand(value, groups_out, self.dims(node, sizes_out))
-        return value
-
-    def created_value(self, node: torch.fx.Node, value: float) -> float:
-        """A constant as torch stores it (rounded to its dtype), for the program."""
-        dtype = node.meta["val"].dtype
-        return float(torch.tensor(value, dtype=dtype).to(self.dtype))
-
-
-def _groups_without(rank: int, dropped: Sequence[int]) -> list[list[int]]:
-    """Reassociation of `tensor.collapse_shape` dropping the unit dimensions
-    `dropped`: each joins the group of the kept dimension before it."""
-    kept = [i for i in range(rank) if i not in dropped]
-    if not kept:
-        return []
-    groups = [[k] for k in kept]
-    for i in dropped:
-        before = [g for g, k in enumerate(kept) if k < i]
-        groups[before[-1] if before else 0].append(i)
-    return [sorted(group) for group in groups]
+            self.ctx.index(node, index)
 
 
 def _used(node: torch.fx.Node, values: list[Any]) -> list[Any]:
@@ -641,11 +511,3 @@ def _casts_a_boolean(node: torch.fx.Node) -> bool:
 def _from_your_code(node: torch.fx.Node) -> str:
     where = source_line(node)
     return f"\n  from your code: {where}" if where else ""
-
-
-def _op_name(node: torch.fx.Node) -> str:
-    target = node.target
-    name = getattr(target, "name", None)
-    if callable(name):
-        return name()  # aten::add.Tensor
-    return getattr(target, "__name__", str(target))
