@@ -87,13 +87,6 @@ class ImportedProgram:
         """The type of the (first) result."""
         return self.output_types[0]
 
-    @property
-    def function(self) -> func.FuncOp:
-        for op in self.module.ops:
-            if isinstance(op, func.FuncOp) and op.sym_name.data == self.func_name:
-                return op
-        raise KeyError(self.func_name)
-
     def __str__(self) -> str:
         return str(self.module)
 
