@@ -67,8 +67,8 @@ def _sort(z):
     return torch.sort(z, dim=1).values
 
 
-def _cumprod(z):
-    return z.cumprod(1)
+def _cummax(z):
+    return z.cummax(1).values
 
 
 def _fmod(z):
@@ -92,7 +92,7 @@ def _arange_of_the_batch(z):
     "f, op, code, detail",
     [
         (_sort, "aten::sort", "torch.sort", ""),
-        (_cumprod, "aten::cumprod", "z.cumprod", ""),
+        (_cummax, "aten::cummax", "z.cummax", ""),
         (_fmod, "aten::fmod.Scalar", "torch.fmod", ""),
         (_transposed_convolution, "aten::convolution", "conv_transpose1d",
          "transposed convolutions"),
@@ -100,7 +100,7 @@ def _arange_of_the_batch(z):
         (_arange_of_the_batch, "aten::arange.start_step", "torch.arange",
          "depends on the batch size"),
     ],
-    ids=["sort", "cumprod", "fmod", "conv-transpose", "floor-division", "arange"],
+    ids=["sort", "cummax", "fmod", "conv-transpose", "floor-division", "arange"],
 )  # fmt: skip
 def test_unsupported_ops_name_the_op_and_the_line(f, op, code, detail):
     with pytest.raises(UnsupportedOperatorError) as info:

@@ -283,8 +283,13 @@ def _prod(x):
     return x.prod(-1) + x[:, 1:].prod(1, keepdim=True).squeeze(1) * x[:, 0]
 
 
-def _cumsum(x):
-    return (x.cumsum(-1) ** 3).sum(-1) + x.cumsum(1)[:, -1].exp()
+def _cumulative(x):
+    return (
+        (x.cumsum(-1) ** 3).sum(-1)
+        + x.cumsum(1)[:, -1].exp()
+        + x.cumprod(-1).sum(-1)
+        + (x.sin().cumprod(1) * x).sum(-1)
+    )
 
 
 def _variance(x):  # (N, 2, 3)
@@ -330,7 +335,8 @@ OWN_RULES = [
          .sum((1, 2, 3)) + x[:, 0, [1, 0, 2], [2, 2, 0]].exp().sum(-1),
          {"aten.index.Tensor"}, shape=(1, 3, 5)),
     Case("prod", _prod, {"aten.prod.dim_int"}, at_kinks=_onto(0.0)),
-    Case("cumsum", _cumsum, {"aten.cumsum.default"}, shape=(5,)),
+    Case("cumsum-cumprod", _cumulative, {"aten.cumsum.default", "aten.cumprod.default"},
+         shape=(5,), at_kinks=_onto(0.0)),
     Case("diagonal", _diagonal, {"aten.diagonal.default"}, shape=(3, 4)),
     Case("arange-linspace", lambda x: (x * torch.arange(4, dtype=x.dtype)
          + torch.linspace(-1, 1, 4, dtype=x.dtype) * x.sin()
@@ -550,7 +556,7 @@ def test_every_new_rule_has_a_case():
             "minimum.default floor.default ceil.default trunc.default round.default "
             "round.decimals sign.default isnan.default amax.default "
             "amin.default max.default min.default max.dim min.dim prod.dim_int "
-            "prod.default cumsum.default var.correction var_mean.correction "
+            "prod.default cumsum.default cumprod.default var.correction var_mean.correction "
             "_native_batch_norm_legit_no_training.default native_group_norm.default "
             "constant_pad_nd.default flip.default convolution.default "
             "avg_pool2d.default max_pool2d_with_indices.default heaviside.default "
@@ -647,7 +653,15 @@ def test_maximum_and_amax_values_are_exact():
 @needs_iree
 @pytest.mark.parametrize(
     "name",
-    ["transformer-block", "cnn", "clamp", "extrema", "prod", "cumsum", "upsampling"],
+    [
+        "transformer-block",
+        "cnn",
+        "clamp",
+        "extrema",
+        "prod",
+        "cumsum-cumprod",
+        "upsampling",
+    ],
 )
 def test_laplacian_on_iree(name, tmp_path, monkeypatch):
     monkeypatch.setenv("TAYLOR_MLIR_CACHE", str(tmp_path))

@@ -798,13 +798,16 @@ def _prod(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     return ctx.reshape(node, kept, sizes, ctx.result_sizes(node))
 
 
-@rule(aten.cumsum.default)
-def _cumsum(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
-    """Prefix sums, a linear map (torch's decomposition is a masked prims.sum
-    over an N x N copy)."""
+@rule(aten.cumsum.default, aten.cumprod.default)
+def _cumulative(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    """Prefix sums (a linear map) or products (exact Taylor products, zeros
+    included) in log2(n) levels; torch decomposes cumsum into a masked
+    prims.sum over an n x n copy, cumprod into prims.prod."""
     x = ctx.tensor(node, node.args[0])
     dim = _dim(node.args[1], len(shape_of(x)))
     _static_dims(ctx, node, x, [dim])
+    if node.target is aten.cumprod.default:
+        return compose.prefix_scan(ctx.b, x, dim, ctx.b.mul, 1.0)
     return compose.prefix_sum(ctx.b, x, dim)
 
 

@@ -150,16 +150,23 @@ def tree_reduce(b: TensorBuilder, x: SSAValue, dim: int, combine: Combine):
     return x
 
 
-def prefix_sum(b: TensorBuilder, x: SSAValue, dim: int) -> SSAValue:
-    """Inclusive prefix sums along `dim` (Hillis-Steele: add the tensor shifted
-    by 1, 2, 4, ... places), a linear map."""
+def prefix_scan(
+    b: TensorBuilder, x: SSAValue, dim: int, combine: Combine, identity: float
+) -> SSAValue:
+    """Inclusive prefix sums (or products) along `dim`, Hillis-Steele: combine
+    with the tensor shifted by 1, 2, 4, ... places (log2(n) levels)."""
     size = shape_of(x)[dim]
     shift = 1
     while shift < size:
         head = slice_along(b, x, dim, 0, size - shift)
-        x = b.add(x, b.concat([filled(b, x, dim, shift, 0.0), head], dim))
+        x = combine(x, b.concat([filled(b, x, dim, shift, identity), head], dim))
         shift *= 2
     return x
+
+
+def prefix_sum(b: TensorBuilder, x: SSAValue, dim: int) -> SSAValue:
+    """Prefix sums, a linear map."""
+    return prefix_scan(b, x, dim, b.add, 0.0)
 
 
 def extremum(

@@ -350,7 +350,7 @@ def _matmul(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return _combine(placed, "the matrix product pairs different rows of the batch")
 
 
-@_rule(aten.cumsum.default, aten.flip.default)
+@_rule(aten.cumsum.default, aten.cumprod.default, aten.flip.default)
 def _along(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     """Scans and reversals along some dims: rows move if one is the batch."""
     layout = analysis.layout(node.args[0])
