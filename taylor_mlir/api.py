@@ -148,6 +148,7 @@ class _CompiledProgram:
         self.collapsed = collapsed
         self.dtype = x.dtype
         self.datum_shape = tuple(x.shape[1:])
+        self.example_batch = x.shape[0]  # the batch the pipeline tunes for
         self.input_shapes = [tuple(t.shape[1:]) for t in inputs]
         if imported is None:
             imported = import_torch(f, inputs, dynamic_batch=True)
@@ -155,7 +156,10 @@ class _CompiledProgram:
 
     def _compile(self, operator_module, load: bool = True) -> None:
         self.levels = compile_levels(
-            self.imported.module, operator_module, self.collapsed
+            self.imported.module,
+            operator_module,
+            self.collapsed,
+            batch=self.example_batch,
         )
         if load:
             self._load()

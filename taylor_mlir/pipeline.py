@@ -7,11 +7,16 @@ The compile pipeline: the IR levels from the imported primal to tensor-level IR.
 | `taylor`    | + the operator function (`operators.build`): seed, call, coefficient, sum |
 | `expanded`  | `taylor-mode,taylor-expand,tensor-cleanup`: standard Taylor mode      |
 | `collapsed` | `taylor-collapse,tensor-cleanup,schedule-sums-early` (skipped when `collapsed=False`) |
-| `linalg`    | `convert-taylor-to-tensor,tensor-cleanup`: tensor-level IR           |
+| `linalg`    | `fold-seed-broadcasts,tile-directions,convert-taylor-to-tensor,tensor-cleanup`: tensor-level IR |
 
 Each pass does one thing: the rewriting passes leave CSE/DCE to
 `tensor-cleanup`, and `schedule-sums-early` (sum each per-direction product
 where it is made: lower peak memory) runs after the collapse that builds the sums.
+Before lowering, `fold-seed-broadcasts` takes seed directions shared by all data
+through the first layer unbroadcast, and `tile-directions` runs the
+per-direction chain over blocks of directions that fit the cache. Its block size
+depends on the batch size: it runs when the batch is known (`batch=`, the
+example input's; the API always gives it) and is left out otherwise.
 
 The levels do not depend on the backend: every backend takes the `linalg`
 module and lowers it further itself (IREE: `iree_backend.lower_for_iree`).
@@ -41,11 +46,29 @@ LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
 STAGES: dict[str, tuple[str, ...]] = {
     "expanded": ("taylor-mode", "taylor-expand", "tensor-cleanup"),
     "collapsed": ("taylor-collapse", "tensor-cleanup", "schedule-sums-early"),
-    "linalg": ("convert-taylor-to-tensor", "tensor-cleanup"),
+    "linalg": (
+        "fold-seed-broadcasts",
+        "tile-directions",
+        "convert-taylor-to-tensor",
+        "tensor-cleanup",
+    ),
 }
 
 
-def pass_pipeline(level: str, collapsed: bool = True) -> str:
+def stage_passes(stage: str, batch: int | None = None) -> tuple[str, ...]:
+    """The passes of `stage` for programs compiled at batch size `batch`:
+    `tile-directions` chooses its block for that batch (left out without one)."""
+    passes = []
+    for name in STAGES[stage]:
+        if name == "tile-directions":
+            if batch is None:
+                continue
+            name = f"tile-directions{{batch={batch}}}"
+        passes.append(name)
+    return tuple(passes)
+
+
+def pass_pipeline(level: str, collapsed: bool = True, batch: int | None = None) -> str:
     """The `taylor-opt -p` pipeline taking the `taylor` level to `level`."""
     if level not in LEVELS[2:]:
         raise ValueError(f"no passes lead to level {level!r}")
@@ -53,7 +76,7 @@ def pass_pipeline(level: str, collapsed: bool = True) -> str:
     for stage in ("expanded", "collapsed", "linalg"):
         if stage == "collapsed" and not collapsed:
             continue
-        names.extend(STAGES[stage])
+        names.extend(stage_passes(stage, batch))
         if stage == level:
             break
     return ",".join(names)
@@ -108,9 +131,11 @@ def compile_levels(
     operator_module: ModuleOp,
     collapsed: bool = True,
     *,
+    batch: int | None = None,
     verify_each_level: bool = False,
 ) -> CompiledLevels:
-    """Runs the pipeline from the operator level (`taylor`) to `linalg`.
+    """Runs the pipeline from the operator level (`taylor`) to `linalg`, for
+    programs mostly called at batch size `batch` (see `stage_passes`).
 
     The operator function and the final module are always verified; the
     levels between only with `verify_each_level` (it costs about as much as a
@@ -125,6 +150,6 @@ def compile_levels(
         if level == "collapsed" and not collapsed:
             continue
         verify = verify_each_level or level == "linalg"
-        current = _run_stage(current, STAGES[level], level, verify)
+        current = _run_stage(current, stage_passes(level, batch), level, verify)
         levels.modules[level] = current
     return levels

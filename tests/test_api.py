@@ -76,11 +76,12 @@ def test_pass_pipeline_strings():
     assert pass_pipeline("expanded") == "taylor-mode,taylor-expand,tensor-cleanup"
     assert pass_pipeline("linalg", collapsed=False) == (
         "taylor-mode,taylor-expand,tensor-cleanup,"
-        "convert-taylor-to-tensor,tensor-cleanup"
+        "fold-seed-broadcasts,convert-taylor-to-tensor,tensor-cleanup"
     )
-    assert pass_pipeline("linalg") == (
+    assert pass_pipeline("linalg", batch=256) == (
         "taylor-mode,taylor-expand,tensor-cleanup,"
         "taylor-collapse,tensor-cleanup,schedule-sums-early,"
+        "fold-seed-broadcasts,tile-directions{batch=256},"
         "convert-taylor-to-tensor,tensor-cleanup"
     )
 

@@ -123,19 +123,20 @@ def test_laplacian_of_a_compiled_laplacian_is_the_biharmonic():
 
 def test_stats_of_a_laplacian_of_a_compiled_laplacian():
     """D = 3 directions outside, 3 inside. The inner program pushes x (1 vector)
-    and its 3 seed directions (one matmul on 3N rows) through W1, then its
-    collapsed sum (1 vector) through W2. The outer Taylor mode turns the x
-    vector into 1 + 3 (its second coefficient is zero, so not materialized);
-    the seeds do not depend on x: W1 sees 1 + 3 + 3 = 7 vectors per datum.
-    W2's output is only needed at order 2: 3 vectors standard, 1 collapsed."""
+    through W1 (its identity seeds times W1 are W1's columns, computed once per
+    call: `fold-seed-broadcasts`), then its collapsed sum (1 vector) through
+    W2. The outer Taylor mode turns the x vector into 1 + 3 (its second
+    coefficient is zero, so not materialized): W1 sees 1 + 3 = 4 vectors per
+    datum. W2's output is only needed at order 2: 3 vectors standard, 1
+    collapsed."""
     net, _, lap, lap2 = _laplacian_of_laplacian(collapsed=True)
     inner = lap.stats()
     assert inner["collapsed"].vectors_per_layer == {"0.weight": 1 + 3, "2.weight": 1}
     w1, w2 = _layer_name(lap2, net[0].weight), _layer_name(lap2, net[2].weight)
     stats = lap2.stats()
-    assert stats["expanded"].vectors_per_layer == {w1: 7, w2: 3}
-    assert stats["collapsed"].vectors_per_layer == {w1: 7, w2: 1}
-    assert stats["collapsed"].vectors_per_node == 7
+    assert stats["expanded"].vectors_per_layer == {w1: 4, w2: 3}
+    assert stats["collapsed"].vectors_per_layer == {w1: 4, w2: 1}
+    assert stats["collapsed"].vectors_per_node == 4
     assert 0 < stats["collapsed"].flops_per_datum < stats["expanded"].flops_per_datum
     assert stats["collapsed"].op_counts["linalg.reduce"] >= 1  # the inner sum
     # standard Taylor mode measures the same expanded program

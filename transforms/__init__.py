@@ -28,6 +28,18 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return ScheduleSumsEarlyPass
 
+    def get_fold_seed_broadcasts():
+        from taylor_mlir.transforms.fold_seed_broadcasts import (
+            FoldSeedBroadcastsPass,
+        )
+
+        return FoldSeedBroadcastsPass
+
+    def get_tile_directions():
+        from taylor_mlir.transforms.tile_directions import TileDirectionsPass
+
+        return TileDirectionsPass
+
     def get_convert_taylor_to_tensor():
         from taylor_mlir.transforms.convert_taylor_to_tensor import (
             ConvertTaylorToTensorPass,
@@ -53,6 +65,8 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "taylor-expand": get_taylor_expand,
         "taylor-collapse": get_taylor_collapse,
         "schedule-sums-early": get_schedule_sums_early,
+        "fold-seed-broadcasts": get_fold_seed_broadcasts,
+        "tile-directions": get_tile_directions,
         "convert-taylor-to-tensor": get_convert_taylor_to_tensor,
         "convert-elementwise-to-linalg": get_convert_elementwise_to_linalg,
     }

@@ -434,10 +434,18 @@ class FXEmitter:
             self.set(op, self.call(aten.addmm.default, acc, a, b))
 
     def emit_transpose(self, op: Operation) -> None:
+        """A view for matmuls (BLAS reads it transposed); materialized row-major
+        for any other use, as elementwise results follow their operands'
+        strides (a product with a transposed view would be laid out
+        transposed, and every reshape of it would copy)."""
         permutation = list(op.permutation.get_values())
-        self.set(
-            op, self.call(aten.permute.default, self.tensor(op.inputs[0]), permutation)
-        )
+        view = self.call(aten.permute.default, self.tensor(op.inputs[0]), permutation)
+        users = [use.operation for use in op.results[0].uses]
+        if not all(user.name == "linalg.matmul" for user in users):
+            view = self.call(
+                aten.clone.default, view, memory_format=torch.contiguous_format
+            )
+        self.set(op, view)
 
     def emit_broadcast(self, op: Operation) -> None:
         """Inserts unit dimensions (views), then expands them (no copy)."""
