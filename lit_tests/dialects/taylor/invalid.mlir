@@ -100,7 +100,7 @@ func.func @unknown_function(%x: tensor<2xf64>, %v: tensor<3x2xf64>) {
   func.return
 }
 
-// CHECK: taylor.elementwise: unknown function 'softplus' (known: cos, erf, exp, log, log1p, pow, reciprocal, relu, rsqrt, sigmoid, sin, sqrt, tanh)
+// CHECK: taylor.elementwise: unknown function 'softplus' (known: {{.*}}cos, {{.*}}tanh)
 
 // -----
 
