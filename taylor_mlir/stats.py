@@ -64,8 +64,8 @@ from taylor_mlir.dialects.taylor import (
     YieldOp,
 )
 from taylor_mlir.errors import InvalidIRError
+from taylor_mlir.ir.builder import ELEMENTWISE_OPS
 from taylor_mlir.ir.matchers import find_function
-from taylor_mlir.tensor_ir import ELEMENTWISE_OPS
 
 # ops that only move or reinterpret data: a weight traced through them is the same weight
 _VIEWS = (

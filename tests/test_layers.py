@@ -31,7 +31,6 @@ LAYERS = (
             "taylor_mlir.ir",
             "taylor_mlir.errors",
             "taylor_mlir.context",
-            "taylor_mlir.tensor_ir",
         ),
     ),
     ("transforms", ("taylor_mlir.transforms",)),

@@ -1,4 +1,4 @@
-"""Every op of the tensor-level vocabulary (`tensor_ir.TENSOR_LEVEL_OPS`) is
+"""Every op of the tensor-level vocabulary (`ir.builder.TENSOR_LEVEL_OPS`) is
 handled by every consumer: a Taylor-mode rule, a batching rule, a torch-backend
 handler and an IREE lowering, or it is listed there as not needing one."""
 
@@ -12,7 +12,7 @@ from taylor_mlir.backends import iree_backend
 from taylor_mlir.backends.torch_backend import FXEmitter
 from taylor_mlir.dialects.special import Special
 from taylor_mlir.errors import BackendError
-from taylor_mlir.tensor_ir import (
+from taylor_mlir.ir.builder import (
     DYNAMIC,
     ELEMENTWISE_OPS,
     STRUCTURAL_OPS,

@@ -38,8 +38,8 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.transforms.dead_code_elimination import RemoveUnusedOperations
 
+from taylor_mlir.ir.builder import ELEMENTWISE_OPS
 from taylor_mlir.ir.matchers import fill_scalar
-from taylor_mlir.tensor_ir import ELEMENTWISE_OPS
 
 
 def _shape_source(operands: Sequence[SSAValue]) -> SSAValue:

@@ -43,14 +43,14 @@ from taylor_mlir.dialects.taylor import (
     YieldOp,
 )
 from taylor_mlir.errors import InvalidIRError, UnsupportedOperatorError
-from taylor_mlir.ir.matchers import empty_sizes, is_sum_reduce, is_zero, splat_value
-from taylor_mlir.tensor_ir import (
+from taylor_mlir.ir.builder import (
     ELEMENTWISE_OPS,
     Dim,
     TensorBuilder,
     element_of,
     shape_of,
 )
+from taylor_mlir.ir.matchers import empty_sizes, is_sum_reduce, is_zero, splat_value
 
 
 class LowerReplicate(RewritePattern):

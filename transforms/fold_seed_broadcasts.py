@@ -53,13 +53,13 @@ from xdsl.pattern_rewriter import (
 )
 
 from taylor_mlir.dialects.taylor import LinearMapOp, SumOp, YieldOp
-from taylor_mlir.tensor_ir import (
+from taylor_mlir.ir.builder import (
     ELEMENTWISE_OPS,
     Dim,
     TensorBuilder,
-    is_zero_fill,
     shape_of,
 )
+from taylor_mlir.ir.matchers import is_zero
 
 
 def _init_sizes(b: TensorBuilder, broadcast: linalg.BroadcastOp) -> list[Dim]:
@@ -99,7 +99,7 @@ def _row_matmul_weight(linear_map: LinearMapOp) -> SSAValue | None:
         return None
     if rhs.owner is not None and rhs.owner.parent_op() is linear_map:
         return None  # not from above (defined in the body: not captured)
-    if not is_zero_fill(matmul.outputs[0]):
+    if not is_zero(matmul.outputs[0]):
         return None
     return rhs
 
@@ -161,7 +161,7 @@ class FoldIdentityMatmul(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: linalg.MatmulOp, rewriter: PatternRewriter) -> None:
         lhs, rhs = op.inputs
-        if not _is_identity(lhs) or not is_zero_fill(op.outputs[0]):
+        if not _is_identity(lhs) or not is_zero(op.outputs[0]):
             return
         if rhs.type != op.results[0].type:
             return

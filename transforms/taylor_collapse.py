@@ -52,14 +52,14 @@ from taylor_mlir.dialects.taylor import (
     yielded_value,
 )
 from taylor_mlir.errors import InternalError, InvalidIRError
-from taylor_mlir.ir.matchers import empty_sizes, is_zero, splat_value
-from taylor_mlir.tensor_ir import (
+from taylor_mlir.ir.builder import (
     ELEMENTWISE_OPS,
     Dim,
     TensorBuilder,
     element_of,
     shape_of,
 )
+from taylor_mlir.ir.matchers import empty_sizes, is_zero, splat_value
 from taylor_mlir.transforms.canonicalization_patterns.taylor import SumOfReplicate
 
 # ------------------------------------------------------------------ matching

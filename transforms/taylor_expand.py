@@ -45,7 +45,7 @@ from taylor_mlir.dialects import taylor
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS, OrderTooHighError
 from taylor_mlir.dialects.taylor import JetType, direction_type
 from taylor_mlir.errors import InternalError, InvalidIRError, UnsupportedOperatorError
-from taylor_mlir.tensor_ir import IRElementwiseOps, TensorBuilder
+from taylor_mlir.ir.builder import IRElementwiseOps, TensorBuilder
 
 Coefficients = list[SSAValue | None]
 """Coefficients 0..K of a jet; None is a coefficient known to be zero (never

@@ -48,8 +48,8 @@ from taylor_mlir.dialects import arith_tensor, taylor
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.dialects.taylor import JetType
 from taylor_mlir.errors import InternalError, InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.ir.builder import TensorBuilder
 from taylor_mlir.ir.matchers import is_sum_reduce, is_zero, splat_value
-from taylor_mlir.tensor_ir import TensorBuilder
 
 
 class JetCallInliner:

@@ -66,7 +66,7 @@ from taylor_mlir.dialects.taylor import (
     SumOp,
 )
 from taylor_mlir.errors import InvalidIRError
-from taylor_mlir.tensor_ir import ELEMENTWISE_OPS, Dim, TensorBuilder, shape_of
+from taylor_mlir.ir.builder import ELEMENTWISE_OPS, Dim, TensorBuilder, shape_of
 
 # ------------------------------------------------------------------ cost model
 

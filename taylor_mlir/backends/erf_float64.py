@@ -26,7 +26,7 @@ from xdsl.dialects.builtin import Float64Type, ModuleOp, TensorType
 from xdsl.ir import SSAValue
 from xdsl.rewriter import Rewriter
 
-from taylor_mlir.tensor_ir import TensorBuilder
+from taylor_mlir.ir.builder import TensorBuilder
 
 SERIES_END = 0.5
 SERIES_TERMS = 13

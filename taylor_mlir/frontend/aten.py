@@ -29,7 +29,7 @@ from taylor_mlir.frontend import compositions as compose
 from taylor_mlir.frontend.export import STOP_GRADIENT
 from taylor_mlir.frontend.lowering import LoweringContext
 from taylor_mlir.frontend.sizes import monomial
-from taylor_mlir.tensor_ir import DYNAMIC, shape_of
+from taylor_mlir.ir.builder import DYNAMIC, shape_of
 
 aten = torch.ops.aten
 

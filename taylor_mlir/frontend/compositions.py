@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from xdsl.ir import SSAValue
 
 from taylor_mlir.dialects.taylor import StopGradientOp
-from taylor_mlir.tensor_ir import Dim, TensorBuilder, element_of, shape_of
+from taylor_mlir.ir.builder import Dim, TensorBuilder, element_of, shape_of
 
 Combine = Callable[[SSAValue, SSAValue], SSAValue]
 

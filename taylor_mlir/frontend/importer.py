@@ -52,7 +52,7 @@ from taylor_mlir.frontend.sizes import (
     SizeValues,
 )
 from taylor_mlir.frontend.source import source_line
-from taylor_mlir.tensor_ir import (
+from taylor_mlir.ir.builder import (
     DYNAMIC,
     IRElementwiseOps,
     TensorBuilder,

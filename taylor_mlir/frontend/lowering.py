@@ -19,7 +19,7 @@ from xdsl.ir import Attribute, SSAValue
 from taylor_mlir.errors import UnsupportedOperatorError
 from taylor_mlir.frontend.sizes import SizeError, SizeValues, monomial, reassociation
 from taylor_mlir.frontend.source import source_line
-from taylor_mlir.tensor_ir import (
+from taylor_mlir.ir.builder import (
     Dim,
     IRElementwiseOps,
     TensorBuilder,

@@ -17,7 +17,7 @@ import torch
 from xdsl.ir import SSAValue
 
 from taylor_mlir.errors import InternalError
-from taylor_mlir.tensor_ir import Dim, TensorBuilder
+from taylor_mlir.ir.builder import Dim, TensorBuilder
 
 Monomial = tuple[int, int]
 """`(c, k)` for the size `c * batch**k`."""

@@ -42,9 +42,9 @@ from taylor_mlir.dialects.taylor import (
     direction_type,
 )
 from taylor_mlir.errors import InvalidIRError
+from taylor_mlir.ir.builder import TensorBuilder, element_of, shape_of
 from taylor_mlir.ir.matchers import find_function
 from taylor_mlir.operators.spec import DirectionGroup, OperatorSpec, OperatorSpecError
-from taylor_mlir.tensor_ir import TensorBuilder, element_of, shape_of
 
 
 class _OperatorFunction:

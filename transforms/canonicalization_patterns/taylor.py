@@ -27,8 +27,8 @@ from taylor_mlir.dialects.taylor import (
     SumOp,
     YieldOp,
 )
+from taylor_mlir.ir.builder import TensorBuilder
 from taylor_mlir.ir.matchers import is_zero
-from taylor_mlir.tensor_ir import TensorBuilder
 
 
 class CoefficientOfSeed(RewritePattern):

@@ -438,21 +438,3 @@ STRUCTURAL_OPS: tuple[type[Operation], ...] = (
 TENSOR_LEVEL_OPS = (*ELEMENTWISE_OPS, *STRUCTURAL_OPS, StopGradientOp)
 """The tensor-level vocabulary (docs/ir-conventions.md): what the frontend emits,
 the passes keep and every backend runs (tests/test_vocabulary.py)."""
-
-
-def fill_constant(value: SSAValue) -> float | None:
-    """The float a `linalg.fill` of an `arith.constant` fills, else None."""
-    fill = value.owner
-    if not isinstance(fill, linalg.FillOp):
-        return None
-    scalar = fill.inputs[0].owner
-    if not isinstance(scalar, arith.ConstantOp) or not isinstance(
-        scalar.value, FloatAttr
-    ):
-        return None
-    return scalar.value.value.data
-
-
-def is_zero_fill(value: SSAValue) -> bool:
-    """Whether `value` is a `linalg.fill` of the float constant 0."""
-    return fill_constant(value) == 0.0
