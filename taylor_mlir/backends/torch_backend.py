@@ -51,6 +51,7 @@ from xdsl.ir.affine import AffineMap
 
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.errors import CallError, InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.ir.matchers import find_function, is_sum_reduce
 
 aten = torch.ops.aten
 
@@ -78,14 +79,6 @@ _NUMPY_OF_TORCH = {
     torch.int64: np.dtype("<i8"),
     torch.int32: np.dtype("<i4"),
 }
-
-
-def find_function(module: ModuleOp, func_name: str) -> func.FuncOp:
-    for op in module.ops:
-        if isinstance(op, func.FuncOp) and op.sym_name.data == func_name:
-            return op
-    names = [op.sym_name.data for op in module.ops if isinstance(op, func.FuncOp)]
-    raise InvalidIRError(f"no func.func @{func_name} in the module (it has {names})")
 
 
 def dense_to_tensor(attr: DenseIntOrFPElementsAttr) -> torch.Tensor:
@@ -461,8 +454,7 @@ class FXEmitter:
         self.set(op, self.call(aten.expand.default, x, target))
 
     def emit_reduce(self, op: Operation) -> None:
-        body = list(op.region.block.ops)
-        if len(body) != 2 or body[0].name != "arith.addf":
+        if not is_sum_reduce(op):
             raise UnsupportedOperatorError(
                 "linalg.reduce", detail="only sums (a body of one arith.addf)"
             )
