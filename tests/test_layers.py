@@ -1,4 +1,5 @@
-"""The package's layers point one way (docs/design.md, "Layers").
+"""The package's layers point one way (docs/design.md, "Layers"), and it has no
+assert statements.
 
 Read from the source, every import of a module of the package counts: at module
 level, under `if TYPE_CHECKING:` and inside functions (lazy imports). Bottom up:
@@ -186,3 +187,15 @@ def test_the_checks_see_lazy_and_type_checking_imports():
     the backends' lazy imports of their modules)."""
     found = {target for target, _ in imports("taylor_mlir.backends")}
     assert "taylor_mlir.backends.torch_backend" in found
+
+
+def test_no_assert_outside_tests():
+    """`python -O` skips asserts: a check of the package raises a real exception
+    (taylor_mlir.errors, InternalError for broken invariants)."""
+    found = [
+        f"{module}:{node.lineno}"
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Assert)
+    ]
+    assert not found, f"assert statements: {', '.join(found)}"
