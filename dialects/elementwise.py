@@ -8,7 +8,7 @@ against torch autograd). Faa di Bruno's formula then combines the derivatives
 with the jet's coefficients (`transforms/taylor_expand.py`).
 
 `ELEMENTWISE_FUNCTIONS` at the bottom is the one table of the elementwise
-functions: each entry names its rule, its `math` op and its ATen op, and every
+functions: each entry names its rule, its op and its ATen op, and every
 pass and backend derives what it needs from it (the frontend's ATen rules,
 taylor-mode's op -> function map, the tensor-level elementwise vocabulary, the
 torch backend's kernels). Adding a function is one rule and one entry. A
@@ -72,7 +72,8 @@ class ElementwiseFunction:
     rule: Rule
     """`[s(z), s'(z), ..., s^(n)(z)]`; at order 0 it emits s(z) alone."""
     math_op: type[Operation] | None = None
-    """The `math` op that computes s at tensor level; None when the tensor level
+    """The op that computes s at tensor level (a `math` op, or one of
+    `dialects/special.py` where `math` has none); None when the tensor level
     computes s from other ops (the rule's primal)."""
     aten: str | None = None
     """The ATen op `torch.ops.aten.<aten>.default` that is s: the frontend imports
