@@ -19,10 +19,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from xdsl.dialects.builtin import DYNAMIC_INDEX
 from xdsl.dialects.linalg import ops as linalg
+from xdsl.parser import Parser
 
 import taylor_mlir as tm
 from taylor_mlir import models, pipeline
 from taylor_mlir.backends.torch_backend import TorchExecutable
+from taylor_mlir.context import make_context
 from taylor_mlir.stats import peak_bytes_per_datum
 from taylor_mlir.transforms import tile_directions
 from taylor_mlir.transforms.tile_directions import block_sizes, direction_block
@@ -243,14 +245,16 @@ def test_block_cost_model():
     mib = 1 << 20
     # everything fits: no tiling
     assert direction_block(50, 1, 768, 8, 2 * mib) == 50
-    # N = 256 rows: at least _MIN_ROWS rows per matmul
+    # N = 256: at least _MIN_ROWS rows per matmul, at most _MAX_BLOCKS blocks
     block = direction_block(50, 256, 768, 8, 2 * mib)
     assert 1 < block < 50 and block * 256 >= tile_directions._MIN_ROWS
+    assert -(-50 // block) <= tile_directions._MAX_BLOCKS
     assert block_sizes(50, 4) == [4] * 11 + [3] * 2  # as even as possible
     assert block_sizes(3, 2) == [2, 1] and block_sizes(6, 3) == [3, 3]
-    # a larger cache holds more directions; more data per direction fewer
+    # a larger cache holds more directions
     assert direction_block(50, 256, 768, 8, 64 * mib) > block
-    assert direction_block(50, 4096, 768, 8, 2 * mib) == 1
+    # at most _MAX_BLOCKS blocks, however large the batch
+    assert direction_block(50, 4096, 768, 8, 2 * mib) == 50 // 10
     # float32 is half the bytes
     assert direction_block(50, 256, 768, 4, 32 * mib) >= direction_block(
         50, 256, 768, 8, 32 * mib
@@ -292,3 +296,31 @@ def test_transposes_read_elementwise_are_row_major():
     torch.testing.assert_close(m, xs @ w, rtol=1e-15, atol=0)
     code = executable.graph_module.code
     assert code.count("aten.clone") == 1  # only the transpose read elementwise
+
+
+def test_sum_of_squares_is_one_einsum():
+    """`sum_d u_d * u_d` over the direction axis runs as one batched dot
+    product: the products are never materialized (their size, read with
+    tensor.dim, comes from u)."""
+    text = """
+    func.func @f(%u: tensor<3x?x4xf64>) -> tensor<?x4xf64> {
+      %q = arith.mulf %u, %u : tensor<3x?x4xf64>
+      %c1 = arith.constant 1 : index
+      %n = tensor.dim %q, %c1 : tensor<3x?x4xf64>
+      %e = tensor.empty(%n) : tensor<?x4xf64>
+      %zero = arith.constant 0.0 : f64
+      %z = linalg.fill ins(%zero : f64) outs(%e : tensor<?x4xf64>) -> tensor<?x4xf64>
+      %s = linalg.reduce ins(%q : tensor<3x?x4xf64>) outs(%z : tensor<?x4xf64>) dimensions = [0]
+        (%a: f64, %b: f64) {
+          %t = arith.addf %a, %b : f64
+          linalg.yield %t : f64
+        }
+      func.return %s : tensor<?x4xf64>
+    }
+    """
+    executable = TorchExecutable(Parser(make_context(), text).parse_module(), "f")
+    u = torch.rand(3, 5, 4, dtype=torch.float64)
+    (s,) = executable(u)
+    torch.testing.assert_close(s, (u * u).sum(0), rtol=1e-15, atol=0)
+    code = executable.graph_module.code
+    assert "aten.einsum" in code and "aten.mul" not in code and "aten.sum" not in code

@@ -78,6 +78,10 @@ _LIVE_PER_LAYER = 3
 # runs at 0.54 (f64) / 0.75 (f32) of the 12800-row rate at 256 rows, 0.86 / 0.78
 # at 512 and 0.98 / 1.02 at 1024.
 _MIN_ROWS = 1024
+# At most this many blocks: each costs about 16 ATen calls per layer block of
+# fixed overhead (dispatch, the threads' fork and join; on a loaded machine a
+# call can wait a scheduler time slice for its second thread).
+_MAX_BLOCKS = 10
 
 
 def direction_block(
@@ -85,14 +89,15 @@ def direction_block(
 ) -> int:
     """Directions per block: as many as keep one layer's per-direction tensors
     (`_LIVE_PER_LAYER` of `batch x width` elements per direction) in a cache of
-    `cache_bytes`, but at least enough for `_MIN_ROWS` rows per matmul.
-    `directions` (no tiling) when all fit at once or one block would hold them
-    all."""
+    `cache_bytes`, but at least enough for `_MIN_ROWS` rows per matmul and
+    for at most `_MAX_BLOCKS` blocks. `directions` (no tiling) when all fit at
+    once or one block would hold them all."""
     per_direction = _LIVE_PER_LAYER * max(batch, 1) * width * itemsize
     if directions * per_direction <= cache_bytes:
         return directions
-    block = max(1, cache_bytes // per_direction, -(-_MIN_ROWS // max(batch, 1)))
-    return min(block, directions)
+    rows = -(-_MIN_ROWS // max(batch, 1))
+    fewest = -(-directions // _MAX_BLOCKS)
+    return min(directions, max(1, cache_bytes // per_direction, rows, fewest))
 
 
 def block_sizes(directions: int, block: int) -> list[int]:

@@ -321,7 +321,25 @@ class FXEmitter:
         if isinstance(found, Empty):
             self.set(op, found.sizes[i])
         else:
+            source = self.size_source(source)
             self.set(op, self.call(aten.sym_size.int, self.tensor(source), i))
+
+    def size_source(self, value: SSAValue) -> SSAValue:
+        """A tensor of `value`'s shape computed no later: an elementwise
+        result's sizes are its operands'. (A size read then does not keep the
+        result's node alive, e.g. a product that a fused sum does not read.)"""
+        while isinstance(owner := value.owner, Operation) and (
+            owner.name in _UNARY or owner.name in _BINARY
+        ):
+            same = [
+                v
+                for v in owner.operands
+                if v.type == value.type and isinstance(self.values[v], torch.fx.Node)
+            ]
+            if not same:
+                break
+            value = same[0]
+        return value
 
     def emit_fill(self, op: Operation) -> None:
         value = self.values[op.operands[0]]
@@ -459,7 +477,13 @@ class FXEmitter:
                 "linalg.reduce", detail="only sums (a body of one arith.addf)"
             )
         dims = list(op.dimensions.get_values())
-        total = self.call(aten.sum.dim_IntList, self.tensor(op.input), dims)
+        if (squared := _squared(op.input)) is not None and dims == [0]:
+            # sum_d u_d * u_d in one pass (a batched dot product), without the
+            # products: the mulf's node is left unused and dropped
+            u = self.tensor(squared)
+            total = self.call(aten.einsum.default, "i...,i...->...", [u, u])
+        else:
+            total = self.call(aten.sum.dim_IntList, self.tensor(op.input), dims)
         acc = self.accumulator(op.init)
         if acc is None:
             self.set(op, total)
@@ -537,6 +561,20 @@ class FXEmitter:
 
     def emit_return(self, op: Operation) -> None:
         self.graph.output(tuple(self.tensor(v) for v in op.operands))
+
+
+def _squared(value: SSAValue) -> SSAValue | None:
+    """u when `value` is `arith.mulf %u, %u` that only the sum reads (sizes
+    read with `tensor.dim` come from u: `FXEmitter.size_source`)."""
+    product = value.owner
+    if (
+        isinstance(product, Operation)
+        and product.name == "arith.mulf"
+        and product.operands[0] is product.operands[1]
+        and sum(use.operation.name != "tensor.dim" for use in value.uses) == 1
+    ):
+        return product.operands[0]
+    return None
 
 
 def _dropped_unit_dims(sizes: Sequence[Any], result_shape: Sequence[int]) -> list[int]:
