@@ -255,8 +255,8 @@ def live_tensor_requiring_grad(constant: torch.Tensor) -> bool:
     """Whether any live tensor that requires grad shares the constant's memory
     (torch.export lifts a parameter it cannot name as a detached alias)."""
     key = storage_key(constant)
-    if key is None:
-        return False
+    if key is None or not constant.is_floating_point() or constant.numel() == 0:
+        return False  # only float data can require grad; empty tensors share none
     pointer = key[0]
     with warnings.catch_warnings():  # isinstance on deprecated torch objects warns
         warnings.simplefilter("ignore")
