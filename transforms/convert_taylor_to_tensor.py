@@ -50,7 +50,7 @@ from taylor_mlir.ir.builder import (
     element_of,
     shape_of,
 )
-from taylor_mlir.ir.matchers import empty_sizes, is_sum_reduce, is_zero, splat_value
+from taylor_mlir.ir.matchers import is_sum_reduce, is_zero, splat_value
 
 
 class LowerReplicate(RewritePattern):
@@ -67,17 +67,10 @@ class LowerReplicate(RewritePattern):
         rewriter.replace(op, (), [_repeated(b, op.input, op.directions)])
 
 
-def _sizes(b: TensorBuilder, value: SSAValue) -> list[Dim]:
-    """The sizes of `value`, from the `tensor.empty` it is or fills when there is
-    one (so that nothing keeps `value` alive for its sizes)."""
-    sizes = empty_sizes(value)
-    return b.dims(value) if sizes is None else sizes
-
-
 def _repeated(b: TensorBuilder, value: SSAValue, directions: int) -> SSAValue:
     """`value` repeated along a new leading axis: a `linalg.broadcast`, or for a
     constant fill the same fill at the larger shape."""
-    shape = [directions, *_sizes(b, value)]
+    shape = [directions, *b.sizes(value)]
     if (constant := splat_value(value)) is not None:
         return b.fill(constant, shape, element_of(value))
     return b.broadcast(value, shape, [0])
@@ -220,7 +213,7 @@ def _batch_transpose(batcher: _Batcher, op: linalg.TransposeOp) -> SSAValue:
 
 def _batch_broadcast(batcher: _Batcher, op: linalg.BroadcastOp) -> SSAValue:
     b = batcher.b
-    shape = [batcher.directions, *_sizes(b, batcher.value(op.init))]
+    shape = [batcher.directions, *b.sizes(batcher.value(op.init))]
     added = [d + 1 for d in op.dimensions.get_values()]
     return b.broadcast(batcher.batched[op.input], shape, added)
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects import arith, tensor
-from xdsl.dialects.builtin import DYNAMIC_INDEX, DenseIntOrFPElementsAttr, ModuleOp
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -55,22 +55,10 @@ from xdsl.pattern_rewriter import (
 from taylor_mlir.dialects.taylor import LinearMapOp, SumOp, YieldOp
 from taylor_mlir.ir.builder import (
     ELEMENTWISE_OPS,
-    Dim,
     TensorBuilder,
     shape_of,
 )
 from taylor_mlir.ir.matchers import is_zero
-
-
-def _init_sizes(b: TensorBuilder, broadcast: linalg.BroadcastOp) -> list[Dim]:
-    """The result sizes of `broadcast`, from its `tensor.empty` init when it has
-    one (no new `tensor.dim` of a value that could otherwise die)."""
-    init = broadcast.init.owner
-    shape = shape_of(broadcast.results[0])
-    if isinstance(init, tensor.EmptyOp):
-        dynamic = iter(init.dynamic_sizes)
-        return [next(dynamic) if s == DYNAMIC_INDEX else s for s in shape]
-    return b.dims(broadcast.init)
 
 
 def _erase_if_unused(rewriter: PatternRewriter, ops: Sequence[Operation]) -> None:
@@ -127,7 +115,7 @@ class LinearMapOfBroadcast(RewritePattern):
             return
         b = TensorBuilder(rewriter)
         product = b.matmul(broadcast.input, weight)
-        sizes = _init_sizes(b, broadcast)
+        sizes = b.sizes(broadcast.init)
         shape = [sizes[0], sizes[1], shape_of(weight)[1]]
         rewriter.replace(op, (), [b.broadcast(product, shape, [1])])
         _erase_if_unused(rewriter, [broadcast])
@@ -195,9 +183,7 @@ class ElementwiseOfBroadcasts(RewritePattern):
             return
         b = TensorBuilder(rewriter)
         inner = b.elementwise_like(op, [o.input for o in broadcasts])  # type: ignore[union-attr]
-        if inner is None:
-            return
-        sizes = _init_sizes(b, first)  # type: ignore[arg-type]
+        sizes = b.sizes(first.init)  # type: ignore[union-attr]
         rewriter.replace(op, (), [b.broadcast(inner, sizes, _added(first))])  # type: ignore[arg-type]
         _erase_if_unused(rewriter, broadcasts)  # type: ignore[arg-type]
 
@@ -223,7 +209,7 @@ class SumOfBroadcast(RewritePattern):
             return  # the direction axis itself is broadcast: SumOfReplicate's case
         b = TensorBuilder(rewriter)
         total = b.insert(SumOp(broadcast.input, op.weights)).results[0]
-        sizes = _init_sizes(b, broadcast)[1:]
+        sizes = b.sizes(broadcast.init)[1:]
         rewriter.replace(op, (), [b.broadcast(total, sizes, [d - 1 for d in added])])
         _erase_if_unused(rewriter, [broadcast])
 

@@ -45,6 +45,7 @@ from taylor_mlir.dialects.elementwise import (
 )
 from taylor_mlir.dialects.taylor import StopGradientOp, YieldOp
 from taylor_mlir.errors import InternalError, InvalidIRError
+from taylor_mlir.ir.matchers import empty_sizes
 
 DYNAMIC = DYNAMIC_INDEX
 
@@ -103,6 +104,12 @@ class TensorBuilder:
 
     def dims(self, value: SSAValue) -> list[Dim]:
         return [self.dim(value, i) for i in range(len(shape_of(value)))]
+
+    def sizes(self, value: SSAValue) -> list[Dim]:
+        """The sizes of `value`, from the `tensor.empty` it is or fills when there
+        is one (so that nothing keeps `value` alive for its sizes), else `dims`."""
+        sizes = empty_sizes(value)
+        return self.dims(value) if sizes is None else sizes
 
     def mul_dims(self, a: Dim, b: Dim) -> Dim:
         if isinstance(a, int) and isinstance(b, int):
