@@ -78,6 +78,7 @@ _VIEWS = (
 _FREE = (
     *_VIEWS,
     arith.ConstantOp,
+    arith.MuliOp,  # of sizes
     tensor.EmptyOp,
     tensor.DimOp,
     tensor.ExtractSliceOp,

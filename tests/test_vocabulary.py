@@ -6,8 +6,10 @@ import pytest
 from xdsl.builder import Builder, InsertPoint
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+from xdsl.dialects.linalg.ops import MatmulOp, ReduceOp
 from xdsl.ir import Block, Region
 
+from taylor_mlir import stats
 from taylor_mlir.backends import iree_backend
 from taylor_mlir.backends.torch_backend import FXEmitter
 from taylor_mlir.dialects.special import Special
@@ -42,6 +44,13 @@ def test_every_op_has_a_batching_rule():
     known = set(BATCHING_RULES) | set(NEVER_BATCHED)
     missing = [op for op in TENSOR_LEVEL_OPS if op not in known]
     assert not missing, f"no batching rule for {_names(missing)}"
+
+
+def test_every_op_has_a_cost_in_stats():
+    """stats (FLOPs, vectors) measures every op (it refuses unknown ones)."""
+    known = (*stats._FREE, *ELEMENTWISE_OPS, MatmulOp, ReduceOp)
+    missing = [op for op in TENSOR_LEVEL_OPS if not issubclass(op, known)]
+    assert not missing, f"no cost model in stats for {_names(missing)}"
 
 
 def test_every_op_has_a_torch_backend_handler():
