@@ -298,10 +298,10 @@ def test_transposes_read_elementwise_are_row_major():
     assert code.count("aten.clone") == 1  # only the transpose read elementwise
 
 
-def test_sum_of_squares_is_one_einsum():
-    """`sum_d u_d * u_d` over the direction axis runs as one batched dot
-    product: the products are never materialized (their size, read with
-    tensor.dim, comes from u)."""
+def test_sum_of_squares_is_an_addcmul_chain():
+    """`sum_d u_d * u_d` over a block of directions runs as `u_0 * u_0` and one
+    addcmul per further direction: the products `u * u` are never
+    materialized (their size, read with tensor.dim, comes from u)."""
     text = """
     func.func @f(%u: tensor<3x?x4xf64>) -> tensor<?x4xf64> {
       %q = arith.mulf %u, %u : tensor<3x?x4xf64>
@@ -321,6 +321,8 @@ def test_sum_of_squares_is_one_einsum():
     executable = TorchExecutable(Parser(make_context(), text).parse_module(), "f")
     u = torch.rand(3, 5, 4, dtype=torch.float64)
     (s,) = executable(u)
-    torch.testing.assert_close(s, (u * u).sum(0), rtol=1e-15, atol=0)
-    code = executable.graph_module.code
-    assert "aten.einsum" in code and "aten.mul" not in code and "aten.sum" not in code
+    torch.testing.assert_close(s, (u * u).sum(0), rtol=1e-14, atol=0)
+    targets = [n.target for n in executable.graph_module.graph.nodes]
+    assert targets.count(torch.ops.aten.addcmul.default) == 2
+    assert targets.count(torch.ops.aten.mul.Tensor) == 1  # u_0 * u_0
+    assert torch.ops.aten.sum.dim_IntList not in targets

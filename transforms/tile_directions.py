@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from xdsl.context import Context
 from xdsl.dialects import func, tensor
@@ -78,9 +79,9 @@ _LIVE_PER_LAYER = 3
 # runs at 0.54 (f64) / 0.75 (f32) of the 12800-row rate at 256 rows, 0.86 / 0.78
 # at 512 and 0.98 / 1.02 at 1024.
 _MIN_ROWS = 1024
-# At most this many blocks: each costs about 16 ATen calls per layer block of
-# fixed overhead (dispatch, the threads' fork and join; on a loaded machine a
-# call can wait a scheduler time slice for its second thread).
+# At most this many blocks: each block is a dozen ATen calls (three per layer)
+# of fixed overhead (dispatch, the threads' fork and join; on a loaded machine
+# a call can wait a scheduler time slice for its second thread).
 _MAX_BLOCKS = 10
 
 
@@ -110,16 +111,18 @@ def block_sizes(directions: int, block: int) -> list[int]:
 
 def cache_bytes() -> int:
     """The size of this machine's per-core L2 cache (2 MiB when unknown)."""
-    path = "/sys/devices/system/cpu/cpu0/cache/index2/size"
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-    except OSError:
-        return 2 << 20
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    if text[-1:] in units:
-        return int(text[:-1]) * units[text[-1]]
-    return int(text)
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            if (index / "level").read_text().strip() != "2":
+                continue
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        if size[-1:] in units:
+            return int(size[:-1]) * units[size[-1]]
+        return int(size)
+    return 2 << 20
 
 
 # ------------------------------------------------------------------- analysis
