@@ -29,12 +29,15 @@ eager and jet under torch.compile. `--training` adds a training step per
 strategy (the operator's mean square and its parameter gradients).
 
 Peak memory (`--memory`, on by default in the full run): each strategy runs in
-its own subprocess at the largest batch size of a workload and makes two
-differentiable calls; before each, the process's peak resident set size is reset
-(`/proc/self/clear_refs`), and the larger peak increase over the resident size
-before the call is reported (the result, holding its autograd graph, is alive
-at the end). glibc is told to return every block of 64 KiB or more to the
-system when freed, so resident size follows live memory.
+its own subprocess at the largest batch size of a workload, three ways: a call
+under `torch.no_grad()` (an operator evaluated for its value), a differentiable
+call (its result holding its autograd graph) and a training step (that call,
+its loss and the backward pass). Before each (twice each, the larger counts)
+the process's peak resident set size is reset (`/proc/self/clear_refs`) and
+the peak increase over the resident size before it is reported. glibc is told
+to return every block of 64 KiB or more to the system when freed, so resident
+size follows live memory. `mem vs jet` divides each by jet collapsed's
+(eager).
 
 Torch's default thread count is left alone (printed in the header).
 """
@@ -75,6 +78,7 @@ from taylor_mlir.benchmarking import (  # noqa: E402
     time_interleaved,
 )
 
+JET_MEMORY = "jet collapsed"  # the reference of the memory targets (issue 13)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -109,7 +113,9 @@ class Measurement:
     first_call_seconds: float | None = None  # of it (Inductor compiles there)
     floor_seconds: float | None = None  # the GEMM floor of its program
     train_seconds: float | None = None  # a training step (--training)
-    peak_mib: float | None = None
+    peak_mib: float | None = None  # a differentiable call
+    peak_no_grad_mib: float | None = None  # a call under torch.no_grad()
+    peak_train_mib: float | None = None  # a training step
     load: float | None = None  # 1-minute load average after the timing
     note: str = ""
     ratios: dict[str, float] = field(default_factory=dict)
@@ -171,6 +177,24 @@ def train_step(model: torch.nn.Module, operator, x: torch.Tensor) -> None:
     operator(x).square().mean().backward()
     for parameter in model.parameters():
         parameter.grad = None
+
+
+def add_memory_ratios(measurements: list[Measurement]) -> None:
+    """Each peak divided by jet collapsed's (eager) at the same point."""
+    for m in measurements:
+        jet = next(
+            (
+                o
+                for o in measurements
+                if (o.workload, o.batch, o.strategy)
+                == (m.workload, m.batch, JET_MEMORY)
+            ),
+            None,
+        )
+        for label in ("peak_no_grad_mib", "peak_mib", "peak_train_mib"):
+            mine, theirs = getattr(m, label), jet and getattr(jet, label)
+            if mine is not None and theirs:
+                m.ratios["mem " + label] = mine / theirs
 
 
 def _one_line(error: BaseException) -> str:
@@ -314,9 +338,10 @@ def add_ratios(measurements: list[Measurement]) -> None:
 # ------------------------------------------------------------------ memory
 
 
-def measure_memory(workload: Workload, names: Sequence[str]) -> dict[str, float | str]:
-    """Peak MiB of one call per strategy at the largest batch, each strategy in a
-    fresh subprocess (a process's peak is not shared with the others)."""
+def measure_memory(workload: Workload, names: Sequence[str]) -> dict[str, dict | str]:
+    """Peak MiB of one call per strategy at the largest batch (no grad, with
+    its graph, a training step), each strategy in a fresh subprocess (a
+    process's peak is not shared with the others)."""
     batch = max(workload.batch_sizes)
     results: dict[str, float | str] = {}
     for name in names:
@@ -343,11 +368,12 @@ def measure_memory(workload: Workload, names: Sequence[str]) -> dict[str, float 
         )
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines:
-            results[name] = "failed"
-            print("failed", flush=True)
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            results[name] = f"failed: {last[:200]}"
+            print(results[name], flush=True)
             continue
         outcome = json.loads(lines[-1])
-        results[name] = outcome.get("peak_mib", outcome.get("note", "n/a"))
+        results[name] = outcome.get("peaks", outcome.get("note", "n/a"))
         print(results[name], flush=True)
     return results
 
@@ -375,19 +401,30 @@ def memory_worker(args: argparse.Namespace) -> int:
     if not Path("/proc/self/clear_refs").exists():
         print(json.dumps({"note": "n/a (needs Linux /proc/self/clear_refs)"}))
         return 0
+
+    def no_grad_call():
+        with torch.no_grad():
+            return operator(x)
+
+    runs = {"no_grad": no_grad_call, "graph": lambda: operator(x)}
+    if _trainable(operator, x):
+        runs["train"] = lambda: train_step(model, operator, x)
     # A first call may fill an allocator's pool that a second call reuses (IREE),
     # a second call may allocate afresh (torch): the peak is the larger.
-    peak = max(_peak_increase_of_one_call(operator, x) for _ in range(2))
-    print(json.dumps({"peak_mib": round(peak / 1024, 1)}))
+    peaks = {
+        label: round(max(_peak_increase(run) for _ in range(2)) / 1024, 1)
+        for label, run in runs.items()
+    }
+    print(json.dumps({"peaks": peaks}))
     return 0
 
 
-def _peak_increase_of_one_call(operator, x: torch.Tensor) -> int:
-    """KiB of resident memory one call adds at its peak, its result alive."""
+def _peak_increase(run) -> int:
+    """KiB of resident memory `run()` adds at its peak, its result alive."""
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS (VmHWM)
     before = _proc_status_kib("VmRSS")
-    result = operator(x)
+    result = run()
     peak = _proc_status_kib("VmHWM")
     del result
     return peak - before
@@ -400,7 +437,8 @@ def format_table(measurements: Sequence[Measurement]) -> str:
     training = any(m.train_seconds for m in measurements)
     header = (
         "N", "strategy", "time/call", "vs jet best", "vs nested", "GEMM floor",
-        "floor/time", "max rel err", "compile (1st call)", "peak MiB",
+        "floor/time", "max rel err", "compile (1st call)",
+        "peak MiB no grad / graph / step", "mem vs jet",
     ) + (("train step", "train vs jet") if training else ())  # fmt: skip
     rows = [header]
     for m in measurements:
@@ -422,7 +460,8 @@ def format_table(measurements: Sequence[Measurement]) -> str:
             "-" if "floor" not in m.ratios else f"{m.ratios['floor']:.2f}",
             "-" if m.relative_error is None else f"{m.relative_error:.1e}",
             compile_,
-            "-" if m.peak_mib is None else str(m.peak_mib),
+            _format_peaks(m),
+            _format_memory_ratios(m),
         )
         if training:
             row += (
@@ -448,6 +487,23 @@ def format_table(measurements: Sequence[Measurement]) -> str:
             + f" ({os.cpu_count()} cores)"
         )
     return "\n".join(lines)
+
+
+PEAKS = ("peak_no_grad_mib", "peak_mib", "peak_train_mib")
+
+
+def _format_peaks(m: Measurement) -> str:
+    values = [getattr(m, label) for label in PEAKS]
+    if all(v is None for v in values):
+        return "-"
+    return " / ".join("-" if v is None else f"{v:.0f}" for v in values)
+
+
+def _format_memory_ratios(m: Measurement) -> str:
+    ratios = [m.ratios.get("mem " + label) for label in PEAKS]
+    if all(r is None for r in ratios):
+        return "-"
+    return " / ".join("-" if r is None else f"{r:.2f}" for r in ratios)
 
 
 def _format_seconds(seconds: float) -> str:
@@ -638,9 +694,12 @@ def run(args: argparse.Namespace) -> int:
             timed = dict.fromkeys(m.strategy for m in results if m.seconds)
             peaks = measure_memory(workload, [n for n in timed if n in STRATEGIES])
             for m in results:
-                if m.batch == max(workload.batch_sizes) and m.strategy in peaks:
-                    peak = peaks[m.strategy]
-                    m.peak_mib = peak if isinstance(peak, float) else None
+                peak = peaks.get(m.strategy)
+                if m.batch == max(workload.batch_sizes) and isinstance(peak, dict):
+                    m.peak_no_grad_mib = peak.get("no_grad")
+                    m.peak_mib = peak.get("graph")
+                    m.peak_train_mib = peak.get("train")
+            add_memory_ratios(results)
         print(format_table(results), flush=True)
         measurements += results
 
