@@ -8,6 +8,7 @@ from xdsl.dialects import get_all_dialects
 from xdsl.ir import Dialect
 
 from taylor_mlir.dialects.arith_tensor import arith_with_tensor_comparisons
+from taylor_mlir.dialects.matrix import Matrix
 from taylor_mlir.dialects.special import Special
 from taylor_mlir.dialects.taylor import Taylor
 
@@ -18,11 +19,12 @@ def _dialects() -> dict[str, Callable[[], Dialect]]:
     dialects["arith"] = arith_with_tensor_comparisons
     dialects["taylor"] = lambda: Taylor
     dialects["special"] = lambda: Special  # erfinv, lgamma, ... (dialects/special.py)
+    dialects["matrix"] = lambda: Matrix  # inv, det, logabsdet (dialects/matrix.py)
     return dialects
 
 
 DIALECTS: dict[str, Callable[[], Dialect]] = _dialects()
-"""Every upstream xDSL dialect, `taylor` and `special`, by name, each behind a factory
+"""Every upstream xDSL dialect, `taylor`, `special` and `matrix`, by name, each behind a factory
 (loaded when first used)."""
 
 

@@ -55,6 +55,7 @@ from xdsl.dialects.linalg.ops import (
 )
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 
+from taylor_mlir.dialects.matrix import DetOp, InvOp, LogAbsDetOp
 from taylor_mlir.dialects.taylor import (
     LinearMapOp,
     LinearOp,
@@ -89,6 +90,15 @@ _FREE = (
     YieldOp,
     func.ReturnOp,
 )
+
+
+# per-matrix linear algebra (dialects/matrix.py): FLOPs per n x n matrix, an
+# LU factorization (2/3 n^3) and for the inverse the triangular solves (4/3 n^3)
+_MATRIX = {
+    InvOp: lambda n: 2 * n**3,
+    DetOp: lambda n: 2 * n**3 // 3,
+    LogAbsDetOp: lambda n: 2 * n**3 // 3,
+}
 
 
 @dataclass(frozen=True)
@@ -278,6 +288,10 @@ class _Walker:
             return self.per_datum_elements(op.results[0])
         if isinstance(op, _FREE):
             return 0
+        if type(op) in _MATRIX:
+            n = op.operands[0].type.get_shape()[-1]
+            matrices = self.per_datum_elements(op.operands[0]) // (n * n)
+            return matrices * _MATRIX[type(op)](n)
         raise InvalidIRError(
             f"stats: no cost model for {op.name} (taylor_mlir/stats.py measures "
             "the tensor-level ops of docs/ir-conventions.md and the taylor ops of "

@@ -48,7 +48,7 @@ def test_every_op_has_a_batching_rule():
 
 def test_every_op_has_a_cost_in_stats():
     """stats (FLOPs, vectors) measures every op (it refuses unknown ones)."""
-    known = (*stats._FREE, *ELEMENTWISE_OPS, MatmulOp, ReduceOp)
+    known = (*stats._FREE, *stats._MATRIX, *ELEMENTWISE_OPS, MatmulOp, ReduceOp)
     missing = [op for op in TENSOR_LEVEL_OPS if not issubclass(op, known)]
     assert not missing, f"no cost model in stats for {_names(missing)}"
 

@@ -35,6 +35,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
+from taylor_mlir.dialects.matrix import MATRIX_OPS
 from taylor_mlir.dialects.taylor import (
     LinearMapOp,
     ReplicateOp,
@@ -317,12 +318,13 @@ NEVER_BATCHED: tuple[type[Operation], ...] = (
     tensor.EmptyOp,
     linalg.FillOp,
     StopGradientOp,
+    *MATRIX_OPS,
 )
 """Tensor-level ops without a batching rule: their operands are scalars, sizes
 (a batched `tensor.dim` gives an unbatched size) or an empty init, or, for
-`taylor.stop_gradient`, only ever a direction-independent value (taylor-mode
-applies it to coefficient 0, outside linear maps); so they are cloned as they
-are."""
+`taylor.stop_gradient` and the `matrix` ops (not linear: taylor-mode applies
+them to coefficient 0), only ever a direction-independent value outside linear
+maps; so they are cloned as they are."""
 
 
 # ------------------------------------------------------------------- pass

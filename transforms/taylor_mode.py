@@ -44,10 +44,11 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.traits import SymbolTable
 
-from taylor_mlir.dialects import arith_tensor, taylor
+from taylor_mlir.dialects import arith_tensor, matrix, taylor
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.dialects.taylor import JetType
 from taylor_mlir.errors import InternalError, InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.ir import matrix_algebra
 from taylor_mlir.ir.builder import TensorBuilder
 from taylor_mlir.ir.matchers import is_sum_reduce, is_zero, splat_value
 
@@ -355,6 +356,91 @@ def _concat_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
     return [p.affine(op, operands)]
 
 
+# ---------------------------------------------------------- matrix functions
+# A matrix function of a jet X is written, for the jet's order K, as a primal
+# program that equals it up to O(t^(K+1)) and applies the matrix op only to the
+# primal: with X0 = coefficient 0 of X (a plain tensor: constant for the jets,
+# not for autograd, so parameter gradients flow through it), Y0 = inv(X0) and
+# P = Y0 (X - X0) = O(t),
+# X = X0 (I + P), so
+#   X^-1        = (I + P)^-1 Y0       = sum_{m=0..K} (-P)^m Y0,
+#   log |det X| = log |det X0| + S,   S = tr log(I + P) = sum_{m=1..K} (-1)^(m+1) tr(P^m) / m,
+#   det X       = det X0 * exp(S).
+# That program is then propagated like the callee's ops: products of matrices
+# are broadcasts, products and sums (ir/matrix_algebra.py), so the jets get
+# Leibniz's rule and `exp` Faa di Bruno's, exact at any order, and collapse like
+# any product (no new jet op, so taylor-expand, taylor-collapse and the
+# lowering need no rule). The direct recurrence of the coefficients would need
+# the coefficients, which only exist after taylor-expand. At a singular X0
+# there is no Y0: the torch backend's matrix.inv raises CallError there (torch
+# defines det's derivative at a singular matrix through the adjugate; this
+# refuses rather than give another number).
+
+
+def _inv_series(b: TensorBuilder, x: SSAValue, x0: SSAValue, order: int) -> SSAValue:
+    """sum_{m=0..K} (-P)^m Y0 by Horner's rule: W <- Y0 - P W, K times."""
+    y0, e = matrix_algebra.inv(b, x0), b.sub(x, x0)
+    p = matrix_algebra.matmul(b, y0, e)
+    w = y0
+    for _ in range(order):
+        w = b.sub(y0, matrix_algebra.matmul(b, p, w))
+    return w
+
+
+def _log_det_series(
+    b: TensorBuilder, y0: SSAValue, e: SSAValue, order: int
+) -> SSAValue:
+    """S = sum_{m=1..K} (-1)^(m+1) tr(P^m) / m with tr(P^m) = tr(P^(m-1) P)
+    (traces of products, not products: tr(P) = tr(Y0 E))."""
+    total = matrix_algebra.trace_of_product(b, y0, e)
+    if order == 1:
+        return total
+    p = matrix_algebra.matmul(b, y0, e)
+    power = p  # P^(m-1)
+    for m in range(2, order + 1):
+        trace = matrix_algebra.trace_of_product(b, power, p)
+        term = b.mul(trace, b.full_like(trace, (-1.0) ** (m + 1) / m))
+        total = b.add(total, term)
+        if m < order:
+            power = matrix_algebra.matmul(b, power, p)
+    return total
+
+
+def _logabsdet_series(
+    b: TensorBuilder, x: SSAValue, x0: SSAValue, order: int
+) -> SSAValue:
+    y0, e = matrix_algebra.inv(b, x0), b.sub(x, x0)
+    return b.add(matrix_algebra.logabsdet(b, x0), _log_det_series(b, y0, e, order))
+
+
+def _det_series(b: TensorBuilder, x: SSAValue, x0: SSAValue, order: int) -> SSAValue:
+    y0, e = matrix_algebra.inv(b, x0), b.sub(x, x0)
+    growth = b.unary("exp", _log_det_series(b, y0, e, order))
+    return b.mul(matrix_algebra.det(b, x0), growth)
+
+
+Series = Callable[[TensorBuilder, SSAValue, SSAValue, int], SSAValue]
+
+
+def _series_rule(series: Series) -> Rule:
+    """A matrix op on a jet X: `series(X, X0, K)` (above) built for the jet's
+    order as a function of X and its primal X0, then propagated in its place."""
+
+    def rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
+        (x,) = operands
+        primal_type = x.type.primal_type  # type: ignore[union-attr]
+        block = Block(arg_types=[primal_type, primal_type])
+        matrix, primal = block.args
+        result = series(TensorBuilder(block), matrix, primal, p.template.K)
+        block.add_op(func.ReturnOp(result))
+        types = ([primal_type, primal_type], [result.type])
+        expansion = func.FuncOp(op.name, types, Region(block))
+        p.values.update({matrix: x, primal: p.primal(x)})
+        return p.propagate(expansion)
+
+    return rule
+
+
 JET_RULES: dict[type[Operation], Rule] = {
     arith.AddfOp: _addf_rule,
     arith.SubfOp: _subf_rule,
@@ -380,6 +466,9 @@ JET_RULES: dict[type[Operation], Rule] = {
     tensor.ExpandShapeOp: _linear_rule,
     tensor.ExtractSliceOp: _linear_rule,
     tensor.ConcatOp: _concat_rule,
+    matrix.InvOp: _series_rule(_inv_series),
+    matrix.DetOp: _series_rule(_det_series),
+    matrix.LogAbsDetOp: _series_rule(_logabsdet_series),
 }
 
 NEVER_ON_JETS: tuple[type[Operation], ...] = (

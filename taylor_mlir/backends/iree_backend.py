@@ -169,7 +169,8 @@ def _element_type(t):
 def check_supported(module: ModuleOp, target: str) -> None:
     """Raises BackendError for ops IREE is known not to compile for target."""
     for op in module.walk():
-        if op.name.startswith("special."):  # dialects/special.py
+        # dialects/special.py and matrix.py: no op of a dialect IREE reads
+        if op.name.startswith(("special.", "matrix.")):
             raise BackendError(
                 f"cannot compile {op.name} with IREE: MLIR has no such op "
                 "(use backend='torch')"

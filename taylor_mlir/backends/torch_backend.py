@@ -159,6 +159,36 @@ _SCALAR_LEFT: dict[str, Callable[[float, Any], tuple[Any, tuple[Any, ...]]]] = {
 }
 
 
+def checked_inverse(x: torch.Tensor) -> torch.Tensor:
+    """`matrix.inv`: torch.linalg.inv_ex, raising CallError for a singular
+    matrix (whose inverse, and the derivatives of det, slogdet and solve the
+    Taylor series read from it, do not exist) instead of returning garbage."""
+    inverse, info = torch.linalg.inv_ex(x)
+    singular = info != 0
+    if bool(singular.any()):
+        where = singular.nonzero()[0].tolist()
+        raise CallError(
+            f"a matrix is singular (not invertible) at batch index {where} of "
+            f"{int(singular.sum())} singular matrices: the inverse, solve, and the "
+            "derivatives of det / slogdet / logdet are undefined there (torch "
+            "defines det's derivative at a singular matrix through the adjugate; "
+            "this program refuses it)"
+        )
+    return inverse
+
+
+def logabsdet(x: torch.Tensor) -> torch.Tensor:
+    """`matrix.logabsdet`: the second result of torch.linalg.slogdet."""
+    return torch.linalg.slogdet(x).logabsdet
+
+
+_MATRIX_KERNELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "matrix.inv": checked_inverse,
+    "matrix.det": torch.linalg.det,
+    "matrix.logabsdet": logabsdet,
+}
+
+
 class FXEmitter:
     """Walks one `func.func` of tensor-level IR and emits an FX graph."""
 
@@ -186,6 +216,9 @@ class FXEmitter:
             "tensor.extract_slice": self.emit_extract_slice,
             "tensor.concat": self.emit_concat,
             "taylor.stop_gradient": self.emit_stop_gradient,
+            "matrix.inv": self.emit_matrix,
+            "matrix.det": self.emit_matrix,
+            "matrix.logabsdet": self.emit_matrix,
             "func.return": self.emit_return,
         }
         for name in _UNARY:
@@ -570,6 +603,10 @@ class FXEmitter:
             self.set(op, found)
         else:
             self.set(op, self.call(aten.detach.default, found))
+
+    def emit_matrix(self, op: Operation) -> None:
+        """torch.linalg's kernel of a `matrix` op (dialects/matrix.py)."""
+        self.set(op, self.call(_MATRIX_KERNELS[op.name], self.tensor(op.operands[0])))
 
     def emit_return(self, op: Operation) -> None:
         self.graph.output(tuple(self.tensor(v) for v in op.operands))

@@ -26,6 +26,7 @@ from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 from taylor_mlir.dialects.special import MAX_POLYGAMMA
 from taylor_mlir.dialects.taylor import StopGradientOp
 from taylor_mlir.frontend import compositions as compose
+from taylor_mlir.frontend.aten_linalg import LINALG_RULES
 from taylor_mlir.frontend.export import STOP_GRADIENT
 from taylor_mlir.frontend.lowering import LoweringContext
 from taylor_mlir.frontend.sizes import monomial
@@ -1111,3 +1112,6 @@ def _diagonal(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 
 
 _DIAGONAL = ((2, "dim1", 0), (3, "dim2", 1))
+
+
+RULES.update(LINALG_RULES)  # det, slogdet, inv, solve (aten_linalg.py)

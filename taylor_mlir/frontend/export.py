@@ -17,6 +17,8 @@ import torch
 import torch.fx.proxy
 from torch._decomp import get_decompositions
 from torch.export import Dim, ExportedProgram
+from torch.export._remove_effect_tokens_pass import _remove_effect_tokens
+from torch.export.graph_signature import InputKind
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from taylor_mlir.errors import DtypeError, ExportError, TaylorMLIRError
@@ -98,11 +100,31 @@ def export(
             # captured tensors that require grad are read by reference (captures.py)
             warnings.filterwarnings("ignore", ".*requires gradient. but it's not")
             exported = export_marking_stop_gradients(module, args, dynamic_shapes)
-            return exported.run_decompositions(decompositions())
+            return _without_linalg_checks(exported.run_decompositions(decompositions()))
     except TaylorMLIRError:
         raise
     except Exception as error:
         raise _export_error(error, name) from error
+
+
+def _without_linalg_checks(exported: ExportedProgram) -> ExportedProgram:
+    """`torch.linalg.inv` and `solve` check their info code with
+    `_linalg_check_errors`, an effect that torch.export threads through a token
+    input and output. The compiled program checks singular matrices itself
+    (`matrix.inv` raises CallError), so the tokens are removed (any other effect
+    becomes a plain call, refused by name) and the checks with them."""
+    if not any(s.kind is InputKind.TOKEN for s in exported.graph_signature.input_specs):
+        return exported
+    exported = _remove_effect_tokens(exported)
+    graph = exported.graph_module.graph
+    for node in list(graph.nodes):
+        if node.target is torch.ops.aten._linalg_check_errors.default:
+            (info, *_) = node.args
+            graph.erase_node(node)
+            if isinstance(info, torch.fx.Node) and not info.users:
+                graph.erase_node(info)  # the getitem of the info code
+    exported.graph_module.recompile()
+    return exported
 
 
 # Core ATen ops that torch's own decompositions (torch._decomp) rewrite into

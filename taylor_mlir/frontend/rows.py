@@ -436,3 +436,38 @@ def _diagonal(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
 @_rule(operator.getitem, aten.clone.default, aten.alias.default, aten._to_copy.default)
 def _same(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return analysis.layout(node.args[0])
+
+
+# ------------------------------------------------------------ linear algebra
+
+
+@_rule(
+    aten._linalg_det.default, aten._linalg_slogdet.default, aten.linalg_inv_ex.default
+)
+def _per_matrix(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """A function of each matrix (the last two dims, aten_linalg.py): rows must
+    be in a dim in front, where they stay in every result."""
+    layout = analysis.layout(node.args[0])
+    if layout is not None and layout.dim >= _val(node.args[0]).dim() - 2:
+        raise RowsMix("the batch dimension is a dimension of the matrices")
+    return layout
+
+
+@_rule(aten._linalg_solve_ex.default)
+def _solve(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """A X = B: rows in the (broadcast) batch dims of A and B, right-aligned to
+    the result's; B is a vector when the result has A's rank minus one."""
+    a, b = node.args[:2]
+    rank = node.meta["val"][0].dim()
+    vector = rank == _val(a).dim() - 1
+    batch_rank = rank - (1 if vector else 2)
+    placed = []
+    for arg, own in ((a, 2), (b, 1 if vector else 2)):
+        layout = analysis.layout(arg)
+        if layout is None:
+            continue
+        arg_batch = _val(arg).dim() - own
+        if layout.dim >= arg_batch:
+            raise RowsMix("the batch dimension is a dimension of the system solved")
+        placed.append(layout.moved(layout.dim + batch_rank - arg_batch))
+    return _combine(placed, "it solves one row's system for another row")

@@ -43,6 +43,7 @@ from taylor_mlir.dialects.elementwise import (
     ELEMENTWISE_FUNCTIONS,
     MATH_FUNCTIONS,
 )
+from taylor_mlir.dialects.matrix import MATRIX_OPS
 from taylor_mlir.dialects.taylor import StopGradientOp, YieldOp
 from taylor_mlir.errors import InternalError, InvalidIRError
 from taylor_mlir.ir.matchers import empty_sizes
@@ -442,6 +443,7 @@ STRUCTURAL_OPS: tuple[type[Operation], ...] = (
 )
 """The other ops the builder emits: data movement, sizes and constants."""
 
-TENSOR_LEVEL_OPS = (*ELEMENTWISE_OPS, *STRUCTURAL_OPS, StopGradientOp)
-"""The tensor-level vocabulary (docs/ir-conventions.md): what the frontend emits,
+TENSOR_LEVEL_OPS = (*ELEMENTWISE_OPS, *STRUCTURAL_OPS, StopGradientOp, *MATRIX_OPS)
+"""The tensor-level vocabulary (docs/ir-conventions.md; the `matrix` ops of
+dialects/matrix.py carry per-datum linear algebra): what the frontend emits,
 the passes keep and every backend runs (tests/test_vocabulary.py)."""
