@@ -920,7 +920,7 @@ def _convolution(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     b = ctx.b
     x, weight, bias, stride, padding, dilation, transposed, _, groups = node.args
     if transposed:
-        raise ctx.unsupported(node, "transposed convolutions")
+        return _transposed_convolution(ctx, node)
     value = ctx.tensor(node, x)
     count = len(shape_of(value)) - 2
     if any(s == DYNAMIC for s in shape_of(value)[1:]):
@@ -1112,6 +1112,185 @@ def _diagonal(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 
 
 _DIAGONAL = ((2, "dim1", 0), (3, "dim2", 1))
+
+
+# ------------------------------------------------------------ sorting and scans
+# torch has no decompositions of sort, topk, cummax/cummin, logcumsumexp or
+# cdist; those of fmod, remainder, hypot and unfold are prims (prims.fmod,
+# prims.hypot) or as_strided, which have no tensor-level op. So each has a
+# rule composing existing ops (compositions.py). Their integer results
+# (indices) carry no jet: a rule returns None for them, and the importer
+# refuses a program that uses them (integers are constant indices only).
+
+
+def _sorted_dim(ctx: LoweringContext, node: torch.fx.Node, x: SSAValue, dim: int):
+    """The dimension sorted or scanned, which must have a static size (and,
+    for sorting, at most `MAX_SORTED`)."""
+    dim = _dim(dim, len(shape_of(x)))
+    _static_dims(ctx, node, x, [dim])
+    return dim
+
+
+def _sort_size(ctx: LoweringContext, node: torch.fx.Node, x: SSAValue, dim: int):
+    n = shape_of(x)[dim]
+    if n > compose.MAX_SORTED:
+        raise ctx.unsupported(
+            node,
+            f"sorting {n} elements: ranks are counted from an n x n matrix of "
+            f"comparisons per datum, so at most {compose.MAX_SORTED} elements are "
+            "sorted; sort a smaller dimension (or fewer elements at a time)",
+        )
+
+
+@rule(aten.sort.default, aten.sort.stable)
+def _sort(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
+    """The values in torch's stable order (the CPU sort is stable in both
+    directions, NaN last ascending, first descending), each with the jet of
+    the element torch's index names; argsort's indices carry no jet."""
+    x = ctx.tensor(node, node.args[0])
+    stable = node.target is aten.sort.stable
+    dim = _sorted_dim(
+        ctx,
+        node,
+        x,
+        _arg(node, 1, "dim", -1) if not stable else node.kwargs.get("dim", -1),
+    )
+    descending = (
+        node.kwargs.get("descending", False)
+        if stable
+        else _arg(node, 2, "descending", False)
+    )
+    _sort_size(ctx, node, x, dim)
+    n = shape_of(x)[dim]
+    return [compose.sorted_values(ctx.b, x, dim, descending, n), None]
+
+
+@rule(aten.topk.default)
+def _topk(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
+    """The first k values of the stable sort (largest first, or smallest):
+    torch's values; at ties the jets are those of the earliest tied elements
+    (torch's CPU topk picks among ties in an unspecified order)."""
+    x = ctx.tensor(node, node.args[0])
+    k = node.args[1]
+    dim = _sorted_dim(ctx, node, x, _arg(node, 2, "dim", -1))
+    largest = _arg(node, 3, "largest", True)
+    if not _arg(node, 4, "sorted", True):
+        raise ctx.unsupported(
+            node,
+            "topk(sorted=False), whose order torch leaves unspecified: use "
+            "sorted=True (the default)",
+        )
+    _sort_size(ctx, node, x, dim)
+    return [compose.sorted_values(ctx.b, x, dim, largest, k), None]
+
+
+def _running_extremum_rule(largest: bool) -> Rule:
+    def lower(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
+        """cummax/cummin: a prefix scan of selects (log2(n) levels); ties
+        and NaNs take the latest element, as torch's indices."""
+        x = ctx.tensor(node, node.args[0])
+        dim = _sorted_dim(ctx, node, x, node.args[1])
+        return [compose.running_extremum(ctx.b, x, dim, largest), None]
+
+    return lower
+
+
+RULES[aten.cummax.default] = _running_extremum_rule(True)
+RULES[aten.cummin.default] = _running_extremum_rule(False)
+
+
+@rule(aten.logcumsumexp.default)
+def _logcumsumexp(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    """A prefix scan of log-add-exp (log2(n) levels), the larger term first."""
+    x = ctx.tensor(node, node.args[0])
+    dim = _sorted_dim(ctx, node, x, node.args[1])
+    return compose.log_cumsum_exp(ctx.b, x, dim)
+
+
+def _remainder_rule(floored: bool) -> Rule:
+    def lower(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+        """fmod / remainder: x - q y with the integer q from the primal (the
+        derivatives 1 and -q, as autograd's)."""
+        x, y = (ctx.operand(node, arg) for arg in node.args[:2])
+        return compose.remainder(ctx.b, x, y, floored)
+
+    return lower
+
+
+RULES[aten.fmod.Tensor] = RULES[aten.fmod.Scalar] = _remainder_rule(False)
+for _overload in ("Tensor", "Scalar", "Scalar_Tensor"):
+    RULES[getattr(aten.remainder, _overload)] = _remainder_rule(True)
+
+
+@rule(aten.hypot.default)
+def _hypot(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    x, y = (ctx.operand(node, arg) for arg in node.args[:2])
+    return compose.hypot(ctx.b, x, y)
+
+
+@rule(aten._cdist_forward.default)
+def _cdist(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    """torch.cdist, any p >= 0: the differences of every pair of points and
+    their p-norm (compositions.pairwise_distances; the same for every
+    compute_mode, whose matmul form torch uses for speed only). The batch
+    dimensions broadcast as torch's."""
+    x1, x2, p = node.args[:3]
+    result = ctx.result_sizes(node)
+    values = []
+    for arg, points in ((x1, result[-2]), (x2, result[-1])):
+        sizes = _sizes(arg)
+        value = ctx.tensor(node, arg)
+        if len(sizes) < len(result):
+            sizes, value = (
+                [1] * (len(result) - len(sizes)) + sizes,
+                ctx.reshape(
+                    node, value, sizes, [1] * (len(result) - len(sizes)) + sizes
+                ),
+            )
+        target = ctx.dims(node, [*result[:-2], points, sizes[-1]])
+        values.append(ctx.broadcast_to(value, target))
+    if shape_of(values[0])[-1] == DYNAMIC:
+        raise ctx.unsupported(node, "distances between points of a dynamic dimension")
+    return compose.pairwise_distances(ctx.b, values[0], values[1], float(p))
+
+
+@rule(aten.unfold.default)
+def _unfold(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    """Tensor.unfold: a strided slice per offset in the window, concatenated
+    along the new last dimension (torch's decomposition is as_strided)."""
+    x = ctx.tensor(node, node.args[0])
+    dim = _sorted_dim(ctx, node, x, node.args[1])
+    size, step = node.args[2], node.args[3]
+    count = ctx.result_sizes(node)[dim]
+    return compose.unfold(ctx.b, x, dim, size, step, count)
+
+
+def _transposed_convolution(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    """conv_transpose1d/2d/3d, any stride, padding, output_padding, groups
+    and dilation: the input dilated by the stride and padded, convolved with
+    the flipped, transposed weight (compositions.transposed_convolution)."""
+    b = ctx.b
+    x, weight, bias, stride, padding, dilation, _, output_padding, groups = node.args
+    value = ctx.tensor(node, x)
+    count = len(shape_of(value)) - 2
+    if any(s == DYNAMIC for s in shape_of(value)[1:]):
+        raise ctx.unsupported(node, "a convolution of a dynamic-sized image")
+    y = compose.transposed_convolution(
+        b,
+        value,
+        ctx.tensor(node, weight),
+        _spatial(stride, count),
+        _spatial(padding, count),
+        _spatial(output_padding, count),
+        _spatial(dilation, count),
+        groups,
+        ctx.result_sizes(node)[2:],
+    )
+    if bias is not None:
+        sizes = [ctx.result_sizes(node)[1]] + [1] * count
+        bias_value = ctx.reshape(node, ctx.tensor(node, bias), sizes[:1], sizes)
+        y = b.add(y, ctx.broadcast_to(bias_value, b.dims(y)))
+    return y
 
 
 RULES.update(LINALG_RULES)  # det, slogdet, inv, solve (aten_linalg.py)

@@ -18,10 +18,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from xdsl.ir import SSAValue
 
+from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 from taylor_mlir.dialects.taylor import StopGradientOp
-from taylor_mlir.ir.builder import Dim, TensorBuilder, element_of, shape_of
+from taylor_mlir.ir.builder import (
+    Dim,
+    IRElementwiseOps,
+    TensorBuilder,
+    element_of,
+    shape_of,
+)
 
 Combine = Callable[[SSAValue, SSAValue], SSAValue]
 
@@ -290,3 +298,330 @@ def convolution(
     product = columns[0] if groups == 1 else b.concat(columns, 1)
     shaped = b.expand(product, flat, [batch, *out, groups * outputs])
     return b.transpose(shaped, [0, rank - 1, *range(1, rank - 1)])
+
+
+# ------------------------------------------------------- sorting and scans
+# Sorting is a permutation chosen by primal comparisons: each element's rank
+# (how many elements come before it) is counted from an n x n matrix of
+# comparisons of stopped-gradient copies, and the k-th sorted value is the sum
+# over the elements of `x` where rank == k, else -0.0 (x + -0.0 is x, signs of
+# zeros included), a tree of additions. So the IR has O(log n) ops, and the
+# jets are those of the selected elements.
+
+MAX_SORTED = 1024
+"""The largest size sorted: the comparisons take n^2 elements per datum (and
+the selected values n^2 per Taylor coefficient, k n for topk)."""
+
+
+def _pairs(b: TensorBuilder, x: SSAValue, dim: int, first: bool) -> SSAValue:
+    """x spread over a new dimension after `dim` (of the same size n): the
+    element of position i along `dim` (`first`, the new one indexes j) or of
+    position j (`dim` then indexes i, the new dimension j)."""
+    dims = b.dims(x)
+    full = [*dims[: dim + 1], dims[dim], *dims[dim + 1 :]]
+    return b.broadcast(x, full, [dim + 1 if first else dim])
+
+
+def _isnan(b: TensorBuilder, x: SSAValue) -> SSAValue:
+    return b.cmpf("une", x, x)
+
+
+def _orders_before(b: TensorBuilder, a: SSAValue, c: SSAValue, descending: bool):
+    """`a` is sorted strictly before `c`: smaller (larger if `descending`),
+    NaN counting as larger than every number, as torch.sort."""
+    nan_a, nan_c = _isnan(b, a), _isnan(b, c)
+    if descending:
+        return logical_or(
+            b, b.cmpf("ogt", a, c), logical_and(b, nan_a, b.cmpf("oeq", c, c))
+        )
+    return logical_or(
+        b, b.cmpf("olt", a, c), logical_and(b, nan_c, b.cmpf("oeq", a, a))
+    )
+
+
+def sort_ranks(b: TensorBuilder, plain: SSAValue, dim: int, descending: bool):
+    """The position of each element of the (stopped-gradient) `plain` in the
+    stable sort along `dim` (as a float): the elements ordered before it plus
+    the equal ones (NaN equal to NaN) at an earlier position. torch.sort (CPU)
+    is stable in both directions."""
+    n = shape_of(plain)[dim]
+    mine, other = _pairs(b, plain, dim, True), _pairs(b, plain, dim, False)
+    before = _orders_before(b, other, mine, descending)
+    equal = logical_or(
+        b, b.cmpf("oeq", other, mine), logical_and(b, _isnan(b, other), _isnan(b, mine))
+    )
+    earlier = _position_pairs(b, mine, dim, n)  # j < i
+    counted = logical_or(b, before, logical_and(b, equal, earlier))
+    return b.reduce_sum(indicator(b, counted, mine), [dim + 1])
+
+
+def _position_pairs(b: TensorBuilder, like: SSAValue, dim: int, n: int) -> SSAValue:
+    """True where the position j (dimension dim + 1) is before i (dim)."""
+    mask = np.tril(np.ones((n, n)), -1)  # [i, j] = 1 for j < i
+    constant = b.constant(mask, element_of(like))
+    rank = len(shape_of(like))
+    others = [d for d in range(rank) if d not in (dim, dim + 1)]
+    spread = b.broadcast(constant, b.dims(like), others)
+    return b.cmpf("une", spread, b.full_like(like, 0.0))
+
+
+def _iota_along(b: TensorBuilder, like: SSAValue, dim: int) -> SSAValue:
+    """The position along `dim`, as a float, shaped like `like`."""
+    n = shape_of(like)[dim]
+    constant = b.constant(np.arange(n, dtype=np.float64), element_of(like))
+    others = [d for d in range(len(shape_of(like))) if d != dim]
+    return b.broadcast(constant, b.dims(like), others)
+
+
+def sorted_values(
+    b: TensorBuilder, x: SSAValue, dim: int, descending: bool, count: int
+) -> SSAValue:
+    """The first `count` values of x sorted along `dim` (all n for sort, k for
+    topk), each carrying the jet of the element the stable sort puts there."""
+    ranks = sort_ranks(b, stop_gradient(b, x), dim, descending)
+    dims = b.dims(x)
+    full = [*dims[:dim], count, *dims[dim:]]  # [..., k, i, ...]
+    spread_ranks = b.broadcast(ranks, full, [dim])
+    positions = _iota_along(b, spread_ranks, dim)
+    chosen = b.cmpf("oeq", spread_ranks, positions)
+    values = b.broadcast(x, full, [dim])
+    picked = b.select(chosen, values, b.full_like(values, -0.0))
+    # a tree of additions from -0.0 (a reduce_sum starts from +0.0: -0.0 lost)
+    return _drop(b, tree_reduce(b, picked, dim + 1, b.add), [dim + 1])
+
+
+def _running_extremum(b: TensorBuilder, largest: bool) -> Combine:
+    """cummax's (cummin's) step: the later element where it is NaN or at least
+    (at most) the earlier one, as torch's kernel (`x >= max` or NaN), so ties
+    and NaNs take the latest index."""
+
+    def combine(later: SSAValue, earlier: SSAValue) -> SSAValue:
+        l0, e0 = stop_gradient(b, later), stop_gradient(b, earlier)
+        wins = logical_or(b, _isnan(b, l0), b.cmpf("oge" if largest else "ole", l0, e0))
+        return b.select(wins, later, earlier)
+
+    return combine
+
+
+def running_extremum(b: TensorBuilder, x: SSAValue, dim: int, largest: bool):
+    """cummax (cummin) values along `dim`: a prefix scan of selects on primal
+    comparisons (log2(n) levels), each carrying the jet of torch's index."""
+    identity = -float("inf") if largest else float("inf")
+    return prefix_scan(b, x, dim, _running_extremum(b, largest), identity)
+
+
+def _log_add_exp(b: TensorBuilder) -> Combine:
+    """log(exp(a) + exp(c)) as hi + log1p(exp(lo - hi)), hi the larger one
+    on the primal (no overflow); an infinite or NaN hi is the result."""
+
+    def combine(a: SSAValue, c: SSAValue) -> SSAValue:
+        first = b.cmpf("oge", stop_gradient(b, a), stop_gradient(b, c))
+        hi, lo = b.select(first, a, c), b.select(first, c, a)
+        value = b.add(hi, b.unary("log1p", b.unary("exp", b.sub(lo, hi))))
+        return b.select(nonfinite(b, stop_gradient(b, hi)), hi, value)
+
+    return combine
+
+
+def log_cumsum_exp(b: TensorBuilder, x: SSAValue, dim: int) -> SSAValue:
+    """logcumsumexp along `dim`: a prefix scan of log-add-exp (log2(n) levels)."""
+    return prefix_scan(b, x, dim, _log_add_exp(b), -float("inf"))
+
+
+# --------------------------------------------------------- remainders
+
+
+def remainder(b: TensorBuilder, x: SSAValue, y: SSAValue, floored: bool) -> SSAValue:
+    """fmod (the sign of x) or, `floored`, remainder (the sign of y) as
+    `x - q * y`, the integer q computed on the primal as torch's kernels do:
+    fmod's q = trunc(x / y), corrected by one where the rounded quotient is
+    off; remainder's is one less where fmod's remainder is nonzero and of the
+    other sign than y (torch adds y to it then). So the derivatives are
+    autograd's (1 for x, -q for y), and the value is within an ulp of x of
+    torch's for |x / y| < 2^53 (where q is an exact float; beyond, fmod's
+    exact value is not x - q y of floats); a zero result is +0.0 (torch's
+    has the sign of x). y = 0 or x infinite gives NaN; by an infinite y, fmod
+    is x and remainder x or y (the sign of y), as torch."""
+    x0, y0 = stop_gradient(b, x), stop_gradient(b, y)
+    quotient = b.div(x0, y0)
+    q = trunc(b, quotient)
+    zero = b.full_like(x0, 0.0)
+    step = sign(b, quotient)
+    r = b.sub(x0, b.mul(q, y0))
+    q = b.select(_opposite_signs(b, r, x0), b.sub(q, step), q)
+    r = b.sub(x0, b.mul(q, y0))
+    too_big = b.cmpf("oge", _magnitude(b, r), _magnitude(b, y0))
+    q = b.select(logical_and(b, too_big, b.cmpf("une", r, zero)), b.add(q, step), q)
+    if floored:
+        r = b.sub(x0, b.mul(q, y0))
+        q = b.select(_opposite_signs(b, r, y0), b.sub(q, b.full_like(q, 1.0)), q)
+    value = b.sub(x, b.mul(q, y))
+    finite_x = b.cmpf("oeq", b.mul(x0, zero), zero)
+    infinite_y = logical_and(b, nonfinite(b, y0), b.cmpf("oeq", y0, y0))
+    by_infinity = x
+    if floored:  # -3 % inf is inf: x where its sign is y's (or x is 0), else y
+        by_infinity = b.select(_opposite_signs(b, x0, y0), y, x)
+    return b.select(logical_and(b, finite_x, infinite_y), by_infinity, value)
+
+
+def _opposite_signs(b: TensorBuilder, r: SSAValue, s: SSAValue) -> SSAValue:
+    """r is nonzero and of the other sign than s (compared, not multiplied:
+    a product of tiny values underflows to 0)."""
+    zero = b.full_like(r, 0.0)
+    s_positive = b.cmpf("ogt", s, zero)
+    r_positive_s_negative = logical_and(
+        b, b.cmpf("ogt", r, zero), b.cmpf("olt", s, zero)
+    )
+    return b.select(b.cmpf("olt", r, zero), s_positive, r_positive_s_negative)
+
+
+def _magnitude(b: TensorBuilder, x0: SSAValue) -> SSAValue:
+    """|x0| of a primal value (no jet: the branches need not be autograd's)."""
+    return b.select(b.cmpf("olt", x0, b.full_like(x0, 0.0)), b.neg(x0), x0)
+
+
+def hypot(b: TensorBuilder, x: SSAValue, y: SSAValue) -> SSAValue:
+    """sqrt(x^2 + y^2) scaled by the larger magnitude m (a primal constant:
+    m sqrt((x/m)^2 + (y/m)^2), no overflow or underflow); infinite if either
+    is (even with a NaN), as C's hypot."""
+    x0, y0 = stop_gradient(b, x), stop_gradient(b, y)
+    ax, ay = _magnitude(b, x0), _magnitude(b, y0)
+    m = b.maximum(ax, ay)
+    zero = b.full_like(x0, 0.0)
+    m = b.select(b.cmpf("oeq", m, zero), b.full_like(x0, 1.0), m)
+    u, v = b.div(x, m), b.div(y, m)
+    value = b.mul(m, b.unary("sqrt", b.add(b.mul(u, u), b.mul(v, v))))
+    inf = b.full_like(x0, float("inf"))
+    infinite = logical_or(b, b.cmpf("oeq", ax, inf), b.cmpf("oeq", ay, inf))
+    return b.select(infinite, inf, value)
+
+
+# ------------------------------------------------------- distances, windows
+
+
+def pairwise_distances(
+    b: TensorBuilder, x1: SSAValue, x2: SSAValue, p: float
+) -> SSAValue:
+    """torch.cdist of `(..., P, M)` and `(..., R, M)` (batch dims already
+    broadcast): the differences `(..., P, R, M)` and their p-norm over M.
+    p = 2 is sqrt of the sum of squares, p = 1 the sum of |d|, p = inf the
+    largest |d| (every maximal one carries its derivative, as cdist's
+    backward), p = 0 the count of nonzero d (a constant), others
+    (sum |d|^p)^(1/p). A zero distance has a zero jet for p > 0, as
+    cdist's backward, which masks it (where sqrt or the 1/p power has none)."""
+    rank = len(shape_of(x1))
+    d1, d2 = b.dims(x1), b.dims(x2)
+    full = [*d1[:-1], d2[-2], d1[-1]]
+    a = b.broadcast(x1, full, [rank - 1])
+    c = b.broadcast(x2, full, [rank - 2])
+    d = b.sub(a, c)
+    plain = stop_gradient(b, d)
+    zero = b.full_like(d, 0.0)
+    magnitude = b.select(b.cmpf("olt", plain, zero), b.neg(d), d)
+    if p == 0:
+        return b.reduce_sum(indicator(b, b.cmpf("une", plain, zero), d), [rank])
+    if p == float("inf"):
+        kept = tree_reduce(b, stop_gradient(b, magnitude), rank, b.maximum)
+        spread = _broadcast_kept(b, kept, d, [rank])
+        chosen = b.cmpf("oeq", stop_gradient(b, magnitude), spread)
+        offsets = b.select(chosen, b.sub(magnitude, spread), zero)
+        return b.add(_drop(b, kept, [rank]), b.reduce_sum(offsets, [rank]))
+    if p == 1:
+        return b.reduce_sum(magnitude, [rank])
+    powered = b.mul(d, d) if p == 2 else power(b, magnitude, p)
+    total = b.reduce_sum(powered, [rank])
+    total0 = stop_gradient(b, total)
+    zero_total = b.cmpf("oeq", total0, b.full_like(total0, 0.0))
+    safe = b.select(zero_total, b.full_like(total0, 1.0), total)
+    root = power(b, safe, 1.0 / p)
+    return b.select(zero_total, b.full_like(total0, 0.0), root)
+
+
+def power(b: TensorBuilder, x: SSAValue, exponent: float) -> SSAValue:
+    """x ** exponent as the `pow` rule's primal (integers as products)."""
+    return ELEMENTWISE_FUNCTIONS["pow"].primal(IRElementwiseOps(b), x, exponent)
+
+
+def append_unit(b: TensorBuilder, x: SSAValue) -> SSAValue:
+    """x with a new last dimension of size 1 (`tensor.expand_shape`)."""
+    rank = len(shape_of(x))
+    groups = [[d] for d in range(rank - 1)] + [[rank - 1, rank]]
+    return b.expand(x, groups, [*b.dims(x), 1])
+
+
+def unfold(b: TensorBuilder, x: SSAValue, dim: int, size: int, step: int, count: int):
+    """Tensor.unfold: `count` windows of `size` along `dim`, every `step`, the
+    offsets in the window as a new last dimension: one strided slice per
+    offset, concatenated."""
+    rank = len(shape_of(x))
+    pieces = [
+        append_unit(b, slice_along(b, x, dim, offset, count, step))
+        for offset in range(size)
+    ]
+    return pieces[0] if size == 1 else b.concat(pieces, rank)
+
+
+def dilate(b: TensorBuilder, x: SSAValue, dim: int, stride: int) -> SSAValue:
+    """`stride - 1` zeros between consecutive elements along `dim`: each
+    element followed by the zeros as a new last dimension, flattened into
+    `dim` (moved last and back), the trailing zeros cropped."""
+    if stride == 1:
+        return x
+    rank = len(shape_of(x))
+    order = [d for d in range(rank) if d != dim] + [dim]
+    moved = b.transpose(x, order) if dim != rank - 1 else x
+    n = shape_of(moved)[-1]
+    spread = append_unit(b, moved)
+    zeros = filled(b, spread, rank, stride - 1, 0.0)
+    flat = b.collapse(
+        b.concat([spread, zeros], rank),
+        [[d] for d in range(rank - 1)] + [[rank - 1, rank]],
+    )
+    flat = slice_along(b, flat, rank - 1, 0, (n - 1) * stride + 1)
+    if dim == rank - 1:
+        return flat
+    back = [order.index(d) for d in range(rank)]
+    return b.transpose(flat, back)
+
+
+def flip(b: TensorBuilder, x: SSAValue, dim: int) -> SSAValue:
+    """The unit slices along `dim` in reverse order."""
+    n = shape_of(x)[dim]
+    if n == 1:
+        return x
+    return b.concat([slice_along(b, x, dim, i, 1) for i in range(n - 1, -1, -1)], dim)
+
+
+def transposed_convolution(
+    b: TensorBuilder,
+    x: SSAValue,
+    weight: SSAValue,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    out: Sequence[int],
+) -> SSAValue:
+    """conv_transpose: the adjoint of the strided convolution, as a plain one
+    (a linear map in x): x dilated by the stride (zeros between elements),
+    padded by dilation * (kernel - 1) - padding on each side (negative:
+    cropped) and output_padding more after, convolved with stride 1 and the
+    weight `(C_in, C_out/groups, *K)` flipped spatially and transposed per
+    group to `(C_out, C_in/groups, *K)`."""
+    count = len(shape_of(x)) - 2
+    kernel = shape_of(weight)[2:]
+    for i in range(count):
+        x = dilate(b, x, 2 + i, stride[i])
+        edge = dilation[i] * (kernel[i] - 1) - padding[i]
+        x = pad(b, x, 2 + i, edge, edge + output_padding[i], 0.0)
+    inputs = shape_of(weight)[0] // groups
+    parts = []
+    for g in range(groups):
+        w = slice_along(b, weight, 0, g * inputs, inputs) if groups > 1 else weight
+        w = b.transpose(w, [1, 0, *range(2, 2 + count)])
+        for i in range(count):
+            w = flip(b, w, 2 + i)
+        parts.append(w)
+    w = parts[0] if groups == 1 else b.concat(parts, 0)
+    return convolution(b, x, w, [1] * count, dilation, groups, out)

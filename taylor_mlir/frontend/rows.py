@@ -438,6 +438,61 @@ def _same(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return analysis.layout(node.args[0])
 
 
+# ------------------------------------------------------------ sorting and scans
+
+
+def _along_dim(node: torch.fx.Node) -> int:
+    """The one dim sorted, scanned or unfolded (an argument or its default)."""
+    target = node.target
+    if target is aten.sort.stable:
+        return node.kwargs.get("dim", -1)
+    index = 2 if target is aten.topk.default else 1
+    if len(node.args) > index:
+        return node.args[index]
+    return node.kwargs.get("dimension" if target is aten.unfold.default else "dim", -1)
+
+
+@_rule(
+    aten.sort.default,
+    aten.sort.stable,
+    aten.topk.default,
+    aten.cummax.default,
+    aten.cummin.default,
+    aten.logcumsumexp.default,
+    aten.unfold.default,
+)
+def _sorted_along(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Along one dim (unfold's windows are a new last dim): rows must be
+    elsewhere, and stay where they are."""
+    layout = analysis.layout(node.args[0])
+    if layout is None:
+        return None
+    if layout.dim == _dim(_along_dim(node), _val(node.args[0]).dim()):
+        raise RowsMix(f"it runs along the batch dimension ({node.target})")
+    return layout
+
+
+@_rule(aten._cdist_forward.default)
+def _cdist(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """(..., P, M) and (..., R, M) to (..., P, R): rows may be in the batch
+    dims (of both, broadcast), or in P of x1 or R of x2 (a datum against
+    fixed points), never in M (summed over)."""
+    rank = node.meta["val"].dim()
+    placed = []
+    for arg, points in ((node.args[0], rank - 2), (node.args[1], rank - 1)):
+        layout = analysis.layout(arg)
+        if layout is None:
+            continue
+        arg_rank = _val(arg).dim()
+        if layout.dim == arg_rank - 1:
+            raise RowsMix("the distance sums over the batch dimension")
+        if layout.dim == arg_rank - 2:
+            placed.append(layout.moved(points))
+        else:  # a batch dim, right-aligned to the result
+            placed.append(layout.moved(layout.dim + rank - arg_rank))
+    return _combine(placed, "it pairs the points of different rows of the batch")
+
+
 # ------------------------------------------------------------ linear algebra
 
 
