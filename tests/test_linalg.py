@@ -257,6 +257,36 @@ def test_parameter_gradient_of_a_laplacian_loss(collapsed: bool):
         _assert_close(g, w)
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        CASES[0],  # det
+        CASES[1],  # log |det|
+        Case("inv", lambda x: torch.linalg.inv(matrices(x)).sum((1, 2)), set()),
+    ],
+    ids=lambda c: c.id,
+)
+def test_biharmonic(case: Case):
+    """Nested operators re-import a compiled program: its matrix.inv kernel
+    (aten_linalg.INVERSE) maps back to matrix.inv."""
+    x = sample(3)
+    want = _differentiable_laplacian(lambda z: _differentiable_laplacian(case.f, z), x)
+    _assert_close(tm.biharmonic(case.f, x)(x), want)
+
+
+def test_torch_inductor():
+    """torch.compile keeps the singular check: matrix.inv is an opaque kernel."""
+    case = CASES[1]  # log |det|
+    x = sample(3)
+    got = tm.laplacian(case.f, x, backend="torch-inductor")(x)
+    _assert_close(got, laplacian_reference(case.f, x))
+    singular = x.clone()
+    singular[2] = torch.tensor([1.0, 2.0, 2.0, 4.0], dtype=torch.float64)
+    det = tm.laplacian(_det2, x, backend="torch-inductor")
+    with pytest.raises(CallError, match=r"singular .* batch index \[2\]"):
+        det(singular)
+
+
 def _det2(x):
     return torch.linalg.det(x.reshape(-1, 2, 2))
 

@@ -51,6 +51,7 @@ from xdsl.ir.affine import AffineMap
 
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.errors import CallError, InvalidIRError, UnsupportedOperatorError
+from taylor_mlir.frontend.aten_linalg import INVERSE
 from taylor_mlir.ir.matchers import find_function, is_sum_reduce
 
 aten = torch.ops.aten
@@ -159,31 +160,26 @@ _SCALAR_LEFT: dict[str, Callable[[float, Any], tuple[Any, tuple[Any, ...]]]] = {
 }
 
 
-def checked_inverse(x: torch.Tensor) -> torch.Tensor:
-    """`matrix.inv`: torch.linalg.inv_ex, raising CallError for a singular
-    matrix (whose inverse, and the derivatives of det, slogdet and solve the
-    Taylor series read from it, do not exist) instead of returning garbage."""
-    inverse, info = torch.linalg.inv_ex(x)
-    singular = info != 0
-    if bool(singular.any()):
-        where = singular.nonzero()[0].tolist()
-        raise CallError(
-            f"a matrix is singular (not invertible) at batch index {where} of "
-            f"{int(singular.sum())} singular matrices: the inverse, solve, and the "
-            "derivatives of det / slogdet / logdet are undefined there (torch "
-            "defines det's derivative at a singular matrix through the adjugate; "
-            "this program refuses it)"
-        )
-    return inverse
-
-
 def logabsdet(x: torch.Tensor) -> torch.Tensor:
     """`matrix.logabsdet`: the second result of torch.linalg.slogdet."""
     return torch.linalg.slogdet(x).logabsdet
 
 
+def _call_error_in(error: BaseException) -> CallError | None:
+    """The CallError a kernel raised (matrix.inv's singular matrix) that
+    `error` wraps: torch.compile's fullgraph mode reports it as an Unsupported
+    graph break caused by it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, CallError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 _MATRIX_KERNELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "matrix.inv": checked_inverse,
+    "matrix.inv": INVERSE,  # raises CallError for a singular matrix
     "matrix.det": torch.linalg.det,
     "matrix.logabsdet": logabsdet,
 }
@@ -768,4 +764,10 @@ class TorchExecutable:
         self._move_buffers(device)
         if torch.compiler.is_compiling():  # traced: by export, or a caller's compile
             return self.graph_module(*args)
-        return self._run(*args)
+        try:
+            return self._run(*args)
+        except Exception as error:
+            raised = _call_error_in(error)
+            if raised is None:
+                raise
+            raise raised from None

@@ -28,6 +28,7 @@ import torch
 import torch.fx
 from xdsl.ir import SSAValue
 
+from taylor_mlir.errors import CallError
 from taylor_mlir.frontend.lowering import LoweringContext
 from taylor_mlir.ir import matrix_algebra as M
 
@@ -73,6 +74,54 @@ def _only_reads(ctx: LoweringContext, node: torch.fx.Node, kept: set[int], what:
         )
 
 
+# ------------------------------------------------- the kernel of matrix.inv
+
+
+@torch.library.custom_op("taylor_mlir::inverse", mutates_args=())
+def inverse(x: torch.Tensor) -> torch.Tensor:
+    """What the torch backend runs for `matrix.inv`: torch.linalg.inv_ex,
+    raising CallError for a singular matrix (whose inverse, and the derivatives
+    of det, slogdet and solve the Taylor series read from it, do not exist)
+    instead of returning garbage. An op of its own, so that torch.compile
+    keeps the check (an opaque kernel, not a graph break) and a compiled
+    program re-imports (nested operators: the rule below maps it back)."""
+    result, info = torch.linalg.inv_ex(x)
+    singular = info != 0
+    if bool(singular.any()):
+        where = singular.nonzero()[0].tolist()
+        raise CallError(
+            f"a matrix is singular (not invertible) at batch index {where} of "
+            f"{int(singular.sum())} singular matrices: the inverse, solve, and the "
+            "derivatives of det / slogdet / logdet are undefined there (torch "
+            "defines det's derivative at a singular matrix through the adjugate; "
+            "this program refuses it)"
+        )
+    return result.contiguous()  # LAPACK's is column-major; the fake kernel's is not
+
+
+@inverse.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+def _save_inverse(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output)
+
+
+def _inverse_backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    """d(X^-1) = -Y dX Y, so the gradient is -Y^T G Y^T (differentiable again:
+    parameter gradients of a compiled operator differentiate through it)."""
+    (y,) = ctx.saved_tensors
+    return -(y.mT @ grad @ y.mT)
+
+
+inverse.register_autograd(_inverse_backward, setup_context=_save_inverse)
+INVERSE = torch.ops.taylor_mlir.inverse.default
+
+
+# ------------------------------------------------------------------ rules
+
+
 @rule(aten._linalg_det.default)
 def _det(ctx: LoweringContext, node: torch.fx.Node) -> list:
     _only_reads(ctx, node, {0}, "the determinant")
@@ -103,6 +152,12 @@ def _inv(ctx: LoweringContext, node: torch.fx.Node) -> list:
     (where torch's inv_ex would return its info code instead)."""
     _only_reads(ctx, node, {0}, "the inverse")
     return [M.inv(ctx.b, _matrices(ctx, node, node.args[0])), None]
+
+
+@rule(INVERSE)
+def _inverse_kernel(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    """A compiled program's own `matrix.inv`, re-imported."""
+    return M.inv(ctx.b, _matrices(ctx, node, node.args[0]))
 
 
 @rule(aten._linalg_solve_ex.default)

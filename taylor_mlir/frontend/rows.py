@@ -27,6 +27,7 @@ import torch
 import torch.fx
 
 from taylor_mlir.errors import InternalError
+from taylor_mlir.frontend.aten_linalg import INVERSE
 from taylor_mlir.frontend.sizes import describe, monomial
 
 aten = torch.ops.aten
@@ -497,7 +498,10 @@ def _cdist(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
 
 
 @_rule(
-    aten._linalg_det.default, aten._linalg_slogdet.default, aten.linalg_inv_ex.default
+    aten._linalg_det.default,
+    aten._linalg_slogdet.default,
+    aten.linalg_inv_ex.default,
+    INVERSE,  # a compiled program's matrix.inv, re-imported
 )
 def _per_matrix(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     """A function of each matrix (the last two dims, aten_linalg.py): rows must
