@@ -54,15 +54,19 @@ def _sort(x):  # (N, 4)
 
 
 def _sort_3d(x):  # (N, 3, 4): along dim 1, and argsort-free msort
-    return (torch.sort(x, 1).values * x).sum((1, 2)) + torch.msort(
-        x.transpose(0, 2)
-    ).transpose(0, 2).sin().sum((1, 2))
+    return (
+        (torch.sort(x, 1).values * x).sum((1, 2))
+        + torch.msort(x.transpose(0, 2)).transpose(0, 2).sin().sum((1, 2))
+        + torch.sort(x[:, :1], 1, descending=True).values.exp().sum((1, 2))  # n = 1
+    )
 
 
 def _topk(x):  # (N, 5)
-    return (torch.topk(x, 2, -1).values ** 3 * WEIGHTS[:2]).sum(-1) + torch.topk(
-        x, 3, largest=False
-    ).values.sin().sum(-1)
+    return (
+        (torch.topk(x, 2, -1).values ** 3 * WEIGHTS[:2]).sum(-1)
+        + torch.topk(x, 3, largest=False).values.sin().sum(-1)
+        + (torch.topk(x, 5).values * WEIGHTS[0]).cos().sum(-1)
+    )
 
 
 def _cummax(x):  # (N, 5)
@@ -124,6 +128,7 @@ def _cdist_written(x1, x2, p):
 
 
 CENTERS = _matrix(3, 4, seed=30)
+PLANE = _matrix(1, 3, 2, seed=34)  # points broadcast over the batch dims
 
 
 def _pairs(x):  # (N, 4) as two sets of 2 points in the plane
@@ -138,6 +143,7 @@ def _cdist(x):
         + torch.cdist(a, b, p=3).sum((1, 2))
         + torch.cdist(x, CENTERS, p=1.5).cos().sum(1)
         + torch.cdist(x, CENTERS, p=1).sum(1) * x[:, 0]
+        + torch.cdist(a, PLANE).exp().sum((1, 2))
     )
 
 
@@ -148,6 +154,7 @@ def _cdist_reference(x):
         + _cdist_written(a, b, 3).sum((1, 2))
         + _cdist_written(x, CENTERS, 1.5).cos().sum(1)
         + _cdist_written(x, CENTERS, 1).sum(1) * x[:, 0]
+        + _cdist_written(a, PLANE, 2).exp().sum((1, 2))
     )
 
 
@@ -172,10 +179,11 @@ def _unfold(x):  # (N, 2, 5)
 
 W1 = _matrix(3, 2, 3, seed=31) / 2  # (C_in, C_out / groups, K)
 W2 = _matrix(4, 1, 2, 3, seed=32) / 2
+W3 = _matrix(1, 2, 1, 2, 2, seed=35) / 2
 B1 = _matrix(2, seed=33)
 
 
-def _conv_transpose(x):  # (N, 3, 4)
+def _conv_transpose(x):  # (N, 3, 4); padding 3 > kernel - 1 crops
     image = x.reshape(x.shape[0], 4, 1, 3)
     return (
         F.conv_transpose1d(x, W1, B1, stride=2, padding=1, output_padding=1)
@@ -187,6 +195,10 @@ def _conv_transpose(x):  # (N, 3, 4)
         )
         .pow(2)
         .sum((1, 2, 3))
+        + F.conv_transpose1d(x[:, :, :2], W1, stride=4, padding=3).exp().sum((1, 2))
+        + F.conv_transpose3d(x.reshape(x.shape[0], 1, 3, 2, 2), W3, stride=(1, 2, 1))
+        .sin()
+        .sum((1, 2, 3, 4))
     )
 
 
