@@ -24,7 +24,12 @@ from test_coverage_ops import Case, check_jet
 from torch import nn
 
 import taylor_mlir as tm
-from taylor_mlir.errors import BackendError, CallError, UnsupportedOperatorError
+from taylor_mlir.errors import (
+    BackendError,
+    CallError,
+    TaylorMLIRError,
+    UnsupportedOperatorError,
+)
 from taylor_mlir.frontend import import_torch
 
 TOL = 1e-10
@@ -228,7 +233,7 @@ class FermiNetLike(nn.Module):
         return torch.linalg.slogdet(m + torch.eye(self.n, dtype=x.dtype))[1]
 
 
-@pytest.mark.parametrize("dim", [3, 4, 6])
+@pytest.mark.parametrize("dim", [3, 4, 5, 6])
 def test_ferminet_like_laplacian(dim: int):
     model = FermiNetLike(dim, n=dim, seed=dim)
     x = torch.randn(
@@ -309,10 +314,24 @@ def test_a_singular_matrix_raises_call_error():
 
 
 def test_reading_lu_factors_is_refused():
-    def f(x):
-        return torch.linalg.lu_factor_ex(x.reshape(-1, 2, 2))[0].sum((1, 2))
+    """_linalg_det's LU factors and pivots are not supported results."""
 
-    with pytest.raises(UnsupportedOperatorError):
+    def f(x):
+        return torch.ops.aten._linalg_det(matrices(x))[1].sum((1, 2))
+
+    with pytest.raises(UnsupportedOperatorError, match=r"_linalg_det.*LU factors"):
+        tm.laplacian(f, sample(3))
+
+
+def test_reading_the_info_code_is_refused():
+    """inv_ex's integer info is not a value of the program (a singular
+    matrix raises CallError instead)."""
+
+    def f(x):
+        inverse, info = torch.linalg.inv_ex(matrices(x))
+        return inverse.sum((1, 2)) + info
+
+    with pytest.raises(TaylorMLIRError, match="int32"):
         tm.laplacian(f, sample(3))
 
 
