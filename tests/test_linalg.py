@@ -31,6 +31,7 @@ from taylor_mlir.errors import (
     UnsupportedOperatorError,
 )
 from taylor_mlir.frontend import import_torch
+from taylor_mlir.frontend.aten_linalg import INVERSE, LINALG_RULES
 
 TOL = 1e-10
 HAS_IREE = importlib.util.find_spec("iree.compiler") is not None
@@ -119,6 +120,11 @@ CASES = [
         lambda x: torch.linalg.solve(A_SHARED, _rhs(x, None)[..., None])[..., 0],
         {"aten._linalg_solve_ex.default"},
     ),
+    Case(  # what a compiled program runs for matrix.inv, re-imported (nesting)
+        "inverse_kernel",
+        lambda x: INVERSE(matrices(x)).sum((1, 2)),
+        {"taylor_mlir.inverse.default"},
+    ),
     Case(  # two matrices per datum
         "det_inner_batch",
         lambda x: torch.linalg.det(matrices(x, 2)),
@@ -179,6 +185,11 @@ def _assert_close(got: torch.Tensor, want: torch.Tensor) -> None:
 def test_the_samples_have_determinants_of_both_signs():
     signs = torch.linalg.det(matrices(sample())).sign()
     assert {-1.0, 1.0} <= set(signs.tolist())
+
+
+def test_every_linalg_rule_has_a_case():
+    tested = set().union(*(c.aten for c in CASES))
+    assert {str(t) for t in LINALG_RULES} <= tested
 
 
 @pytest.mark.parametrize("case", _params)
@@ -281,7 +292,8 @@ def test_biharmonic(case: Case):
 
 def test_torch_inductor():
     """torch.compile keeps the singular check: matrix.inv is an opaque kernel."""
-    case = CASES[1]  # log |det|
+    case = CASES[1]
+    assert case.id == "slogdet_logabsdet"
     x = sample(3)
     got = tm.laplacian(case.f, x, backend="torch-inductor")(x)
     _assert_close(got, laplacian_reference(case.f, x))
