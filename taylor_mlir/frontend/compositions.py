@@ -432,36 +432,62 @@ def log_cumsum_exp(b: TensorBuilder, x: SSAValue, dim: int) -> SSAValue:
 
 
 def remainder(b: TensorBuilder, x: SSAValue, y: SSAValue, floored: bool) -> SSAValue:
-    """fmod (the sign of x) or, `floored`, remainder (the sign of y) as
-    `x - q * y`, the integer q computed on the primal as torch's kernels do:
-    fmod's q = trunc(x / y), corrected by one where the rounded quotient is
-    off; remainder's is one less where fmod's remainder is nonzero and of the
-    other sign than y (torch adds y to it then). So the derivatives are
-    autograd's (1 for x, -q for y), and the value is within an ulp of x of
-    torch's for |x / y| < 2^53 (where q is an exact float; beyond, fmod's
-    exact value is not x - q y of floats); a zero result is +0.0 (torch's
-    has the sign of x). y = 0 or x infinite gives NaN; by an infinite y, fmod
-    is x and remainder x or y (the sign of y), as torch."""
+    """fmod (the sign of x) or, `floored`, remainder (the sign of y): the
+    integer q computed on the primal as torch's kernels do (fmod's
+    q = trunc(x / y), corrected by one where the rounded quotient is off;
+    remainder's one less where fmod's remainder is nonzero and of the other
+    sign than y), the value torch's (fmod's x - q y exactly, by Dekker's
+    product, while |q| < 2^53; remainder adds y to it as torch), the jets
+    those of x - q y: derivatives 1 and -q, as autograd's. A zero result is
+    +0.0 (torch's has the sign of x); for |x / y| >= 2^53 the value is not
+    torch's (NaN where x / y overflows). y = 0 or x infinite gives NaN; by an
+    infinite y, fmod is x and remainder x or y (the sign of y), as torch."""
     x0, y0 = stop_gradient(b, x), stop_gradient(b, y)
     quotient = b.div(x0, y0)
     q = trunc(b, quotient)
     zero = b.full_like(x0, 0.0)
     step = sign(b, quotient)
-    r = b.sub(x0, b.mul(q, y0))
+    r = exact_remainder(b, x0, y0, q)
     q = b.select(_opposite_signs(b, r, x0), b.sub(q, step), q)
-    r = b.sub(x0, b.mul(q, y0))
+    r = exact_remainder(b, x0, y0, q)
     too_big = b.cmpf("oge", _magnitude(b, r), _magnitude(b, y0))
     q = b.select(logical_and(b, too_big, b.cmpf("une", r, zero)), b.add(q, step), q)
+    r = exact_remainder(b, x0, y0, q)
     if floored:
-        r = b.sub(x0, b.mul(q, y0))
-        q = b.select(_opposite_signs(b, r, y0), b.sub(q, b.full_like(q, 1.0)), q)
-    value = b.sub(x, b.mul(q, y))
+        adjust = _opposite_signs(b, r, y0)
+        q = b.select(adjust, b.sub(q, b.full_like(q, 1.0)), q)
+        r = b.select(adjust, b.add(r, y0), r)
+    jets = b.sub(b.sub(x, x0), b.mul(q, b.sub(y, y0)))  # zero at the primal
+    value = b.add(r, jets)
     finite_x = b.cmpf("oeq", b.mul(x0, zero), zero)
     infinite_y = logical_and(b, nonfinite(b, y0), b.cmpf("oeq", y0, y0))
     by_infinity = x
     if floored:  # -3 % inf is inf: x where its sign is y's (or x is 0), else y
         by_infinity = b.select(_opposite_signs(b, x0, y0), y, x)
     return b.select(logical_and(b, finite_x, infinite_y), by_infinity, value)
+
+
+def exact_remainder(b: TensorBuilder, x0: SSAValue, y0: SSAValue, q: SSAValue):
+    """x0 - q y0 of primal values without rounding where it is representable
+    (an fmod remainder always is): q y0 = p + e exactly (Dekker's product of
+    Veltkamp halves), x0 - p is exact (Sterbenz: p is within a factor 2 of x0
+    for q != 0, and 0 for q = 0), so (x0 - p) - e rounds only the exact result.
+    Where the halves overflow (|y0| > 2^996), x0 - p."""
+    p = b.mul(q, y0)
+    (qh, ql), (yh, yl) = _halves(b, q), _halves(b, y0)
+    e = b.sub(b.mul(qh, yh), p)
+    e = b.add(b.add(b.add(e, b.mul(qh, yl)), b.mul(ql, yh)), b.mul(ql, yl))
+    near = b.sub(x0, p)
+    return b.select(nonfinite(b, e), near, b.sub(near, e))
+
+
+def _halves(b: TensorBuilder, a: SSAValue) -> tuple[SSAValue, SSAValue]:
+    """Veltkamp's split of a into a high half of 26 (f32: 12) significant bits
+    and the rest, so products of halves are exact."""
+    bits = 27 if element_of(a).bitwidth == 64 else 12
+    c = b.mul(b.full_like(a, 2.0**bits + 1.0), a)
+    high = b.sub(c, b.sub(c, a))
+    return high, b.sub(a, high)
 
 
 def _opposite_signs(b: TensorBuilder, r: SSAValue, s: SSAValue) -> SSAValue:
