@@ -41,6 +41,7 @@ _generator = torch.Generator().manual_seed(7)
 W = torch.randn(2 * N_MATRIX * N_MATRIX, D, dtype=torch.float64, generator=_generator)
 B = torch.randn(2 * N_MATRIX * N_MATRIX, dtype=torch.float64, generator=_generator)
 A_SHARED = torch.randn(N_MATRIX, N_MATRIX, dtype=torch.float64, generator=_generator)
+B_SHARED = torch.randn(N_MATRIX, dtype=torch.float64, generator=_generator)
 
 
 def matrices(x: torch.Tensor, count: int = 1) -> torch.Tensor:
@@ -118,6 +119,11 @@ CASES = [
     Case(  # a constant matrix broadcast over the batch: its inverse is plain
         "solve_shared_matrix",
         lambda x: torch.linalg.solve(A_SHARED, _rhs(x, None)[..., None])[..., 0],
+        {"aten._linalg_solve_ex.default"},
+    ),
+    Case(  # a constant right-hand side: linear in the inverse's jet
+        "solve_constant_rhs",
+        lambda x: torch.linalg.solve(matrices(x), B_SHARED.expand(x.shape[0], -1)),
         {"aten._linalg_solve_ex.default"},
     ),
     Case(  # what a compiled program runs for matrix.inv, re-imported (nesting)
