@@ -438,9 +438,9 @@ def remainder(b: TensorBuilder, x: SSAValue, y: SSAValue, floored: bool) -> SSAV
     remainder's one less where fmod's remainder is nonzero and of the other
     sign than y), the value torch's (fmod's x - q y exactly, by Dekker's
     product, while |q| < 2^53; remainder adds y to it as torch), the jets
-    those of x - q y: derivatives 1 and -q, as autograd's. A zero result is
-    +0.0 (torch's has the sign of x); for |x / y| >= 2^53 the value is not
-    torch's (NaN where x / y overflows). y = 0 or x infinite gives NaN; by an
+    those of x - q y: derivatives 1 and -q, as autograd's. A zero has the
+    sign of x, as torch's; for |x / y| >= 2^53 the value is not torch's (NaN
+    where x / y overflows). y = 0 or x infinite gives NaN; by an
     infinite y, fmod is x and remainder x or y (the sign of y), as torch."""
     x0, y0 = stop_gradient(b, x), stop_gradient(b, y)
     quotient = b.div(x0, y0)
@@ -452,13 +452,15 @@ def remainder(b: TensorBuilder, x: SSAValue, y: SSAValue, floored: bool) -> SSAV
     r = exact_remainder(b, x0, y0, q)
     too_big = b.cmpf("oge", _magnitude(b, r), _magnitude(b, y0))
     q = b.select(logical_and(b, too_big, b.cmpf("une", r, zero)), b.add(q, step), q)
-    r = exact_remainder(b, x0, y0, q)
+    r = signed_zero(b, x0, exact_remainder(b, x0, y0, q))
     if floored:
         adjust = _opposite_signs(b, r, y0)
         q = b.select(adjust, b.sub(q, b.full_like(q, 1.0)), q)
         r = b.select(adjust, b.add(r, y0), r)
-    jets = b.sub(b.sub(x, x0), b.mul(q, b.sub(y, y0)))  # zero at the primal
-    value = b.add(r, jets)
+    # minus the jets of q y - x: +0.0 at the primal (x0 - x is +0.0, and so is
+    # +0.0 plus q (+0.0)), so r - it is r with the sign of a zero kept
+    negated = b.add(b.sub(x0, x), b.mul(q, b.sub(y, y0)))
+    value = b.sub(r, negated)
     finite_x = b.cmpf("oeq", b.mul(x0, zero), zero)
     infinite_y = logical_and(b, nonfinite(b, y0), b.cmpf("oeq", y0, y0))
     by_infinity = x
