@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from taylor_mlir.backends import build_executable, check_backend
+from taylor_mlir.backends import FUSING_BACKENDS, build_executable, check_backend
 from taylor_mlir.errors import CallError, DtypeError, OptionError
 from taylor_mlir.frontend import ImportedProgram, import_torch
 from taylor_mlir.operators import spec as specs
@@ -155,11 +155,12 @@ class _CompiledProgram:
         self.imported = _check_imported(imported, inputs)
 
     def _compile(self, operator_module, load: bool = True) -> None:
+        tiled = self.backend not in FUSING_BACKENDS
         self.levels = compile_levels(
             self.imported.module,
             operator_module,
             self.collapsed,
-            batch=self.example_batch,
+            batch=self.example_batch if tiled else None,
         )
         if load:
             self._load()

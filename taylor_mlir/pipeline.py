@@ -88,9 +88,10 @@ def _available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
 @dataclass
 class CompiledLevels:
-    """The module at every level reached, in order."""
+    """The module at every level reached, in order, and the passes run."""
 
     modules: dict[str, ModuleOp] = field(default_factory=dict)
+    passes: list[str] = field(default_factory=list)
 
     def __getitem__(self, level: str) -> ModuleOp:
         if level not in self.modules:
@@ -150,6 +151,8 @@ def compile_levels(
         if level == "collapsed" and not collapsed:
             continue
         verify = verify_each_level or level == "linalg"
-        current = _run_stage(current, stage_passes(level, batch), level, verify)
+        passes = stage_passes(level, batch)
+        current = _run_stage(current, passes, level, verify)
         levels.modules[level] = current
+        levels.passes += [name.split("{")[0] for name in passes]
     return levels

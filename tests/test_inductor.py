@@ -52,3 +52,19 @@ def test_the_backend_is_listed():
     assert "torch-inductor" in BACKENDS
     with pytest.raises(BackendError, match="torch, torch-inductor, iree-cpu"):
         tm.laplacian(lambda x: x, torch.ones(1, 1), backend="inductor")
+
+
+def test_inductor_programs_are_not_direction_tiled():
+    """Inductor fuses the elementwise ops itself: the program it gets is the
+    untiled one (a tiled one only lengthens its compile), while the torch
+    backend's program at the same batch runs its directions in blocks (slices
+    of the direction axis). Both give torch.func's Laplacian."""
+    net = mlp([50, 32, 32, 1], "tanh", torch.float64, seed=3)
+    x = torch.rand(256, 50, dtype=torch.float64)
+    eager = tm.laplacian(net, x)
+    fused = tm.laplacian(net, x, backend="torch-inductor")
+    assert "tile-directions" in eager.levels.passes
+    assert "tile-directions" not in fused.levels.passes
+    expected = ref.laplacian(net, x)
+    close(eager(x), expected)
+    close(fused(x), expected)
