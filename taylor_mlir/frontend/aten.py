@@ -1124,14 +1124,15 @@ _DIAGONAL = ((2, "dim1", 0), (3, "dim2", 1))
 
 
 def _sorted_dim(ctx: LoweringContext, node: torch.fx.Node, x: SSAValue, dim: int):
-    """The dimension sorted or scanned, which must have a static size (and,
-    for sorting, at most `MAX_SORTED`)."""
+    """The dimension sorted, scanned or unfolded, which must have a static
+    size (the ops are unrolled over it)."""
     dim = _dim(dim, len(shape_of(x)))
     _static_dims(ctx, node, x, [dim])
     return dim
 
 
 def _sort_size(ctx: LoweringContext, node: torch.fx.Node, x: SSAValue, dim: int):
+    """Sorting takes n^2 comparisons per datum: at most `MAX_SORTED`."""
     n = shape_of(x)[dim]
     if n > compose.MAX_SORTED:
         raise ctx.unsupported(
@@ -1146,20 +1147,15 @@ def _sort_size(ctx: LoweringContext, node: torch.fx.Node, x: SSAValue, dim: int)
 def _sort(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     """The values in torch's stable order (the CPU sort is stable in both
     directions, NaN last ascending, first descending), each with the jet of
-    the element torch's index names; argsort's indices carry no jet."""
+    the element torch's index names. The indices (argsort) are not
+    computed: a program using them is refused (integer results)."""
     x = ctx.tensor(node, node.args[0])
-    stable = node.target is aten.sort.stable
-    dim = _sorted_dim(
-        ctx,
-        node,
-        x,
-        _arg(node, 1, "dim", -1) if not stable else node.kwargs.get("dim", -1),
-    )
-    descending = (
-        node.kwargs.get("descending", False)
-        if stable
-        else _arg(node, 2, "descending", False)
-    )
+    if node.target is aten.sort.stable:  # sort(x, *, stable, dim, descending)
+        dim = node.kwargs.get("dim", -1)
+        descending = node.kwargs.get("descending", False)
+    else:
+        dim, descending = _arg(node, 1, "dim", -1), _arg(node, 2, "descending", False)
+    dim = _sorted_dim(ctx, node, x, dim)
     _sort_size(ctx, node, x, dim)
     n = shape_of(x)[dim]
     return [compose.sorted_values(ctx.b, x, dim, descending, n), None]
