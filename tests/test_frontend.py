@@ -380,11 +380,20 @@ def test_op_round_trip_float32(case: Case):
 
 
 def test_every_rule_has_a_case():
-    """Each entry of the import table is exercised by an op case (here or,
-    for the layers and piecewise ops of issue 11, in test_coverage_ops.py)."""
-    from test_coverage_ops import CASES
+    """Each entry of the import table is exercised by an op case (here or, for
+    the ops of issue 11, in test_coverage_ops.py, test_coverage_scans.py and
+    test_linalg.py)."""
+    import test_coverage_ops
+    import test_coverage_scans
+    import test_linalg
 
-    tested = set().union(*(c.aten for c in [*OP_CASES, *CASES])) | {"aten.mean.default"}
+    cases = [
+        *OP_CASES,
+        *test_coverage_ops.CASES,
+        *test_coverage_scans.CASES,
+        *test_linalg.CASES,
+    ]
+    tested = set().union(*(c.aten for c in cases)) | {"aten.mean.default"}
     untested = {str(t) for t in RULES} - tested
     assert not untested, f"rules without a test case: {sorted(untested)}"
 
