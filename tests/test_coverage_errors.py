@@ -63,21 +63,20 @@ def test_an_op_from_a_decomposition_names_the_users_line(monkeypatch):
     assert line_of(_softmax_in_a_function, "torch.softmax") in str(info.value)
 
 
-def _sort(z):
-    return torch.sort(z, dim=1).values
+def _median(z):
+    return torch.median(z, dim=1).values
 
 
-def _cummax(z):
-    return z.cummax(1).values
+def _kthvalue(z):
+    return torch.kthvalue(z, 2, dim=1).values
 
 
-def _fmod(z):
-    return torch.fmod(z, 0.3)
+def _bucketize(z):
+    return torch.bucketize(z, torch.tensor([0.0, 0.5], dtype=z.dtype)).to(z.dtype)
 
 
-def _transposed_convolution(z):
-    kernel = torch.ones(1, 1, 2, dtype=z.dtype)
-    return F.conv_transpose1d(z.unsqueeze(1), kernel).squeeze(1)
+def _eigenvalues(z):
+    return torch.linalg.eigvalsh(z.unsqueeze(-1) * z.unsqueeze(-2))
 
 
 def _floor_division(z):
@@ -91,16 +90,15 @@ def _arange_of_the_batch(z):
 @pytest.mark.parametrize(
     "f, op, code, detail",
     [
-        (_sort, "aten::sort", "torch.sort", ""),
-        (_cummax, "aten::cummax", "z.cummax", ""),
-        (_fmod, "aten::fmod.Scalar", "torch.fmod", ""),
-        (_transposed_convolution, "aten::convolution", "conv_transpose1d",
-         "transposed convolutions"),
+        (_median, "aten::median.dim", "torch.median", ""),
+        (_kthvalue, "aten::kthvalue", "torch.kthvalue", ""),
+        (_bucketize, "aten::bucketize.Tensor", "torch.bucketize", ""),
+        (_eigenvalues, "aten::_linalg_eigh", "torch.linalg.eigvalsh", ""),
         (_floor_division, "aten::div.Tensor_mode", "z // 0.3", "torch.floor(a / b)"),
         (_arange_of_the_batch, "aten::arange.start_step", "torch.arange",
          "depends on the batch size"),
     ],
-    ids=["sort", "cummax", "fmod", "conv-transpose", "floor-division", "arange"],
+    ids=["median", "kthvalue", "bucketize", "eigvalsh", "floor-division", "arange"],
 )  # fmt: skip
 def test_unsupported_ops_name_the_op_and_the_line(f, op, code, detail):
     with pytest.raises(UnsupportedOperatorError) as info:
