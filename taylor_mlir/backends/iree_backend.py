@@ -38,6 +38,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
 from taylor_mlir.backends.erf_float64 import expand_float64_erf
+from taylor_mlir.backends.special_functions_iree import expand_special_functions
 from taylor_mlir.backends.torch_backend import (
     TorchExecutable,
     argument_specs,
@@ -53,7 +54,8 @@ TARGETS = ("cpu", "cuda")
 # What IREE 3.13 cannot compile, found before invoking the compiler:
 # (op name, element type class, reason)
 # (float64 erf, which IREE 3.13's llvm-cpu backend lacks, is composed from
-# other ops instead: erf_float64.py)
+# other ops instead: erf_float64.py; so are the `special` ops,
+# special_functions_iree.py)
 _UNSUPPORTED_ON_CPU: list[tuple[str, type, str]] = []
 
 
@@ -116,6 +118,7 @@ def lower_for_iree(module: ModuleOp) -> ModuleOp:
     lowered = module.clone()
     for op in [op for op in lowered.walk() if isinstance(op, StopGradientOp)]:
         Rewriter.replace_op(op, [], [op.input])  # no autograd in IREE: the value
+    expand_special_functions(lowered)
     expand_float64_erf(lowered)
     ConvertElementwiseToLinalgPass().apply(make_context(), lowered)
     return lowered
@@ -169,8 +172,9 @@ def _element_type(t):
 def check_supported(module: ModuleOp, target: str) -> None:
     """Raises BackendError for ops IREE is known not to compile for target."""
     for op in module.walk():
-        # dialects/special.py and matrix.py: no op of a dialect IREE reads
-        if op.name.startswith(("special.", "matrix.")):
+        # matrix.py: no op of a dialect IREE reads (the `special` ops are
+        # composed from math ops: special_functions_iree.py)
+        if op.name.startswith("matrix."):
             raise BackendError(
                 f"cannot compile {op.name} with IREE: MLIR has no such op "
                 "(use backend='torch')"
