@@ -386,12 +386,14 @@ def test_every_rule_has_a_case():
     import test_coverage_ops
     import test_coverage_scans
     import test_linalg
+    import test_scatter
 
     cases = [
         *OP_CASES,
         *test_coverage_ops.CASES,
         *test_coverage_scans.CASES,
         *test_linalg.CASES,
+        *test_scatter.CASES,
     ]
     tested = set().union(*(c.aten for c in cases)) | {"aten.mean.default"}
     untested = {str(t) for t in RULES} - tested

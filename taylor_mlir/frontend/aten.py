@@ -27,6 +27,7 @@ from taylor_mlir.dialects.special import MAX_POLYGAMMA
 from taylor_mlir.dialects.taylor import StopGradientOp
 from taylor_mlir.frontend import compositions as compose
 from taylor_mlir.frontend.aten_linalg import LINALG_RULES
+from taylor_mlir.frontend.aten_scatter import SCATTER_RULES
 from taylor_mlir.frontend.export import STOP_GRADIENT
 from taylor_mlir.frontend.lowering import LoweringContext
 from taylor_mlir.frontend.sizes import monomial
@@ -1290,3 +1291,4 @@ def _transposed_convolution(ctx: LoweringContext, node: torch.fx.Node) -> SSAVal
 
 
 RULES.update(LINALG_RULES)  # det, slogdet, inv, solve (aten_linalg.py)
+RULES.update(SCATTER_RULES)  # index_put, scatter, gather (aten_scatter.py)

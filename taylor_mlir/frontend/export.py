@@ -22,6 +22,7 @@ from torch.export.graph_signature import InputKind
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from taylor_mlir.errors import DtypeError, ExportError, TaylorMLIRError
+from taylor_mlir.frontend.index_rows import TakeAlongDimAsGather, with_row_indices
 from taylor_mlir.frontend.source import source_line, traceback_line
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
@@ -99,8 +100,10 @@ def export(
             warnings.filterwarnings("ignore", ".*LeafSpec", FutureWarning)
             # captured tensors that require grad are read by reference (captures.py)
             warnings.filterwarnings("ignore", ".*requires gradient. but it's not")
-            exported = export_marking_stop_gradients(module, args, dynamic_shapes)
-            return _without_linalg_checks(exported.run_decompositions(decompositions()))
+            with TakeAlongDimAsGather():
+                exported = export_marking_stop_gradients(module, args, dynamic_shapes)
+            decomposed = exported.run_decompositions(decompositions())
+            return with_row_indices(_without_linalg_checks(decomposed))
     except TaylorMLIRError:
         raise
     except Exception as error:

@@ -28,6 +28,7 @@ import torch.fx
 
 from taylor_mlir.errors import InternalError
 from taylor_mlir.frontend.aten_linalg import INVERSE
+from taylor_mlir.frontend.index_rows import GATHER_AT_EXTREMUM, INDEXED_ROWS, ONE_ROW
 from taylor_mlir.frontend.sizes import describe, monomial
 
 aten = torch.ops.aten
@@ -530,3 +531,61 @@ def _solve(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
             raise RowsMix("the batch dimension is a dimension of the system solved")
         placed.append(layout.moved(layout.dim + batch_rank - arg_batch))
     return _combine(placed, "it solves one row's system for another row")
+
+
+# ------------------------------------------------------------ writes at indices
+
+_WRITTEN = {  # the argument holding the values written (aten_scatter.py)
+    aten.index_put.default: 2,
+    aten.scatter.src: 3,
+    aten.scatter.value: 3,
+    aten.scatter_add.default: 3,
+    aten.scatter_reduce.two: 3,
+    aten.slice_scatter.default: 1,
+    aten.masked_scatter.default: 2,
+    aten.gather.default: None,
+    GATHER_AT_EXTREMUM: 1,
+}
+
+
+@_rule(*_WRITTEN)
+def _written(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """Values written into (or read from) a tensor at constant positions within
+    each row: the batch is dimension 0 of the tensor and the values, and is
+    not indexed (the index is the same for every row)."""
+    data = [node.args[0]]
+    if _WRITTEN[node.target] is not None:
+        data.append(node.args[_WRITTEN[node.target]])
+    layouts = [analysis.layout(arg) for arg in data]
+    if all(layout is None for layout in layouts):
+        return None
+    if any(layout not in (None, RowLayout(0)) for layout in layouts):
+        raise RowsMix("it writes at indices of a tensor whose rows are not dimension 0")
+    rank = _val(node.args[0]).dim()
+    batch = monomial(_val(node.args[0]).shape[0])
+    if node.target is aten.index_put.default and node.args[1][0] is not None:
+        raise RowsMix("it writes to rows of the batch chosen by an index")
+    if node.target in INDEXED_ROWS:
+        if _dim(node.args[1], rank) == 0:
+            raise RowsMix("it scatters or gathers along the batch dimension")
+        if monomial(node.meta["val"].shape[0]) != batch or (
+            node.args[2].target is not ONE_ROW
+            and monomial(_val(node.args[2]).shape[0]) != batch
+        ):
+            raise RowsMix("its index reaches some rows of the batch and not others")
+    if node.target is GATHER_AT_EXTREMUM and node.args[2] == 0:
+        raise RowsMix("it takes the argmax over the batch dimension")
+    if node.target is aten.slice_scatter.default:
+        dim = _dim(node.args[2] if len(node.args) > 2 else 0, rank)
+        if dim == 0 and monomial(_val(node.args[1]).shape[0]) != batch:
+            raise RowsMix("it writes to some rows of the batch and not others")
+    return RowLayout(0)
+
+
+@_rule(aten.copy.default)
+def _copy(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
+    """dst's values are replaced by src's, broadcast to dst's shape."""
+    layout = analysis.layout(node.args[1])
+    if layout is None:
+        return None
+    return layout.moved(layout.dim + node.meta["val"].dim() - _val(node.args[1]).dim())
