@@ -1,8 +1,9 @@
 """The `special` ops composed for IREE (taylor_mlir/backends/
 special_functions_iree.py): their values on iree-cpu against mpmath at 30
 digits on grids (dense, near 0, near the poles, large |x|) in float64 and
-float32, one IREE compile per dtype, and their special values against torch.
-(Laplacians and 4-jets through them on iree-cpu: tests/test_special_functions.py.)"""
+float32, one IREE compile per dtype, their special values against torch, and
+a Laplacian and a 4-jet through them at negative arguments against mpmath.
+(Laplacians and 4-jets of the MLPs on iree-cpu: tests/test_special_functions.py.)"""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("iree.compiler") is None, reason="iree is not installed"
 )
 
-POLYGAMMA_ORDERS = (1, 2, 3, 5, 10)
+POLYGAMMA_ORDERS = tuple(range(1, 11))
 NAMES = (
     "erfc",
     "erfinv",
@@ -39,22 +40,28 @@ BOUNDS = {
     "polygamma1": (2.5, 4),
     "polygamma2": (4, 5.5),
     "polygamma3": (5, 6.5),
+    "polygamma4": (5, 7.5),
     "polygamma5": (6.5, 9.5),
+    "polygamma6": (7.5, 10),
+    "polygamma7": (10, 11),
+    "polygamma8": (9, 13),
+    "polygamma9": (9.5, 13),
     "polygamma10": (11, 16),
 }
 
 
 def floor(name: str, x: torch.Tensor) -> torch.Tensor:
     """The error scale besides |exact|: 1 for lgamma and digamma (zeros at 1,
-    2, 1.46..., and between the negative poles) and for polygamma2 at x < 0;
-    lgamma(1 - x) for lgamma at x < 0, the term the reflection subtracts."""
+    2, 1.46..., and between the negative poles) and for polygamma(even n) at
+    x < 0 (a zero between each two poles); lgamma(1 - x) for lgamma at x < 0,
+    the term the reflection subtracts."""
     x = x.double()
     one = torch.ones_like(x)
     if name == "lgamma":
         return torch.where(x < 0, torch.lgamma(1 - x).abs().clamp_min(1), one)
     if name == "digamma":
         return one
-    if name == "polygamma2":
+    if name.startswith("polygamma") and int(name.removeprefix("polygamma")) % 2 == 0:
         return (x < 0).double()
     return torch.zeros_like(x)
 
@@ -205,3 +212,70 @@ def test_cot_derivative_polynomials():
             p = cot_derivative_polynomial(n)
             value = sum(c * mpmath.cot(t) ** k for k, c in enumerate(p))
             assert mpmath.almosteq(value, mpmath.diff(mpmath.cot, t, n), rel_eps=1e-25)
+
+
+def composite(x):
+    """lgamma, digamma, polygamma(3) at negative arguments (between the poles
+    -3 and -2: the reflections), erfinv near +-0.9 and erfc of a sum."""
+    u = -2.5 + 0.4 * torch.sin(x[:, 0] + 2 * x[:, 1])
+    w = 0.95 * torch.tanh(2 * x[:, 1])
+    return (
+        torch.lgamma(u)
+        + 0.3 * torch.digamma(u)
+        + 0.01 * torch.special.polygamma(3, u)
+        + torch.special.erfinv(w)
+        + torch.special.erfc(x[:, 0] - x[:, 1])
+    )
+
+
+def composite_mpmath(point, t):
+    x0, x1 = point
+    u = -2.5 + 0.4 * mpmath.sin(x0 + 2 * x1)
+    w = 0.95 * mpmath.tanh(2 * x1)
+    return (
+        mpmath.log(abs(mpmath.gamma(u)))
+        + 0.3 * mpmath.psi(0, u)
+        + 0.01 * mpmath.psi(3, u)
+        + mpmath.erfinv(w)
+        + mpmath.erfc(x0 - x1)
+    )
+
+
+def path_derivatives(x: torch.Tensor, v: torch.Tensor, order: int) -> torch.Tensor:
+    """d^k/dt^k composite(x + t v) at t = 0 (k = 0 ... order, rows), mpmath."""
+    rows = []
+    with mpmath.workdps(40):
+        for point, direction in zip(x.tolist(), v.tolist(), strict=True):
+
+            def along(t, point=point, direction=direction):
+                moved = [p + t * d for p, d in zip(point, direction, strict=True)]
+                return composite_mpmath(moved, t)
+
+            rows.append([float(mpmath.diff(along, 0, k)) for k in range(order + 1)])
+    return torch.tensor(rows, dtype=torch.float64).T
+
+
+def inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    return x, torch.randn(6, 2, generator=g, dtype=torch.float64)
+
+
+def test_laplacian_at_negative_arguments():
+    x, _ = inputs()
+    got = tm.laplacian(composite, x, backend="iree-cpu")(x)
+    axes = torch.eye(2, dtype=torch.float64)
+    want = sum(path_derivatives(x, axis.expand_as(x), 2)[2] for axis in axes)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_4_jet_at_negative_arguments():
+    x, v = inputs()
+    f0, rest = tm.jet(composite, x, 4, backend="iree-cpu")(x, [v])
+    for k, (got, want) in enumerate(
+        zip([f0, *rest], path_derivatives(x, v, 4), strict=True)
+    ):
+        scale = max(1.0, want.abs().max().item())
+        torch.testing.assert_close(
+            got, want, rtol=1e-10, atol=1e-10 * scale, msg=f"coefficient {k}"
+        )

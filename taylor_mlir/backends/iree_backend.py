@@ -253,6 +253,18 @@ def compile_mlir(mlir: str, flags: list[str]) -> bytes:
     return artifact
 
 
+# A dispatch that reads many tensors (a high-order jet of several `special`
+# ops: tests/test_special_iree.py) can need more than the 64 push constants
+# IREE's runtime allows, each binding's offset taking two with 64-bit resource
+# indices; such programs are compiled again with 32-bit ones, which halves that
+# count (and limits each buffer to 4 GiB), when loading the first build fails.
+_FEW_CONSTANTS_FLAGS = ("--iree-stream-resource-index-bits=32",)
+
+
+def _too_many_constants(error: Exception) -> bool:
+    return "constants exceeds limit" in str(error)
+
+
 def compile_with_fallback(mlir: str, flags: list[str]) -> tuple[bytes, list[str]]:
     """`compile_mlir`, retried without `_FAST_MATMUL_FLAGS` when they break the
     compilation; returns the artifact and the flags that built it."""
@@ -338,7 +350,14 @@ class IREEExecutable:
         config = _runtime_config("local-task" if self.target == "cpu" else "cuda")
         context = runtime.SystemContext(config=config)
         vm_module = runtime.VmModule.copy_buffer(config.vm_instance, self.artifact)
-        context.add_vm_module(vm_module)
+        try:
+            context.add_vm_module(vm_module)
+        except (IndexError, RuntimeError) as error:
+            if not _too_many_constants(error) or _FEW_CONSTANTS_FLAGS[0] in self.flags:
+                raise
+            self.flags = [*self.flags, *_FEW_CONSTANTS_FLAGS]
+            self.artifact = compile_mlir(self.mlir, self.flags)
+            return self._load()
         function = vm_module.lookup_function(self.func_name)
         if function is None:
             raise InvalidIRError(f"@{self.func_name} is not a public function")

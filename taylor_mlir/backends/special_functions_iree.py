@@ -42,14 +42,15 @@ poles -12 ... 0), in ulp of the exact value (|error| / (eps |exact|)), float64 /
 float32 (the bounds the test asserts; measured maxima a little lower):
 
     erfc 2.5 / 2.5, erfinv 2 / 2, lgamma 2.5 / 4, digamma 4.5 / 4.5,
-    polygamma1 2.5 / 4, polygamma2 4 / 5.5, polygamma3 5 / 6.5,
-    polygamma5 6.5 / 9.5, polygamma10 11 / 16.
+    polygamma(n = 1 ... 10) 2.5 / 4, 4 / 5.5, 5 / 6.5, 5 / 7.5, 6.5 / 9.5,
+    7.5 / 10, 10 / 11, 9 / 13, 9.5 / 13, 11 / 16; for x > 0 alone
+    polygamma(n) is within 4.5 / 4.5.
 
 Where the function crosses zero the error is absolute: for digamma (zero at
 1.4616..., and between the negative poles) and lgamma (zeros at 1 and 2) the
 ulp are of max(|exact|, 1); for lgamma at x < 0 of max(|exact|, |lgamma(1 -
-x)|), the term the reflection subtracts; for polygamma2 at x < 0 of
-max(|exact|, 1). polygamma(n) for large n loses ~n/2 ulp in the powers at
+x)|), the term the reflection subtracts; for polygamma(even n) at x < 0 (a
+zero between each two poles) of max(|exact|, 1). polygamma(n) for large n loses ~n/2 ulp in the powers at
 x < 0 (the reflection) and float32's 1 - x rounds. Subnormal inputs and
 results are flushed to zero by IREE. (torch's own float64 polygamma(1) is off
 by up to ~5e-10 relative, hence torch.func's derivatives of lgamma and
