@@ -3,8 +3,9 @@
 lgamma, digamma, polygamma), at tensor level like the `math` ops.
 
 They exist so `ELEMENTWISE_FUNCTIONS` can name an op for them; the torch
-backend runs their ATen kernels, the IREE backends refuse them with a
-`BackendError` (no MLIR dialect IREE reads has them).
+backend runs their ATen kernels, the IREE backends compose each from `math`
+and `arith` ops (no MLIR dialect IREE reads has them:
+backends/special_functions_iree.py, within a few ulp).
 
 ```mlir
 %y = special.erfinv %x : tensor<?x3xf64>

@@ -38,7 +38,10 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
 from taylor_mlir.backends.erf_float64 import expand_float64_erf
-from taylor_mlir.backends.special_functions_iree import expand_special_functions
+from taylor_mlir.backends.special_functions_iree import (
+    COMPOSITIONS,
+    expand_special_functions,
+)
 from taylor_mlir.backends.torch_backend import (
     TorchExecutable,
     argument_specs,
@@ -173,8 +176,10 @@ def check_supported(module: ModuleOp, target: str) -> None:
     """Raises BackendError for ops IREE is known not to compile for target."""
     for op in module.walk():
         # matrix.py: no op of a dialect IREE reads (the `special` ops are
-        # composed from math ops: special_functions_iree.py)
-        if op.name.startswith("matrix."):
+        # composed from math ops: special_functions_iree.py, where a new one
+        # needs its composition)
+        uncomposed = op.name.startswith("special.") and type(op) not in COMPOSITIONS
+        if op.name.startswith("matrix.") or uncomposed:
             raise BackendError(
                 f"cannot compile {op.name} with IREE: MLIR has no such op "
                 "(use backend='torch')"
