@@ -360,3 +360,16 @@ def test_laplacian_on_iree(name, tmp_path, monkeypatch):
     monkeypatch.setenv("TAYLOR_MLIR_CACHE", str(tmp_path))
     (case,) = [c for c in CASES if c.id == name]
     check_laplacian(case, sample(case), backend="iree-cpu")
+
+
+def test_separated_indexed_dims_are_refused():
+    """torch moves the indexed dims of y[:, i, :, j] first, before the batch."""
+    x = torch.randn(4, 2, 3, 2, dtype=torch.float64)
+
+    def f(x):
+        y = x * 1.0
+        y[:, torch.tensor([0, 1]), :, torch.tensor([1, 0])] = 0.5
+        return y
+
+    with pytest.raises(UnsupportedOperatorError, match="not next to each other"):
+        tm.laplacian(f, x)

@@ -36,7 +36,7 @@ from taylor_mlir.frontend.compositions import (
 )
 from taylor_mlir.frontend.index_rows import GATHER_AT_EXTREMUM, ONE_ROW
 from taylor_mlir.frontend.lowering import LoweringContext
-from taylor_mlir.ir.builder import shape_of
+from taylor_mlir.ir.builder import DYNAMIC, shape_of
 
 aten = torch.ops.aten
 
@@ -189,7 +189,7 @@ def _index_put(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
         )
     row = [slice(None) if i is None else _constant(ctx, node, i) for i in indices[1:]]
     present = [d for d, i in enumerate(indices[1:]) if i is not None]
-    if present != list(range(present[0], present[-1] + 1)) if present else False:
+    if present and present != list(range(present[0], present[-1] + 1)):
         raise ctx.unsupported(
             node,
             "indexing dimensions that are not next to each other with tensors of "
@@ -279,7 +279,7 @@ def _gather_at_extremum(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     b = ctx.b
     x, y = (ctx.tensor(node, a) for a in node.args[:2])
     dim, largest = node.args[2:4]
-    if shape_of(y)[dim] < 0:
+    if shape_of(y)[dim] == DYNAMIC:
         raise ctx.unsupported(node, "argmax along a dimension of dynamic size")
     plain = stop_gradient(b, y)
     best = tree_reduce(b, plain, dim, b.maximum if largest else b.minimum)
