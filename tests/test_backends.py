@@ -8,6 +8,7 @@ through the torch backend, and every call check.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 
 import pytest
@@ -676,3 +677,35 @@ def test_iree_compile_falls_back_without_the_fast_matmul_flags(monkeypatch):
     with pytest.raises(BackendError, match="unsupported op"):
         iree_backend.compile_with_fallback("module", used)
     assert calls == [used]  # nothing to drop: not retried
+
+
+_NESTED_BIHARMONIC_ON_IREE = """
+import torch, taylor_mlir as tm
+f = lambda x: torch.sigmoid(torch.sigmoid(x))
+x = torch.rand(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+op = tm.biharmonic(f, x, backend="iree-cpu", strategy="nested")
+reference = tm.biharmonic(f, x, strategy="interpolated")(x)
+print(max(float((op(x) - reference).abs().max()) for _ in range(20)))
+"""
+
+
+@needs_iree
+def test_a_nested_biharmonic_on_iree_runs_repeatedly(tmp_path):
+    """Importing the arguments into IREE without a copy made this program
+    crash the process inside IREE's invoke (every run); arguments are copied
+    now. A subprocess, so that a regression fails this test, not the suite.
+    The reference is the torch backend's interpolated biharmonic, itself
+    tested against torch.func (test_interpolation.py)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TAYLOR_MLIR_CACHE": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _NESTED_BIHARMONIC_ON_IREE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) < 1e-10

@@ -6,8 +6,8 @@ backend-independent tensor-level module, lowers its elementwise ops to
 `linalg.generic` itself (`lower_for_iree`, once), prints the module, compiles it
 with `iree.compiler` (llvm-cpu for the host CPU, or cuda), and runs it with
 `iree.runtime` (driver `local-task` / `cuda`). Calls take and return torch CPU
-tensors: inputs are imported into IREE without a copy, outputs are mapped and
-wrapped with `torch.from_numpy` (no copy on the CPU).
+tensors: inputs are copied into IREE buffers (see `_import`), outputs are mapped
+and wrapped with `torch.from_numpy` (no copy on the CPU).
 
 Gradients: the forward pass always runs on IREE. When grad mode is on and an
 argument requires grad, the call is a `torch.autograd.Function`; its backward
@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from xdsl.dialects.builtin import Float64Type, ModuleOp, TensorType
-from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
 from taylor_mlir.backends.erf_float64 import expand_float64_erf
@@ -125,38 +124,6 @@ def lower_for_iree(module: ModuleOp) -> ModuleOp:
     expand_float64_erf(lowered)
     ConvertElementwiseToLinalgPass().apply(make_context(), lowered)
     return lowered
-
-
-# Ops that only look at (a view of) a tensor operand.
-_VIEWS = frozenset(
-    {"tensor.collapse_shape", "tensor.expand_shape", "tensor.extract_slice"}
-)
-_READERS = frozenset({"tensor.dim", "tensor.concat", "func.return"})
-
-
-def only_read(value: SSAValue) -> bool:
-    """Whether IREE can only read `value`'s buffer: no use (through views) is
-    a destination of a linalg op. IREE computes a destination in place, so an
-    argument used as one would have its (imported) memory overwritten."""
-    for use in value.uses:
-        op = use.operation
-        if op.name in _VIEWS:
-            if use.index == 0 and only_read(op.results[0]):
-                continue
-            return False
-        if op.name in _READERS:
-            continue
-        if op.name.startswith("linalg.") and use.index < _input_count(op):
-            continue
-        return False
-    return True
-
-
-def _input_count(op: Operation) -> int:
-    """How many leading operands of a linalg op are inputs (not destinations)."""
-    if hasattr(op, "inputs"):
-        return len(op.inputs)
-    return 1 if hasattr(op, "input") else 0
 
 
 def _uses_float64(module: ModuleOp) -> bool:
@@ -339,10 +306,6 @@ class IREEExecutable:
         self.result_count = len(function.function_type.outputs)
         lowered, self.flags = prepare(module, target, cuda_arch)
         self.mlir = str(lowered)
-        # arguments IREE may write to are copied in, the others imported as is
-        self.zero_copy = [
-            only_read(arg) for arg in find_function(lowered, func_name).body.block.args
-        ]
         self.artifact, self.flags = compile_with_fallback(self.mlir, self.flags)
         self._function = None  # loaded on the first call (cuda needs a device)
 
@@ -384,8 +347,8 @@ class IREEExecutable:
         device = self._config.device
         arrays = [_host_array(a) for a in args]
         arguments = runtime.VmVariantList(len(arrays))
-        for array, zero_copy in zip(arrays, self.zero_copy, strict=True):
-            arguments.push_ref(self._import(runtime, array, zero_copy).ref)
+        for array in arrays:
+            arguments.push_ref(self._import(runtime, array).ref)
         results = runtime.VmVariantList(self.result_count)
         try:
             self._context.vm_context.invoke(self._function, arguments, results)
@@ -397,7 +360,7 @@ class IREEExecutable:
         for i in range(len(results)):
             view = results.get_as_object(i, runtime.HalBufferView)
             host = runtime.DeviceArray(device, view).to_host()
-            outputs.append(_to_torch(host, arrays))
+            outputs.append(torch.from_numpy(host))  # IREE's buffer, not an input's
         return tuple(outputs)
 
     def vjp(
@@ -435,18 +398,14 @@ class IREEExecutable:
         )
         return [next(grads) if w else None for w in wanted]
 
-    def _import(self, runtime, array: np.ndarray, zero_copy: bool):
-        """A buffer view of a host array: imported without a copy on the CPU
-        when IREE only reads it."""
+    def _import(self, runtime, array: np.ndarray):
+        """A buffer view holding a copy of a host array. Never the host memory
+        itself: importing arguments IREE only reads without a copy
+        (`import_host_allocation`) made a nested biharmonic's program crash
+        the process inside `invoke` (3 of 3 runs; 0 of 3 with copies), and a
+        copy costs a few ms against calls of seconds."""
         allocator = self._config.device.allocator
         element_type = runtime.array_interop.map_dtype_to_element_type(array.dtype)
-        if self.target == "cpu" and zero_copy:
-            buffer = allocator.import_host_allocation(
-                array,
-                runtime.MemoryType.HOST_LOCAL | runtime.MemoryType.DEVICE_VISIBLE,
-                runtime.BufferUsage.DEFAULT,
-            )
-            return runtime.HalBufferView(buffer, list(array.shape), element_type)
         return allocator.allocate_buffer_copy(
             memory_type=runtime.MemoryType.DEVICE_LOCAL,
             allowed_usage=runtime.BufferUsage.DEFAULT,
@@ -511,11 +470,3 @@ class _NoDoubleBackward(torch.autograd.Function):
 def _host_array(tensor: torch.Tensor) -> np.ndarray:
     """A contiguous numpy view of a CPU tensor (a copy only if it is strided)."""
     return tensor.detach().contiguous().numpy()
-
-
-def _to_torch(host: np.ndarray, inputs: list[np.ndarray]) -> torch.Tensor:
-    """Wraps an output without a copy, unless it aliases an input's memory
-    (IREE may return an argument's buffer as is)."""
-    if any(np.may_share_memory(host, a) for a in inputs):
-        return torch.from_numpy(host.copy())
-    return torch.from_numpy(host)
