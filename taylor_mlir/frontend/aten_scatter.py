@@ -108,14 +108,6 @@ def _row_index(ctx: LoweringContext, node: torch.fx.Node, arg: Any) -> torch.Ten
     return index[0]
 
 
-def _take(
-    ctx: LoweringContext, node: torch.fx.Node
-) -> Callable[[SSAValue, int, list[int]], SSAValue]:
-    from taylor_mlir.frontend import aten as core  # aten.py imports this module
-
-    return lambda x, dim, positions: core._take(ctx, node, x, dim, positions)
-
-
 def _flat(ctx: LoweringContext, node, value: SSAValue, sizes: list) -> SSAValue:
     return ctx.reshape(node, value, sizes, [sizes[0], math.prod(sizes[1:])])
 
@@ -149,7 +141,6 @@ def _write(
     v = _flat(ctx, node, values, values_sizes)
     flat = S.scatter_rows(
         ctx.b,
-        _take(ctx, node),
         x,
         v,
         size,
@@ -230,7 +221,7 @@ def _source_values(
         zip(_sizes(src)[1:], sizes[1:], strict=True), start=1
     ):
         if have != need:
-            value = _take(ctx, node)(value, d, list(range(need)))
+            value = S.take(ctx.b, value, d, list(range(need)))
     return value, sizes
 
 
@@ -266,7 +257,7 @@ def _gather(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     sizes = _sizes(source)
     targets = _scatter_targets(ctx, node)
     x = _flat(ctx, node, ctx.tensor(node, source), sizes)
-    taken = _take(ctx, node)(x, 1, targets.reshape(-1).tolist())
+    taken = S.take(ctx.b, x, 1, targets.reshape(-1).tolist())
     result = ctx.result_sizes(node)
     return ctx.reshape(node, taken, [sizes[0], targets.numel()], result)
 

@@ -16,17 +16,19 @@ few such layers: linear maps and selects every pass knows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import reduce
 
 import numpy as np
 from xdsl.ir import SSAValue
 
-from taylor_mlir.frontend.compositions import indicator, logical_and, stop_gradient
-from taylor_mlir.ir.builder import TensorBuilder, element_of
-
-Take = Callable[[SSAValue, int, list[int]], SSAValue]
-"""`take(x, dim, positions)`: the slices of x at `positions` along `dim`."""
+from taylor_mlir.frontend.compositions import (
+    indicator,
+    logical_and,
+    slice_along,
+    stop_gradient,
+)
+from taylor_mlir.ir.builder import TensorBuilder, element_of, shape_of
 
 REDUCTIONS = ("set", "sum", "prod", "mean", "amax", "amin")
 
@@ -46,9 +48,25 @@ def candidates(
     return [([p] if include_self or not w else []) + w for p, w in enumerate(written)]
 
 
+def take(b: TensorBuilder, x: SSAValue, dim: int, positions: Sequence[int]):
+    """The slices of x at `positions` (in range) along `dim`, concatenated: a
+    run of consecutive positions is one slice."""
+    runs: list[list[int]] = []
+    for i in positions:
+        if runs and sum(runs[-1]) == i:
+            runs[-1][1] += 1
+        else:
+            runs.append([i, 1])
+    size = shape_of(x)[dim]
+    pieces = [
+        x if (start, length) == (0, size) else slice_along(b, x, dim, start, length)
+        for start, length in runs
+    ]
+    return pieces[0] if len(pieces) == 1 else b.concat(pieces, dim)
+
+
 def scatter_rows(
     b: TensorBuilder,
-    take: Take,
     x: SSAValue,
     v: SSAValue,
     size: int,
@@ -68,7 +86,7 @@ def scatter_rows(
         parts.append(b.fill(_PAD[mode], dims, element_of(x)))
     table = b.concat(parts, 1)
     layers = [
-        take(table, 1, [c[d] if d < len(c) else pad for c in columns])
+        take(b, table, 1, [c[d] if d < len(c) else pad for c in columns])
         for d in range(depth)
     ]
     if depth == 1:
