@@ -14,8 +14,11 @@ matrix compared with 0, a solve is `inv(A) @ B`. They are not linear, so a
 jet never enters one: `taylor-mode` writes each of them on a jet as a finite
 series of matrix products around the primal (`transforms/taylor_mode.py`), in
 which they only see coefficient 0. The torch backend runs torch.linalg's
-kernels (`inv` raises CallError for a singular matrix); the IREE backends refuse
-them with a BackendError (no MLIR dialect IREE reads has them).
+kernels (`inv` raises CallError for a singular matrix); for IREE they are
+composed from tensor-level ops before lowering, by Gauss-Jordan elimination
+with partial pivoting unrolled over a static size up to 16
+(`taylor_mlir/backends/matrix_iree.py`; larger ones are refused with a
+BackendError; a singular matrix gives a non-finite `inv` there, no error).
 """
 
 from __future__ import annotations

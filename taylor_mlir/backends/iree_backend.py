@@ -37,6 +37,7 @@ from xdsl.dialects.builtin import Float64Type, ModuleOp, TensorType
 from xdsl.rewriter import Rewriter
 
 from taylor_mlir.backends.erf_float64 import expand_float64_erf
+from taylor_mlir.backends.matrix_iree import check_matrix_op, expand_matrix_ops
 from taylor_mlir.backends.special_functions_iree import (
     COMPOSITIONS,
     expand_special_functions,
@@ -121,6 +122,7 @@ def lower_for_iree(module: ModuleOp) -> ModuleOp:
     for op in [op for op in lowered.walk() if isinstance(op, StopGradientOp)]:
         Rewriter.replace_op(op, [], [op.input])  # no autograd in IREE: the value
     expand_special_functions(lowered)
+    expand_matrix_ops(lowered)
     expand_float64_erf(lowered)
     ConvertElementwiseToLinalgPass().apply(make_context(), lowered)
     return lowered
@@ -142,11 +144,13 @@ def _element_type(t):
 def check_supported(module: ModuleOp, target: str) -> None:
     """Raises BackendError for ops IREE is known not to compile for target."""
     for op in module.walk():
-        # matrix.py: no op of a dialect IREE reads (the `special` ops are
-        # composed from math ops: special_functions_iree.py, where a new one
-        # needs its composition)
-        uncomposed = op.name.startswith("special.") and type(op) not in COMPOSITIONS
-        if op.name.startswith("matrix.") or uncomposed:
+        # the `special` ops are composed from math ops
+        # (special_functions_iree.py, where a new one needs its composition),
+        # the `matrix` ops by Gauss-Jordan elimination (matrix_iree.py) for
+        # static sizes up to matrix_iree.MAX_SIZE
+        if op.name.startswith("matrix."):
+            check_matrix_op(op)
+        if op.name.startswith("special.") and type(op) not in COMPOSITIONS:
             raise BackendError(
                 f"cannot compile {op.name} with IREE: MLIR has no such op "
                 "(use backend='torch')"

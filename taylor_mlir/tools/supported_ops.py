@@ -4,10 +4,10 @@ The README's "Supported ops" table, generated from the import table.
 Every ATen op the importer has a rule for (`frontend/aten.py` RULES) and every
 op torch's own decompositions rewrite for it (`frontend/export.py`
 DECOMPOSED), with the backends that run it. Rules compose the tensor-level
-vocabulary (docs/ir-conventions.md), which both backends run (the `special`
-ops composed from math ops for IREE: backends/special_functions_iree.py); the
-exception is per-datum linear algebra (`frontend/aten_linalg.py`: the `matrix`
-ops), which iree-cpu refuses with a BackendError.
+vocabulary (docs/ir-conventions.md), which both backends run (for IREE the
+`special` ops composed from math ops: backends/special_functions_iree.py; the
+`matrix` ops of per-datum linear algebra, `frontend/aten_linalg.py`, by
+Gauss-Jordan elimination up to 16 x 16: backends/matrix_iree.py).
 
     python -m taylor_mlir.tools.supported_ops           # print the table
     python -m taylor_mlir.tools.supported_ops --update  # rewrite README.md's
@@ -36,7 +36,7 @@ def _how(name: str) -> tuple[str, bool]:
     """How the importer handles the op `aten::<name>`, and whether iree-cpu
     runs it."""
     if name in {t._schema.name.removeprefix("aten::") for t in LINALG_RULES}:
-        return "rule (`matrix` ops)", False
+        return "rule (`matrix` ops)", True
     functions = [f for f in ELEMENTWISE_FUNCTIONS.values() if f.aten == name]
     if not functions:
         return "rule", True
