@@ -20,8 +20,11 @@ def test_every_rule_and_decomposition_has_a_row():
     } == names
 
 
-def test_special_functions_are_marked_torch_only():
+def test_composed_functions_are_marked_as_running_on_iree():
+    """special ops and matrix ops are composed for IREE (backends/
+    special_functions_iree.py, matrix_iree.py), float64 erf too."""
     rows = {row[0].split("`")[1]: row for row in supported_ops.rows()}
-    assert rows["aten::erfinv"][3].startswith("no")
+    assert rows["aten::erfinv"][3] == "yes"
+    assert rows["aten::_linalg_slogdet"][3] == "yes (up to 16 x 16)"
     assert rows["aten::erf"][3] == "yes"  # composed for float64 (erf_float64.py)
     assert rows["aten::_softmax"][1] == "torch's decomposition"

@@ -37,7 +37,7 @@ from xdsl.ir import SSAValue
 from xdsl.rewriter import Rewriter
 
 from taylor_mlir.dialects.matrix import MATRIX_OPS, DetOp, InvOp, LogAbsDetOp
-from taylor_mlir.errors import BackendError
+from taylor_mlir.errors import BackendError, InternalError
 from taylor_mlir.ir.builder import TensorBuilder, element_of, make_tensor_type
 
 MAX_SIZE = 16
@@ -195,7 +195,8 @@ def compose(b: TensorBuilder, op) -> SSAValue:
         for pivot in pivots:
             total = b.mul(total, pivot)
         return total
-    assert isinstance(op, LogAbsDetOp)
+    if not isinstance(op, LogAbsDetOp):
+        raise InternalError(f"no composition for {op.name}")
     total = elimination.scalar(0.0)
     for pivot in pivots:
         total = b.add(total, b.unary("log", elimination.absolute(pivot)))

@@ -29,29 +29,16 @@ from taylor_mlir.frontend import compositions as compose
 from taylor_mlir.frontend.aten_linalg import LINALG_RULES
 from taylor_mlir.frontend.aten_scatter import SCATTER_RULES
 from taylor_mlir.frontend.export import STOP_GRADIENT
-from taylor_mlir.frontend.lowering import LoweringContext
+from taylor_mlir.frontend.lowering import LoweringContext, RuleTable, node_arg
+from taylor_mlir.frontend.scatter import take
 from taylor_mlir.frontend.sizes import monomial
 from taylor_mlir.ir.builder import DYNAMIC, shape_of
 
 aten = torch.ops.aten
 
 Rule = Callable[[LoweringContext, torch.fx.Node], Any]
-RULES: dict[Any, Rule] = {}
-
-
-def rule(*targets: Any):
-    def register(function: Rule) -> Rule:
-        for target in targets:
-            RULES[target] = function
-        return function
-
-    return register
-
-
-def _arg(node: torch.fx.Node, index: int, name: str, default: Any = None) -> Any:
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name, default)
+RULES = RuleTable()
+rule = RULES.rule
 
 
 def _dim(dim: int, rank: int) -> int:
@@ -118,7 +105,7 @@ def _boolean_result(lower: Rule) -> Rule:
 
 
 def _with_alpha(ctx: LoweringContext, node: torch.fx.Node, b: SSAValue) -> SSAValue:
-    alpha = _arg(node, 2, "alpha", 1)
+    alpha = node_arg(node, 2, "alpha", 1)
     return b if alpha == 1 else ctx.b.mul(b, ctx.fill(node, float(alpha)))
 
 
@@ -307,7 +294,7 @@ def _scalar_tensor(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 
 def _reduced_dims(node: torch.fx.Node) -> list[int]:
     rank = node.args[0].meta["val"].dim()
-    dims = _arg(node, 1, "dim")
+    dims = node_arg(node, 1, "dim")
     if not dims:  # None or []: every dimension
         return list(range(rank))
     return sorted({_dim(d, rank) for d in dims})
@@ -320,7 +307,7 @@ def _sum_over(ctx: LoweringContext, node: torch.fx.Node) -> tuple[SSAValue, int]
     dims = _reduced_dims(node)
     count = math.prod(shape_of(x)[d] for d in dims)
     summed = ctx.b.reduce_sum(x, dims) if dims else x
-    if _arg(node, 2, "keepdim", False):
+    if node_arg(node, 2, "keepdim", False):
         kept = [s for i, s in enumerate(_sizes(source)) if i not in dims]
         summed = ctx.reshape(node, summed, kept, ctx.result_sizes(node))
     return summed, count
@@ -422,7 +409,7 @@ def _expand(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 @rule(aten.cat.default)
 def _cat(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     tensors = [ctx.tensor(node, t) for t in node.args[0]]
-    dim = _dim(_arg(node, 1, "dim", 0), node.meta["val"].dim())
+    dim = _dim(node_arg(node, 1, "dim", 0), node.meta["val"].dim())
     if any(len(shape_of(t)) != node.meta["val"].dim() for t in tensors):
         raise ctx.unsupported(node, "concatenating tensors of different ranks")
     if len(tensors) == 1:
@@ -447,14 +434,14 @@ def _slice_along(
 def _slice(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     source = node.args[0]
     x = ctx.tensor(node, source)
-    dim = _dim(_arg(node, 1, "dim", 0), len(shape_of(x)))
+    dim = _dim(node_arg(node, 1, "dim", 0), len(shape_of(x)))
     size_in, size_out = _sizes(source)[dim], ctx.result_sizes(node)[dim]
     if monomial(size_in) == monomial(size_out):
         return x  # the whole dimension (also how `x[:, 1]` slices the batch)
-    start, step = _arg(node, 2, "start"), _arg(node, 4, "step", 1)
+    start, step = node_arg(node, 2, "start"), node_arg(node, 4, "step", 1)
     if not isinstance(start, int | None) or not isinstance(step, int):
         raise ctx.unsupported(node, "slice bounds must be integers")
-    start, _, step = slice(start, _arg(node, 3, "end"), step).indices(size_in)
+    start, _, step = slice(start, node_arg(node, 3, "end"), step).indices(size_in)
     return _slice_along(ctx, node, x, dim, start, size_out, step)
 
 
@@ -474,7 +461,7 @@ def _select(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 @rule(aten.split_with_sizes.default)
 def _split(ctx: LoweringContext, node: torch.fx.Node) -> list[SSAValue]:
     x = ctx.tensor(node, node.args[0])
-    dim = _dim(_arg(node, 2, "dim", 0), len(shape_of(x)))
+    dim = _dim(node_arg(node, 2, "dim", 0), len(shape_of(x)))
     pieces, start = [], 0
     for piece in node.meta["val"]:
         size = piece.shape[dim]
@@ -576,22 +563,7 @@ def _take(
             node,
             f"index {outside[0]} is out of range for dimension {dim} of size {size}",
         )
-    pieces = [
-        x if length == size else _slice_along(ctx, node, x, dim, start, length, 1)
-        for start, length in _runs([i % size for i in positions])
-    ]
-    return pieces[0] if len(pieces) == 1 else ctx.b.concat(pieces, dim)
-
-
-def _runs(positions: list[int]) -> list[tuple[int, int]]:
-    """Consecutive indices as (start, length): [2, 3, 0] -> [(2, 2), (0, 1)]."""
-    runs: list[tuple[int, int]] = []
-    for i in positions:
-        if runs and sum(runs[-1]) == i:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-        else:
-            runs.append((i, 1))
-    return runs
+    return take(ctx.b, x, dim, [i % size for i in positions])
 
 
 # ------------------------------------------------------------ piecewise
@@ -613,8 +585,8 @@ def _clamp(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     torch's decomposition of clamp needs isnan and bitwise_or of masks."""
     b = ctx.b
     x = ctx.operand(node, node.args[0])
-    lo = _bound(ctx, node, _arg(node, 1, "min"))
-    hi = _bound(ctx, node, _arg(node, 2, "max"))
+    lo = _bound(ctx, node, node_arg(node, 1, "min"))
+    hi = _bound(ctx, node, node_arg(node, 2, "max"))
     y = x
     if lo is not None:
         y = b.select(b.cmpf("olt", x, lo), lo, y)
@@ -632,7 +604,7 @@ def _hardtanh(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     (its torch decomposition is clamp, whose derivative there is 1)."""
     b = ctx.b
     x = ctx.tensor(node, node.args[0])
-    lo, hi = (ctx.fill(node, float(_arg(node, i, n, d))) for i, n, d in _HARDTANH)
+    lo, hi = (ctx.fill(node, float(node_arg(node, i, n, d))) for i, n, d in _HARDTANH)
     inside = b.select(b.cmpf("oge", x, hi), hi, x)
     return b.select(b.cmpf("ole", x, lo), lo, inside)
 
@@ -738,7 +710,7 @@ def _isnan(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 def _reduction_dims(node: torch.fx.Node) -> list[int]:
     """The reduced dims of an op taking one dim, a list of them or none (all)."""
     rank = node.args[0].meta["val"].dim()
-    dims = _arg(node, 1, "dim")
+    dims = node_arg(node, 1, "dim")
     if isinstance(dims, int):
         dims = [dims]
     if not dims or node.target in _FULL_REDUCTIONS:
@@ -888,7 +860,7 @@ def _constant_pad(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """Fills concatenated before and after (torch's decomposition writes into
     a new tensor with copy_); pads come last dimension first."""
     x = ctx.tensor(node, node.args[0])
-    pads, value = node.args[1], float(_arg(node, 2, "value", 0.0))
+    pads, value = node.args[1], float(node_arg(node, 2, "value", 0.0))
     rank = len(shape_of(x))
     for i in range(len(pads) // 2):
         dim = rank - 1 - i
@@ -948,8 +920,8 @@ def _convolution(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 def _pool_geometry(node: torch.fx.Node) -> tuple[list[int], list[int], list[int]]:
     """kernel, stride, padding of a 2-D pooling op (stride defaults to kernel)."""
     kernel = _spatial(node.args[1], 2)
-    stride = _spatial(_arg(node, 2, "stride", []) or kernel, 2)
-    padding = _spatial(_arg(node, 3, "padding", [0]), 2)
+    stride = _spatial(node_arg(node, 2, "stride", []) or kernel, 2)
+    padding = _spatial(node_arg(node, 3, "padding", [0]), 2)
     return kernel, stride, padding
 
 
@@ -980,8 +952,8 @@ def _avg_pool(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     b = ctx.b
     x = ctx.tensor(node, node.args[0])
     kernel, stride, padding = _pool_geometry(node)
-    include_pad = _arg(node, 5, "count_include_pad", True)
-    override = _arg(node, 6, "divisor_override")
+    include_pad = node_arg(node, 5, "count_include_pad", True)
+    override = node_arg(node, 6, "divisor_override")
     out = ctx.result_sizes(node)[-2:]
     size = shape_of(x)[-2:]
     padded = _padded_for(ctx, x, kernel, stride, padding, out, [1, 1], 0.0)
@@ -1023,7 +995,7 @@ def _max_pool(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     b = ctx.b
     x = ctx.tensor(node, node.args[0])
     kernel, stride, padding = _pool_geometry(node)
-    dilation = _spatial(_arg(node, 4, "dilation", [1]), 2)
+    dilation = _spatial(node_arg(node, 4, "dilation", [1]), 2)
     out = list(node.meta["val"][0].shape[-2:])
     padded = _padded_for(ctx, x, kernel, stride, padding, out, dilation, -math.inf)
     pieces = compose.windows(b, padded, kernel, stride, dilation, out)
@@ -1098,8 +1070,8 @@ def _diagonal(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     b = ctx.b
     x = ctx.tensor(node, node.args[0])
     rank = len(shape_of(x))
-    offset = _arg(node, 1, "offset", 0)
-    first, second = (_dim(_arg(node, i, n, d), rank) for i, n, d in _DIAGONAL)
+    offset = node_arg(node, 1, "offset", 0)
+    first, second = (_dim(node_arg(node, i, n, d), rank) for i, n, d in _DIAGONAL)
     _static_dims(ctx, node, x, [first, second])
     rest = [d for d in range(rank) if d not in (first, second)]
     order = [*rest, first, second]
@@ -1155,7 +1127,10 @@ def _sort(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
         dim = node.kwargs.get("dim", -1)
         descending = node.kwargs.get("descending", False)
     else:
-        dim, descending = _arg(node, 1, "dim", -1), _arg(node, 2, "descending", False)
+        dim, descending = (
+            node_arg(node, 1, "dim", -1),
+            node_arg(node, 2, "descending", False),
+        )
     dim = _sorted_dim(ctx, node, x, dim)
     _sort_size(ctx, node, x, dim)
     n = shape_of(x)[dim]
@@ -1169,9 +1144,9 @@ def _topk(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     (torch's CPU topk picks among ties in an unspecified order)."""
     x = ctx.tensor(node, node.args[0])
     k = node.args[1]
-    dim = _sorted_dim(ctx, node, x, _arg(node, 2, "dim", -1))
-    largest = _arg(node, 3, "largest", True)
-    if not _arg(node, 4, "sorted", True):
+    dim = _sorted_dim(ctx, node, x, node_arg(node, 2, "dim", -1))
+    largest = node_arg(node, 3, "largest", True)
+    if not node_arg(node, 4, "sorted", True):
         raise ctx.unsupported(
             node,
             "topk(sorted=False), whose order torch leaves unspecified: use "

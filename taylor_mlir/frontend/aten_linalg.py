@@ -21,29 +21,20 @@ Three primal ops carry them (dialects/matrix.py): `matrix.inv`, `matrix.det`,
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.fx
 from xdsl.ir import SSAValue
 
 from taylor_mlir.errors import CallError
-from taylor_mlir.frontend.lowering import LoweringContext
+from taylor_mlir.frontend.lowering import LoweringContext, RuleTable
 from taylor_mlir.ir import matrix_algebra as M
 
 aten = torch.ops.aten
 
-LINALG_RULES: dict[Any, Callable[[LoweringContext, torch.fx.Node], Any]] = {}
+LINALG_RULES = RuleTable()
 """The rules of this module, which aten.py adds to its `RULES`."""
-
-
-def rule(target: Any):
-    def register(function):
-        LINALG_RULES[target] = function
-        return function
-
-    return register
+rule = LINALG_RULES.rule
 
 
 def _read_results(node: torch.fx.Node) -> set[int]:

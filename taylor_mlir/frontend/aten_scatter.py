@@ -18,7 +18,6 @@ batch with equal rows).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -35,28 +34,14 @@ from taylor_mlir.frontend.compositions import (
     tree_reduce,
 )
 from taylor_mlir.frontend.index_rows import GATHER_AT_EXTREMUM, ONE_ROW
-from taylor_mlir.frontend.lowering import LoweringContext
+from taylor_mlir.frontend.lowering import LoweringContext, RuleTable, node_arg
 from taylor_mlir.ir.builder import DYNAMIC, shape_of
 
 aten = torch.ops.aten
 
-SCATTER_RULES: dict[Any, Callable[[LoweringContext, torch.fx.Node], Any]] = {}
+SCATTER_RULES = RuleTable()
 """The rules of this module, which aten.py adds to its `RULES`."""
-
-
-def rule(*targets: Any):
-    def register(function):
-        for target in targets:
-            SCATTER_RULES[target] = function
-        return function
-
-    return register
-
-
-def _arg(node: torch.fx.Node, index: int, name: str, default: Any = None) -> Any:
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name, default)
+rule = SCATTER_RULES.rule
 
 
 def _sizes(arg: torch.fx.Node) -> list[Any]:
@@ -79,15 +64,13 @@ def _positions(row: list[int]) -> torch.Tensor:
 
 def _constant(ctx: LoweringContext, node: torch.fx.Node, arg: Any) -> torch.Tensor:
     """A constant integer or boolean index tensor."""
-    value = ctx.values.get(arg) if isinstance(arg, torch.fx.Node) else None
-    if not isinstance(value, torch.Tensor):
-        raise ctx.unsupported(
-            node,
-            "the positions written or read are computed from the input: only "
-            "constant indices are supported (a list or a constant tensor, expanded "
-            "to the batch with idx.expand(N, ...) if need be)",
-        )
-    return value
+    return ctx.constant(
+        node,
+        arg,
+        "the positions written or read are computed from the input: only "
+        "constant indices are supported (a list or a constant tensor, expanded "
+        "to the batch with idx.expand(N, ...) if need be)",
+    )
 
 
 def _row_index(ctx: LoweringContext, node: torch.fx.Node, arg: Any) -> torch.Tensor:
@@ -170,7 +153,7 @@ def _index_put(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     `accumulate` (repeated indices add up); bool masks select positions as in
     torch."""
     source, indices, values = node.args[:3]
-    accumulate = _arg(node, 3, "accumulate", False)
+    accumulate = node_arg(node, 3, "accumulate", False)
     sizes = _sizes(source)
     if not indices or indices[0] is not None:
         raise ctx.unsupported(
@@ -228,7 +211,7 @@ def _source_values(
 @rule(aten.scatter.src, aten.scatter.value, aten.scatter_add.default)
 def _scatter(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """torch.scatter (distinct indices) and scatter_add (repeated indices add)."""
-    if _arg(node, 4, "reduce") is not None:
+    if node_arg(node, 4, "reduce") is not None:
         raise ctx.unsupported(node, "scatter's reduce argument: use scatter_reduce")
     targets = _scatter_targets(ctx, node)
     values, sizes = _source_values(ctx, node, node.args[3], targets)
@@ -246,7 +229,7 @@ def _scatter_reduce(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
         raise ctx.unsupported(node, f"the reduction {reduce!r}")
     targets = _scatter_targets(ctx, node)
     values, sizes = _source_values(ctx, node, node.args[3], targets)
-    include_self = _arg(node, 5, "include_self", True)
+    include_self = node_arg(node, 5, "include_self", True)
     return _write(ctx, node, values, sizes, targets, reduce, include_self)
 
 
@@ -293,9 +276,9 @@ def _slice_scatter(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`y[:, a:b] = v`: src written into a slice of the tensor."""
     source, src = node.args[:2]
     sizes = _sizes(source)
-    dim = _arg(node, 2, "dim", 0) % len(sizes)
-    start, end = _arg(node, 3, "start"), _arg(node, 4, "end")
-    step = _arg(node, 5, "step", 1)
+    dim = node_arg(node, 2, "dim", 0) % len(sizes)
+    start, end = node_arg(node, 3, "start"), node_arg(node, 4, "end")
+    step = node_arg(node, 5, "step", 1)
     if dim == 0:
         if _sizes(src)[0] is not sizes[0] and str(_sizes(src)[0]) != str(sizes[0]):
             raise ctx.unsupported(node, "writing to some rows of the batch")

@@ -9,7 +9,7 @@ rules do not depend on the importer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -26,6 +26,27 @@ from taylor_mlir.ir.builder import (
     element_of,
     shape_of,
 )
+
+
+class RuleTable(dict):
+    """ATen op -> its rule `(ctx, node) -> value(s)`; `@table.rule(*ops)`
+    registers one. aten.py's `RULES` is one, and holds the tables of the rule
+    modules beside it (aten_linalg.py, aten_scatter.py)."""
+
+    def rule(self, *targets: Any) -> Callable:
+        def register(function: Callable) -> Callable:
+            for target in targets:
+                self[target] = function
+            return function
+
+        return register
+
+
+def node_arg(node: torch.fx.Node, index: int, name: str, default: Any = None) -> Any:
+    """Argument `index` of a node, given by position or by keyword `name`."""
+    if len(node.args) > index:
+        return node.args[index]
+    return node.kwargs.get(name, default)
 
 
 def op_name(node: torch.fx.Node) -> str:
@@ -67,17 +88,24 @@ class LoweringContext:
     def unsupported(node: torch.fx.Node, detail: str) -> UnsupportedOperatorError:
         return unsupported(node, detail)
 
-    def index(self, node: torch.fx.Node, arg: Any) -> torch.Tensor:
-        """The value of a constant integer index tensor."""
+    def constant(self, node: torch.fx.Node, arg: Any, refusal: str) -> torch.Tensor:
+        """The value of a constant (integer or boolean) tensor, else
+        UnsupportedOperatorError saying `refusal`."""
         value = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
         if not isinstance(value, torch.Tensor):
-            raise self.unsupported(
-                node,
-                "indexing with a tensor of indices computed from the input: only "
-                "constant indices are supported (a list or a constant tensor, "
-                "x[:, [2, 0, 1]]); to pick values by a condition, use "
-                "torch.where(condition, x, 0)",
-            )
+            raise self.unsupported(node, refusal)
+        return value
+
+    def index(self, node: torch.fx.Node, arg: Any) -> torch.Tensor:
+        """The value of a constant integer index tensor."""
+        value = self.constant(
+            node,
+            arg,
+            "indexing with a tensor of indices computed from the input: only "
+            "constant indices are supported (a list or a constant tensor, "
+            "x[:, [2, 0, 1]]); to pick values by a condition, use "
+            "torch.where(condition, x, 0)",
+        )
         if value.dtype == torch.bool:
             raise self.unsupported(
                 node,

@@ -22,6 +22,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from taylor_mlir.backends.matrix_iree import MAX_SIZE as MAX_MATRIX_SIZE
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 from taylor_mlir.frontend.aten import RULES
 from taylor_mlir.frontend.aten_linalg import LINALG_RULES
@@ -32,17 +33,20 @@ END = "<!-- end of supported-ops -->"
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _how(name: str) -> tuple[str, bool]:
-    """How the importer handles the op `aten::<name>`, and whether iree-cpu
-    runs it."""
+def _how(name: str) -> tuple[str, str]:
+    """How the importer handles the op `aten::<name>`, and how iree-cpu runs
+    it."""
     if name in {t._schema.name.removeprefix("aten::") for t in LINALG_RULES}:
-        return "rule (`matrix` ops)", True
+        return (
+            "rule (`matrix` ops)",
+            f"yes (up to {MAX_MATRIX_SIZE} x {MAX_MATRIX_SIZE})",
+        )
     functions = [f for f in ELEMENTWISE_FUNCTIONS.values() if f.aten == name]
     if not functions:
-        return "rule", True
+        return "rule", "yes"
     names = [f"`{f.name}`" for f in functions]
     shown = names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}"
-    return f"elementwise function{'s' * (len(names) > 1)} {shown}", True
+    return f"elementwise function{'s' * (len(names) > 1)} {shown}", "yes"
 
 
 def rows() -> list[tuple[str, str, str, str]]:
@@ -54,8 +58,7 @@ def rows() -> list[tuple[str, str, str, str]]:
     for name, names in overloads.items():
         shown = f" ({', '.join(sorted(names))})" if len(names) > 1 else ""
         shown = shown or ("" if names == ["default"] else f" ({names[0]})")
-        how, on_iree = _how(name.removeprefix("aten::"))
-        iree = "yes" if on_iree else "no (BackendError)"
+        how, iree = _how(name.removeprefix("aten::"))
         table.append((f"`{name}`{shown}", how, "yes", iree))
     for packet in DECOMPOSED:
         table.append(
