@@ -486,7 +486,6 @@ PIECEWISE = [
 ]  # fmt: skip
 
 CASES = DECOMPOSED + OWN_RULES + PIECEWISE
-KINKED = [c for c in CASES if c.at_kinks is not None]
 
 
 def _params(cases: list[Case]) -> list:
@@ -521,29 +520,51 @@ def check_jet(case: Case, x: torch.Tensor, order: int) -> None:
         )
 
 
-@pytest.mark.parametrize("case", _params(CASES))
-def test_the_graph_exercises_the_ops(case: Case):
-    prog = import_torch(case.f, sample(case, 3))
-    targets = {str(n.target) for n in prog.exported.graph.nodes}
-    assert case.aten <= targets, f"missing {case.aten - targets}"
+def case_tests(cases: list[Case]):
+    """The tests of a list of cases, for a module to bind at top level (pytest
+    collects them there): the exported graph has the case's ops, its
+    Laplacian and 4th-order jet are exact, and at kinks (cases with
+    `at_kinks`) the first derivative and the Laplacian follow autograd."""
+    each_case = pytest.mark.parametrize("case", _params(cases))
+    each_kinked = pytest.mark.parametrize(
+        "case", _params([c for c in cases if c.at_kinks is not None])
+    )
+
+    @each_case
+    def test_the_graph_exercises_the_ops(case: Case):
+        prog = import_torch(case.f, sample(case, 3))
+        targets = {str(n.target) for n in prog.exported.graph.nodes}
+        assert case.aten <= targets, f"missing {case.aten - targets}"
+
+    @each_case
+    def test_laplacian(case: Case):
+        check_laplacian(case, sample(case))
+
+    @each_case
+    def test_jet_of_order_4(case: Case):
+        check_jet(case, sample(case, 3), order=4)
+
+    @each_kinked
+    def test_at_kinks_autograds_convention(case: Case):
+        x = case.at_kinks(sample(case, 6))
+        check_jet(case, x, order=1)
+        if case.laplacian_at_kinks:
+            check_laplacian(case, x)
+
+    return (
+        test_the_graph_exercises_the_ops,
+        test_laplacian,
+        test_jet_of_order_4,
+        test_at_kinks_autograds_convention,
+    )
 
 
-@pytest.mark.parametrize("case", _params(CASES))
-def test_laplacian(case: Case):
-    check_laplacian(case, sample(case))
-
-
-@pytest.mark.parametrize("case", _params(CASES))
-def test_jet_of_order_4(case: Case):
-    check_jet(case, sample(case, 3), order=4)
-
-
-@pytest.mark.parametrize("case", _params(KINKED))
-def test_at_kinks_autograds_convention(case: Case):
-    x = case.at_kinks(sample(case, 6))
-    check_jet(case, x, order=1)
-    if case.laplacian_at_kinks:
-        check_laplacian(case, x)
+(
+    test_the_graph_exercises_the_ops,
+    test_laplacian,
+    test_jet_of_order_4,
+    test_at_kinks_autograds_convention,
+) = case_tests(CASES)
 
 
 def test_every_new_rule_has_a_case():

@@ -27,8 +27,7 @@ from test_coverage_ops import (
     _between_multiples,
     _matrix,
     _onto,
-    _params,
-    check_jet,
+    case_tests,
     check_laplacian,
     needs_iree,
     sample,
@@ -41,7 +40,7 @@ from taylor_mlir.errors import (
     RowInteractionError,
     UnsupportedOperatorError,
 )
-from taylor_mlir.frontend import compositions, import_torch
+from taylor_mlir.frontend import compositions
 from taylor_mlir.frontend.aten import RULES
 
 WEIGHTS = torch.arange(1.0, 5.0, dtype=torch.float64)
@@ -228,32 +227,12 @@ CASES = [
          shape=(3, 4)),
 ]  # fmt: skip
 
-KINKED = [c for c in CASES if c.at_kinks is not None]
-
-
-@pytest.mark.parametrize("case", _params(CASES))
-def test_the_graph_exercises_the_ops(case: Case):
-    prog = import_torch(case.f, sample(case, 3))
-    targets = {str(n.target) for n in prog.exported.graph.nodes}
-    assert case.aten <= targets, f"missing {case.aten - targets}"
-
-
-@pytest.mark.parametrize("case", _params(CASES))
-def test_laplacian(case: Case):
-    check_laplacian(case, sample(case))
-
-
-@pytest.mark.parametrize("case", _params(CASES))
-def test_jet_of_order_4(case: Case):
-    check_jet(case, sample(case, 3), order=4)
-
-
-@pytest.mark.parametrize("case", _params(KINKED))
-def test_at_kinks_autograds_convention(case: Case):
-    x = case.at_kinks(sample(case, 6))
-    check_jet(case, x, order=1)
-    if case.laplacian_at_kinks:
-        check_laplacian(case, x)
+(
+    test_the_graph_exercises_the_ops,
+    test_laplacian,
+    test_jet_of_order_4,
+    test_at_kinks_autograds_convention,
+) = case_tests(CASES)
 
 
 def test_every_new_rule_has_a_case():

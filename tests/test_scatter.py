@@ -21,11 +21,16 @@ import importlib.util
 
 import pytest
 import torch
-from test_coverage_ops import Case, check_jet, check_laplacian, sample
+from test_coverage_ops import (
+    Case,
+    _params,
+    case_tests,
+    check_laplacian,
+    sample,
+)
 
 import taylor_mlir as tm
 from taylor_mlir.errors import RowInteractionError, UnsupportedOperatorError
-from taylor_mlir.frontend import import_torch
 from taylor_mlir.frontend.aten_scatter import SCATTER_RULES
 
 HAS_IREE = importlib.util.find_spec("iree.compiler") is not None
@@ -268,18 +273,12 @@ CASES = [
         at_kinks=_argmax_ties,
     ),
 ]
-KINKED = [c for c in CASES if c.at_kinks is not None]
-
-
-def _params(cases):
-    return [pytest.param(c, id=c.id) for c in cases]
-
-
-@pytest.mark.parametrize("case", _params(CASES))
-def test_the_graph_exercises_the_ops(case: Case):
-    prog = import_torch(case.f, sample(case, 3))
-    targets = {str(n.target) for n in prog.exported.graph.nodes}
-    assert case.aten <= targets, f"missing {case.aten - targets}"
+(
+    test_the_graph_exercises_the_ops,
+    test_laplacian,
+    test_jet_of_order_4,
+    test_at_kinks_autograds_convention,
+) = case_tests(CASES)
 
 
 @pytest.mark.parametrize("case", _params(CASES))
@@ -288,23 +287,6 @@ def test_values(case: Case):
     torch.testing.assert_close(
         tm.compile_function(case.f, x)(x), case.f(x), rtol=1e-12, atol=1e-12
     )
-
-
-@pytest.mark.parametrize("case", _params(CASES))
-def test_laplacian(case: Case):
-    check_laplacian(case, sample(case))
-
-
-@pytest.mark.parametrize("case", _params(CASES))
-def test_jet_of_order_4(case: Case):
-    check_jet(case, sample(case, 3), order=4)
-
-
-@pytest.mark.parametrize("case", _params(KINKED))
-def test_at_ties_autograds_convention(case: Case):
-    x = case.at_kinks(sample(case, 6))
-    check_jet(case, x, order=1)
-    check_laplacian(case, x)
 
 
 def test_every_rule_has_a_case():
