@@ -13,6 +13,7 @@ import importlib.util
 
 import pytest
 import torch
+from test_linalg import FermiNetLike
 from torch import nn
 
 import taylor_mlir as tm
@@ -98,22 +99,6 @@ def test_singular_matrices():
     assert not torch.isfinite(got[2, 2:]).all()
     assert got[1, 0].abs() < 1e-12 and got[1, 1] < -25
     assert torch.linalg.det(zero) == 0 and torch.linalg.slogdet(zero)[1] == -torch.inf
-
-
-class FermiNetLike(nn.Module):
-    """log |det M(x)| of an n x n matrix a small MLP builds from x."""
-
-    def __init__(self, dim: int, n: int, seed: int):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.n = n
-        self.net = nn.Sequential(
-            nn.Linear(dim, 8), nn.Tanh(), nn.Linear(8, n * n)
-        ).double()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.net(x).reshape(-1, self.n, self.n)
-        return torch.linalg.slogdet(m + torch.eye(self.n, dtype=x.dtype))[1]
 
 
 @pytest.mark.parametrize("collapsed", [True, False], ids=["collapsed", "standard"])

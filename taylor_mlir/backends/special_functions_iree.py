@@ -392,6 +392,22 @@ def _shifted(
     return pairs, end
 
 
+def _reflected_recurrence(
+    v: _Values, x: SSAValue, start: int, term: Callable[[SSAValue], SSAValue]
+) -> tuple[SSAValue, SSAValue, list[SSAValue], SSAValue]:
+    """The recurrence digamma and polygamma share, at the argument of the
+    reflection formula: w = 1 - x where x < 0, else x, shifted up to `start`.
+    Returns x < 0, w, the terms `term(w + k)` of the shifts taken (0 for the
+    others) and w + m, the first shift >= start."""
+    b = v.b
+    negative = b.cmpf("olt", x, v.c(0.0))
+    w = b.select(negative, b.sub(v.c(1.0), x), x)
+    shifted, y = _shifted(v, w, start)
+    zero = v.c(0.0)
+    terms = [b.select(active, term(t), zero) for t, active in shifted]
+    return negative, w, terms, y
+
+
 def _sum_reverse(v: _Values, terms: list[SSAValue], tail: SSAValue) -> SSAValue:
     """tail + sum(terms), the smallest (last) first."""
     total = tail
@@ -438,11 +454,10 @@ def _cot_pi(v: _Values, x: SSAValue) -> SSAValue:
 
 def digamma(b: TensorBuilder, x: SSAValue) -> SSAValue:
     v = _Values(b, x)
-    negative = b.cmpf("olt", x, v.c(0.0))
-    w = b.select(negative, b.sub(v.c(1.0), x), x)
-    shifted, y = _shifted(v, w, DIGAMMA_START)
+    negative, w, terms, y = _reflected_recurrence(
+        v, x, DIGAMMA_START, lambda t: b.div(v.c(-1.0), t)
+    )
     zero = v.c(0.0)
-    terms = [b.select(active, b.div(v.c(-1.0), t), zero) for t, active in shifted]
     inverse = b.div(v.c(1.0), y)
     square = b.mul(inverse, inverse)
     series = b.mul(square, v.horner(_digamma_coefficients(), square))
@@ -517,15 +532,11 @@ def polygamma(n: int) -> Callable[[TensorBuilder, SSAValue], SSAValue]:
 
     def compose(b: TensorBuilder, x: SSAValue) -> SSAValue:
         v = _Values(b, x)
-        negative = b.cmpf("olt", x, v.c(0.0))
-        w = b.select(negative, b.sub(v.c(1.0), x), x)
-        shifted, y = _shifted(v, w, ZETA_START)
-        zero = v.c(0.0)
         scale = v.c(sign * factorial)
-        terms = [
-            b.select(active, _scaled_inverse_power(v, t, s, scale), zero)
-            for t, active in shifted
-        ]
+        negative, _, terms, y = _reflected_recurrence(
+            v, x, ZETA_START, lambda t: _scaled_inverse_power(v, t, s, scale)
+        )
+        zero = v.c(0.0)
         inverse = b.div(v.c(1.0), y)
         bracket = b.add(
             b.add(v.c(1.0 / (s - 1)), b.mul(v.c(0.5), inverse)),

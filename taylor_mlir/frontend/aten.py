@@ -24,12 +24,16 @@ from xdsl.ir import SSAValue
 
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
 from taylor_mlir.dialects.special import MAX_POLYGAMMA
-from taylor_mlir.dialects.taylor import StopGradientOp
 from taylor_mlir.frontend import compositions as compose
 from taylor_mlir.frontend.aten_linalg import LINALG_RULES
 from taylor_mlir.frontend.aten_scatter import SCATTER_RULES
 from taylor_mlir.frontend.export import STOP_GRADIENT
-from taylor_mlir.frontend.lowering import LoweringContext, RuleTable, node_arg
+from taylor_mlir.frontend.lowering import (
+    LoweringContext,
+    RuleTable,
+    node_arg,
+    node_sizes,
+)
 from taylor_mlir.frontend.scatter import take
 from taylor_mlir.frontend.sizes import monomial
 from taylor_mlir.ir.builder import DYNAMIC, shape_of
@@ -43,10 +47,6 @@ rule = RULES.rule
 
 def _dim(dim: int, rank: int) -> int:
     return dim + rank if dim < 0 else dim
-
-
-def _sizes(arg: torch.fx.Node) -> list[Any]:
-    return list(arg.meta["val"].shape)
 
 
 # ------------------------------------------------------------------ copies
@@ -63,7 +63,7 @@ def _identity(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 def _stop_gradient(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`x.detach()`, or a result of a `torch.no_grad()` region: a constant for
     differentiation."""
-    return ctx.b.insert(StopGradientOp(ctx.tensor(node, node.args[0]))).results[0]
+    return ctx.b.stop_gradient(ctx.tensor(node, node.args[0]))
 
 
 @rule(aten._to_copy.default)
@@ -208,7 +208,7 @@ def _abs(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     b = ctx.b
     x = ctx.tensor(node, node.args[0])
     zero = b.full_like(x, 0.0)
-    plain = compose.stop_gradient(b, x)
+    plain = b.stop_gradient(x)
     rest = b.select(b.cmpf("olt", x, zero), b.neg(x), b.mul(plain, plain))
     return b.select(b.cmpf("ogt", x, zero), x, rest)
 
@@ -239,7 +239,7 @@ def _atan2(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     +-pi/2 - atan(x/y); 0 at the origin (+-0 not told apart)."""
     b = ctx.b
     y, x = (ctx.operand(node, arg) for arg in node.args[:2])
-    y0, x0 = compose.stop_gradient(b, y), compose.stop_gradient(b, x)  # branches
+    y0, x0 = b.stop_gradient(y), b.stop_gradient(x)  # branches
     fill = lambda v: ctx.fill(node, v)  # noqa: E731
     zero = fill(0.0)
     atan = ELEMENTWISE_FUNCTIONS["atan"]
@@ -308,7 +308,7 @@ def _sum_over(ctx: LoweringContext, node: torch.fx.Node) -> tuple[SSAValue, int]
     count = math.prod(shape_of(x)[d] for d in dims)
     summed = ctx.b.reduce_sum(x, dims) if dims else x
     if node_arg(node, 2, "keepdim", False):
-        kept = [s for i, s in enumerate(_sizes(source)) if i not in dims]
+        kept = [s for i, s in enumerate(node_sizes(source)) if i not in dims]
         summed = ctx.reshape(node, summed, kept, ctx.result_sizes(node))
     return summed, count
 
@@ -367,12 +367,14 @@ def _shared_matrix(
     ctx: LoweringContext, node: torch.fx.Node, arg: torch.fx.Node
 ) -> SSAValue | None:
     """The 2-D matrix M when `arg` is `expand(M)` (through no-op views), else None."""
-    while arg.target in _SAME_SHAPE_VIEWS and _sizes(arg) == _sizes(arg.args[0]):
+    while arg.target in _SAME_SHAPE_VIEWS and node_sizes(arg) == node_sizes(
+        arg.args[0]
+    ):
         arg = arg.args[0]
     if arg.target is not aten.expand.default:
         return None
     source = arg.args[0]
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     if any(isinstance(s, torch.SymInt) for s in sizes) or len(sizes) not in (2, 3):
         return None
     if len(sizes) == 3 and sizes[0] != 1:
@@ -398,7 +400,7 @@ def _permute(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 def _reshape(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     source = node.args[0]
     x = ctx.tensor(node, source)
-    return ctx.reshape(node, x, _sizes(source), ctx.result_sizes(node))
+    return ctx.reshape(node, x, node_sizes(source), ctx.result_sizes(node))
 
 
 @rule(aten.expand.default)
@@ -435,7 +437,7 @@ def _slice(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     source = node.args[0]
     x = ctx.tensor(node, source)
     dim = _dim(node_arg(node, 1, "dim", 0), len(shape_of(x)))
-    size_in, size_out = _sizes(source)[dim], ctx.result_sizes(node)[dim]
+    size_in, size_out = node_sizes(source)[dim], ctx.result_sizes(node)[dim]
     if monomial(size_in) == monomial(size_out):
         return x  # the whole dimension (also how `x[:, 1]` slices the batch)
     start, step = node_arg(node, 2, "start"), node_arg(node, 4, "step", 1)
@@ -453,7 +455,7 @@ def _select(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     dim, index = _dim(node.args[1], rank), node.args[2]
     index = index + shape_of(x)[dim] if index < 0 else index
     row = _slice_along(ctx, node, x, dim, index, 1, 1)
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     sizes[dim] = 1
     return ctx.reshape(node, row, sizes, ctx.result_sizes(node))
 
@@ -465,7 +467,7 @@ def _split(ctx: LoweringContext, node: torch.fx.Node) -> list[SSAValue]:
     pieces, start = [], 0
     for piece in node.meta["val"]:
         size = piece.shape[dim]
-        if monomial(size) == monomial(_sizes(node.args[0])[dim]):
+        if monomial(size) == monomial(node_sizes(node.args[0])[dim]):
             pieces.append(x)
         else:
             pieces.append(_slice_along(ctx, node, x, dim, start, size, 1))
@@ -501,7 +503,7 @@ def _index(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
         )
     source = node.args[0]
     x = ctx.tensor(node, source)
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     extents = [shape_of(x)[d] for d in dims]
     if DYNAMIC in extents:
         raise ctx.unsupported(node, "indexing a dimension of dynamic size")
@@ -545,7 +547,7 @@ def _gather(
         raise ctx.unsupported(node, "indexing a dimension of dynamic size")
     positions = ctx.index(node, index).reshape(-1).tolist()
     gathered = _take(ctx, node, x, dim, positions)
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     sizes[dim] = len(positions)
     return ctx.reshape(node, gathered, sizes, ctx.result_sizes(node))
 
@@ -641,7 +643,7 @@ def _constant_unary(compute: Callable[[Any, SSAValue], SSAValue]) -> Rule:
 
     def lower(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
         x = ctx.tensor(node, node.args[0])
-        return compute(ctx.b, compose.stop_gradient(ctx.b, x))
+        return compute(ctx.b, ctx.b.stop_gradient(x))
 
     return lower
 
@@ -683,14 +685,14 @@ def _div_rounding(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     quotient = b.div(x, y)
     if mode is None:
         return quotient
-    return compose.trunc(b, compose.stop_gradient(b, quotient))
+    return compose.trunc(b, b.stop_gradient(quotient))
 
 
 @rule(aten.round.decimals)
 def _round_decimals(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """As torch: rint(x * 10^d) / 10^d, or rint(x / 10^-d) * 10^-d for d < 0."""
     b = ctx.b
-    x = compose.stop_gradient(b, ctx.tensor(node, node.args[0]))
+    x = b.stop_gradient(ctx.tensor(node, node.args[0]))
     decimals = node.kwargs.get("decimals", 0)
     scale = ctx.fill(node, float(10 ** abs(decimals)))
     if decimals >= 0:
@@ -731,7 +733,7 @@ def _reduced_result(
     ctx: LoweringContext, node: torch.fx.Node, reduced: SSAValue, dims: list[int]
 ) -> SSAValue:
     """A value with `dims` dropped, shaped as the node's result (keepdim)."""
-    sizes = [s for i, s in enumerate(_sizes(node.args[0])) if i not in dims]
+    sizes = [s for i, s in enumerate(node_sizes(node.args[0])) if i not in dims]
     value = node.meta["val"]
     result = list((value[0] if isinstance(value, list | tuple) else value).shape)
     return reduced if sizes == result else ctx.reshape(node, reduced, sizes, result)
@@ -768,7 +770,7 @@ def _prod(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     dims = _reduction_dims(node)
     _static_dims(ctx, node, x, dims)
     kept = compose.product(ctx.b, x, dims)
-    sizes = [1 if i in dims else s for i, s in enumerate(_sizes(node.args[0]))]
+    sizes = [1 if i in dims else s for i, s in enumerate(node_sizes(node.args[0]))]
     return ctx.reshape(node, kept, sizes, ctx.result_sizes(node))
 
 
@@ -793,7 +795,7 @@ def _var(ctx: LoweringContext, node: torch.fx.Node) -> Any:
     source = node.args[0]
     x = ctx.tensor(node, source)
     dims = _reduction_dims(node)
-    count = math.prod(_sizes(source)[d] for d in dims)  # not the batch (rows.py)
+    count = math.prod(node_sizes(source)[d] for d in dims)  # not the batch (rows.py)
     mean = b.reduce_sum(x, dims)
     mean = b.div(mean, b.full_like(mean, float(count)))
     deviation = b.sub(x, b.broadcast(mean, b.dims(x), dims))
@@ -803,7 +805,7 @@ def _var(ctx: LoweringContext, node: torch.fx.Node) -> Any:
     var = b.div(squares, b.full_like(squares, float(count - correction)))
     if node.target is aten.var.correction:
         return _reduced_result(ctx, node, var, dims)
-    sizes = [s for i, s in enumerate(_sizes(source)) if i not in dims]
+    sizes = [s for i, s in enumerate(node_sizes(source)) if i not in dims]
     kept = list(node.meta["val"][0].shape)
     return [
         ctx.reshape(node, v, sizes, kept) if sizes != kept else v for v in (var, mean)
@@ -835,7 +837,7 @@ def _batch_norm(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     saved mean and inverse deviation (empty in eval mode) are not used."""
     b = ctx.b
     x, weight, bias, mean, var, _, eps = node.args[:7]
-    rank, channels = x.meta["val"].dim(), _sizes(x)[1]
+    rank, channels = x.meta["val"].dim(), node_sizes(x)[1]
     mean, var = ctx.tensor(node, mean), ctx.tensor(node, var)
     scale = b.div(
         b.full_like(var, 1.0), b.unary("sqrt", b.add(var, b.full_like(var, eps)))
@@ -1001,10 +1003,10 @@ def _max_pool(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     pieces = compose.windows(b, padded, kernel, stride, dilation, out)
     best = pieces[0]
     for piece in pieces[1:]:
-        plain = compose.stop_gradient(b, piece)
+        plain = b.stop_gradient(piece)
         wins = compose.logical_or(
             b,
-            b.cmpf("ogt", plain, compose.stop_gradient(b, best)),
+            b.cmpf("ogt", plain, b.stop_gradient(best)),
             b.cmpf("une", plain, plain),
         )
         best = b.select(wins, piece, best)
@@ -1041,7 +1043,7 @@ def _group_norm(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     x through as_strided.)"""
     b = ctx.b
     x, weight, bias, _, channels, _, groups, eps = node.args
-    sizes = _sizes(x)
+    sizes = node_sizes(x)
     per_group = math.prod(sizes[2:]) * (channels // groups)
     grouped = [sizes[0], groups, per_group]
     g = ctx.reshape(node, ctx.tensor(node, x), sizes, grouped)
@@ -1210,7 +1212,7 @@ def _cdist(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     result = ctx.result_sizes(node)
     values = []
     for arg, points in ((x1, result[-2]), (x2, result[-1])):
-        sizes = _sizes(arg)
+        sizes = node_sizes(arg)
         value = ctx.tensor(node, arg)
         if len(sizes) < len(result):
             sizes, value = (

@@ -125,7 +125,7 @@ def _slogdet(ctx: LoweringContext, node: torch.fx.Node) -> list:
     _only_reads(ctx, node, {0, 1}, "the sign and log |det|")
     a = _matrices(ctx, node, node.args[0])
     read = _read_results(node)
-    sign = _sign(ctx, M.det(ctx.b, M.stop_gradient(ctx.b, a))) if 0 in read else None
+    sign = _sign(ctx, M.det(ctx.b, ctx.b.stop_gradient(a))) if 0 in read else None
     logabsdet = M.logabsdet(ctx.b, a) if 1 in read else None
     return [sign, logabsdet, None, None]
 

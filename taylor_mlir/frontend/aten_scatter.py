@@ -30,11 +30,15 @@ from taylor_mlir.frontend.compositions import (
     logical_and,
     logical_or,
     prefix_sum,
-    stop_gradient,
     tree_reduce,
 )
 from taylor_mlir.frontend.index_rows import GATHER_AT_EXTREMUM, ONE_ROW
-from taylor_mlir.frontend.lowering import LoweringContext, RuleTable, node_arg
+from taylor_mlir.frontend.lowering import (
+    LoweringContext,
+    RuleTable,
+    node_arg,
+    node_sizes,
+)
 from taylor_mlir.ir.builder import DYNAMIC, shape_of
 
 aten = torch.ops.aten
@@ -42,10 +46,6 @@ aten = torch.ops.aten
 SCATTER_RULES = RuleTable()
 """The rules of this module, which aten.py adds to its `RULES`."""
 rule = SCATTER_RULES.rule
-
-
-def _sizes(arg: torch.fx.Node) -> list[Any]:
-    return list(arg.meta["val"].shape)
 
 
 def _row_sizes(ctx: LoweringContext, node: torch.fx.Node, sizes: list) -> list[int]:
@@ -108,7 +108,7 @@ def _write(
     first) written at the flat row positions `targets` (shaped like a row of
     values)."""
     source = node.args[0]
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     size = math.prod(_row_sizes(ctx, node, sizes))
     if mode == "set" and targets.unique().numel() != targets.numel():
         raise ctx.unsupported(
@@ -154,7 +154,7 @@ def _index_put(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     torch."""
     source, indices, values = node.args[:3]
     accumulate = node_arg(node, 3, "accumulate", False)
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     if not indices or indices[0] is not None:
         raise ctx.unsupported(
             node,
@@ -187,7 +187,7 @@ def _scatter_dim(ctx: LoweringContext, node: torch.fx.Node) -> int:
 
 
 def _scatter_targets(ctx: LoweringContext, node: torch.fx.Node) -> torch.Tensor:
-    row = _row_sizes(ctx, node, _sizes(node.args[0]))
+    row = _row_sizes(ctx, node, node_sizes(node.args[0]))
     index = _row_index(ctx, node, node.args[2])
     return _positions(row).gather(_scatter_dim(ctx, node) - 1, index)
 
@@ -196,12 +196,12 @@ def _source_values(
     ctx: LoweringContext, node: torch.fx.Node, src: Any, targets: torch.Tensor
 ) -> tuple[SSAValue, list]:
     """src cut to the index's shape (torch reads only that part of it)."""
-    sizes = [_sizes(node.args[0])[0], *targets.shape]
+    sizes = [node_sizes(node.args[0])[0], *targets.shape]
     if isinstance(src, int | float):
         return _values(ctx, node, src, sizes), sizes
     value = ctx.tensor(node, src)
     for d, (have, need) in enumerate(
-        zip(_sizes(src)[1:], sizes[1:], strict=True), start=1
+        zip(node_sizes(src)[1:], sizes[1:], strict=True), start=1
     ):
         if have != need:
             value = S.take(ctx.b, value, d, list(range(need)))
@@ -237,7 +237,7 @@ def _scatter_reduce(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 def _gather(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """Reads at a constant index (the same every row): slices of the flat row."""
     source = node.args[0]
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     targets = _scatter_targets(ctx, node)
     x = _flat(ctx, node, ctx.tensor(node, source), sizes)
     taken = S.take(ctx.b, x, 1, targets.reshape(-1).tolist())
@@ -255,7 +255,7 @@ def _gather_at_extremum(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     dim, largest = node.args[2:4]
     if shape_of(y)[dim] == DYNAMIC:
         raise ctx.unsupported(node, "argmax along a dimension of dynamic size")
-    plain = stop_gradient(b, y)
+    plain = b.stop_gradient(y)
     best = tree_reduce(b, plain, dim, b.maximum if largest else b.minimum)
     spread = ctx.broadcast_to(best, b.dims(y))
     # torch's argmax takes a NaN as the maximum
@@ -263,7 +263,7 @@ def _gather_at_extremum(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     count = prefix_sum(b, indicator(b, chosen, y), dim)
     first = logical_and(b, chosen, b.cmpf("oeq", count, b.full_like(y, 1.0)))
     picked = b.reduce_sum(b.select(first, x, b.full_like(x, 0.0)), [dim])
-    kept = list(_sizes(node.args[0]))
+    kept = list(node_sizes(node.args[0]))
     kept.pop(dim)
     return ctx.reshape(node, picked, kept, ctx.result_sizes(node))
 
@@ -275,19 +275,21 @@ def _gather_at_extremum(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 def _slice_scatter(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """`y[:, a:b] = v`: src written into a slice of the tensor."""
     source, src = node.args[:2]
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     dim = node_arg(node, 2, "dim", 0) % len(sizes)
     start, end = node_arg(node, 3, "start"), node_arg(node, 4, "end")
     step = node_arg(node, 5, "step", 1)
     if dim == 0:
-        if _sizes(src)[0] is not sizes[0] and str(_sizes(src)[0]) != str(sizes[0]):
+        if node_sizes(src)[0] is not sizes[0] and str(node_sizes(src)[0]) != str(
+            sizes[0]
+        ):
             raise ctx.unsupported(node, "writing to some rows of the batch")
         return ctx.broadcast_to(ctx.tensor(node, src), ctx.result_dims(node))
     row = _row_sizes(ctx, node, sizes)
     index = [slice(None)] * len(row)
     index[dim - 1] = slice(start, end, step)
     targets = _positions(row)[tuple(index)]
-    return _write(ctx, node, ctx.tensor(node, src), _sizes(src), targets, "set")
+    return _write(ctx, node, ctx.tensor(node, src), node_sizes(src), targets, "set")
 
 
 @rule(aten.copy.default)
@@ -302,7 +304,7 @@ def _masked_scatter(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     n of the result takes row n of source when every row of the mask has as
     many true elements as a row of source."""
     source, mask, values = node.args[:3]
-    sizes = _sizes(source)
+    sizes = node_sizes(source)
     row = _row_sizes(ctx, node, sizes)
     full = _constant(ctx, node, mask)
     full = full.expand(*([1] * (len(sizes) - full.dim())), *full.shape)
@@ -310,12 +312,14 @@ def _masked_scatter(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
         raise ctx.unsupported(node, "a mask that differs between rows of the batch")
     mask_row = full[0].expand(row)
     targets = _positions(row)[mask_row]
-    per_row = math.prod(_sizes(values)[1:])
+    per_row = math.prod(node_sizes(values)[1:])
     if per_row != targets.numel():
         raise ctx.unsupported(
             node,
             f"each row of the mask selects {targets.numel()} elements but a row of "
             f"the source has {per_row}: the rows of the batch would mix",
         )
-    v = ctx.reshape(node, ctx.tensor(node, values), _sizes(values), [sizes[0], per_row])
+    v = ctx.reshape(
+        node, ctx.tensor(node, values), node_sizes(values), [sizes[0], per_row]
+    )
     return _write(ctx, node, v, [sizes[0], per_row], targets, "set")

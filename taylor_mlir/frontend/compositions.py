@@ -22,7 +22,6 @@ import numpy as np
 from xdsl.ir import SSAValue
 
 from taylor_mlir.dialects.elementwise import ELEMENTWISE_FUNCTIONS
-from taylor_mlir.dialects.taylor import StopGradientOp
 from taylor_mlir.ir.builder import (
     Dim,
     IRElementwiseOps,
@@ -32,10 +31,6 @@ from taylor_mlir.ir.builder import (
 )
 
 Combine = Callable[[SSAValue, SSAValue], SSAValue]
-
-
-def stop_gradient(b: TensorBuilder, x: SSAValue) -> SSAValue:
-    return b.insert(StopGradientOp(x)).results[0]
 
 
 def logical_and(b: TensorBuilder, p: SSAValue, q: SSAValue) -> SSAValue:
@@ -193,7 +188,7 @@ def extremum(
     (`max.dim`'s index) is used instead. Infinite and NaN maxima are kept
     as they are."""
     combine = b.maximum if largest else b.minimum
-    plain = stop_gradient(b, x)
+    plain = b.stop_gradient(x)
     kept = plain
     for dim in dims:
         kept = tree_reduce(b, kept, dim, combine)
@@ -378,7 +373,7 @@ def sorted_values(
 ) -> SSAValue:
     """The first `count` values of x sorted along `dim` (all n for sort, k for
     topk), each carrying the jet of the element the stable sort puts there."""
-    ranks = sort_ranks(b, stop_gradient(b, x), dim, descending)
+    ranks = sort_ranks(b, b.stop_gradient(x), dim, descending)
     dims = b.dims(x)
     full = [*dims[:dim], count, *dims[dim:]]  # [..., k, i, ...]
     spread_ranks = b.broadcast(ranks, full, [dim])
@@ -396,7 +391,7 @@ def _running_extremum(b: TensorBuilder, largest: bool) -> Combine:
     and NaNs take the latest index."""
 
     def combine(later: SSAValue, earlier: SSAValue) -> SSAValue:
-        l0, e0 = stop_gradient(b, later), stop_gradient(b, earlier)
+        l0, e0 = b.stop_gradient(later), b.stop_gradient(earlier)
         wins = logical_or(b, _isnan(b, l0), b.cmpf("oge" if largest else "ole", l0, e0))
         return b.select(wins, later, earlier)
 
@@ -415,10 +410,10 @@ def _log_add_exp(b: TensorBuilder) -> Combine:
     on the primal (no overflow); an infinite or NaN hi is the result."""
 
     def combine(a: SSAValue, c: SSAValue) -> SSAValue:
-        first = b.cmpf("oge", stop_gradient(b, a), stop_gradient(b, c))
+        first = b.cmpf("oge", b.stop_gradient(a), b.stop_gradient(c))
         hi, lo = b.select(first, a, c), b.select(first, c, a)
         value = b.add(hi, b.unary("log1p", b.unary("exp", b.sub(lo, hi))))
-        return b.select(nonfinite(b, stop_gradient(b, hi)), hi, value)
+        return b.select(nonfinite(b, b.stop_gradient(hi)), hi, value)
 
     return combine
 
@@ -442,7 +437,7 @@ def remainder(b: TensorBuilder, x: SSAValue, y: SSAValue, floored: bool) -> SSAV
     sign of x, as torch's; for |x / y| >= 2^53 the value is not torch's (NaN
     where x / y overflows). y = 0 or x infinite gives NaN; by an
     infinite y, fmod is x and remainder x or y (the sign of y), as torch."""
-    x0, y0 = stop_gradient(b, x), stop_gradient(b, y)
+    x0, y0 = b.stop_gradient(x), b.stop_gradient(y)
     quotient = b.div(x0, y0)
     q = trunc(b, quotient)
     zero = b.full_like(x0, 0.0)
@@ -512,7 +507,7 @@ def hypot(b: TensorBuilder, x: SSAValue, y: SSAValue) -> SSAValue:
     """sqrt(x^2 + y^2) scaled by the larger magnitude m (a primal constant:
     m sqrt((x/m)^2 + (y/m)^2), no overflow or underflow); infinite if either
     is (even with a NaN), as C's hypot."""
-    x0, y0 = stop_gradient(b, x), stop_gradient(b, y)
+    x0, y0 = b.stop_gradient(x), b.stop_gradient(y)
     ax, ay = _magnitude(b, x0), _magnitude(b, y0)
     m = b.maximum(ax, ay)
     zero = b.full_like(x0, 0.0)
@@ -543,22 +538,22 @@ def pairwise_distances(
     a = b.broadcast(x1, full, [rank - 1])
     c = b.broadcast(x2, full, [rank - 2])
     d = b.sub(a, c)
-    plain = stop_gradient(b, d)
+    plain = b.stop_gradient(d)
     zero = b.full_like(d, 0.0)
     magnitude = b.select(b.cmpf("olt", plain, zero), b.neg(d), d)
     if p == 0:
         return b.reduce_sum(indicator(b, b.cmpf("une", plain, zero), d), [rank])
     if p == float("inf"):
-        kept = tree_reduce(b, stop_gradient(b, magnitude), rank, b.maximum)
+        kept = tree_reduce(b, b.stop_gradient(magnitude), rank, b.maximum)
         spread = _broadcast_kept(b, kept, d, [rank])
-        chosen = b.cmpf("oeq", stop_gradient(b, magnitude), spread)
+        chosen = b.cmpf("oeq", b.stop_gradient(magnitude), spread)
         offsets = b.select(chosen, b.sub(magnitude, spread), zero)
         return b.add(_drop(b, kept, [rank]), b.reduce_sum(offsets, [rank]))
     if p == 1:
         return b.reduce_sum(magnitude, [rank])
     powered = b.mul(d, d) if p == 2 else power(b, magnitude, p)
     total = b.reduce_sum(powered, [rank])
-    total0 = stop_gradient(b, total)
+    total0 = b.stop_gradient(total)
     zero_total = b.cmpf("oeq", total0, b.full_like(total0, 0.0))
     safe = b.select(zero_total, b.full_like(total0, 1.0), total)
     root = power(b, safe, 1.0 / p)

@@ -49,6 +49,11 @@ def node_arg(node: torch.fx.Node, index: int, name: str, default: Any = None) ->
     return node.kwargs.get(name, default)
 
 
+def node_sizes(arg: torch.fx.Node) -> list[Any]:
+    """The sizes of a node's value, from its metadata (symbolic where dynamic)."""
+    return list(arg.meta["val"].shape)
+
+
 def op_name(node: torch.fx.Node) -> str:
     """The ATen op of a node as errors name it (`aten::add.Tensor`)."""
     target = node.target

@@ -26,7 +26,6 @@ from taylor_mlir.frontend.compositions import (
     indicator,
     logical_and,
     slice_along,
-    stop_gradient,
 )
 from taylor_mlir.ir.builder import TensorBuilder, element_of, shape_of
 
@@ -123,7 +122,7 @@ def _extremum(
     the jets of the candidates equal to it (scatter_reduce's autograd
     convention: ties split the gradient evenly)."""
     combine = b.maximum if largest else b.minimum
-    plain = [stop_gradient(b, layer) for layer in layers]
+    plain = [b.stop_gradient(layer) for layer in layers]
     best = plain[0]  # candidate 0 of every position is valid
     for p, ok in zip(plain[1:], valid[1:], strict=True):
         best = b.select(ok, combine(best, p), best)

@@ -186,6 +186,10 @@ class TensorBuilder:
         """`arith.cmpf` (predicate such as "ogt", "olt", "oeq"): a tensor of i1."""
         return self._result(CmpfOp(a, b, predicate))
 
+    def stop_gradient(self, x: SSAValue) -> SSAValue:
+        """x as a constant for differentiation (`taylor.stop_gradient`)."""
+        return self.insert(StopGradientOp(x)).results[0]
+
     def select(self, condition: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
         return self._result(SelectOp(condition, a, b))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from xdsl.ir import SSAValue
 
 from taylor_mlir.dialects.matrix import DetOp, InvOp, LogAbsDetOp
-from taylor_mlir.dialects.taylor import StopGradientOp
 from taylor_mlir.ir.builder import TensorBuilder, shape_of
 
 
@@ -54,10 +53,6 @@ def trace_of_product(b: TensorBuilder, a: SSAValue, c: SSAValue) -> SSAValue:
     """tr(a c) = sum_ij a_ij c_ji, without forming the product."""
     r = len(shape_of(a))
     return b.reduce_sum(b.mul(a, transpose(b, c)), [r - 2, r - 1])
-
-
-def stop_gradient(b: TensorBuilder, x: SSAValue) -> SSAValue:
-    return b.insert(StopGradientOp(x)).results[0]
 
 
 def inv(b: TensorBuilder, x: SSAValue) -> SSAValue:
