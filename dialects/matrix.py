@@ -67,9 +67,9 @@ class _MatrixOp(IRDLOperation):
             )
         expected = shape[:-2] if self.REDUCES_MATRIX else shape
         if list(self.result.type.get_shape()) != expected:
+            want = TensorType(self.input.type.get_element_type(), expected)
             raise VerifyException(
-                f"{self.name} of {self.input.type} has shape {expected}, not "
-                f"{self.result.type}"
+                f"{self.name} of {self.input.type} is a {want}, not {self.result.type}"
             )
 
 
