@@ -49,6 +49,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 
+from taylor_mlir.backends import fused_ops
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.errors import CallError, InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.frontend.aten_linalg import INVERSE
@@ -188,8 +189,9 @@ _MATRIX_KERNELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 class FXEmitter:
     """Walks one `func.func` of tensor-level IR and emits an FX graph."""
 
-    def __init__(self, function: func.FuncOp):
+    def __init__(self, function: func.FuncOp, fused: bool = False):
         self.function = function
+        self.fused = fused  # emit fused_ops (eager runs) instead of plain ATen
         self.graph = torch.fx.Graph()
         self.values: dict[SSAValue, Any] = {}
         self.materialized: dict[Operation, torch.fx.Node] = {}
@@ -391,6 +393,8 @@ class FXEmitter:
         """A fill operand stays a scalar (broadcast by ATen) unless both are."""
         tensor_tensor, tensor_scalar, commutative = _BINARY[op.name]
         lhs, rhs = op.operands
+        if self.fused and op.name == "arith.addf" and self.add_to_sum_of_squares(op):
+            return
         if self.all_fills(op, [lhs, rhs]):
             a = self.tensor(lhs)  # the result needs a shape: materialize one
         else:
@@ -405,6 +409,31 @@ class FXEmitter:
         else:
             target, args = _SCALAR_LEFT[op.name](a, b)
             self.set(op, self.call(target, *args))
+
+    def add_to_sum_of_squares(self, op: Operation) -> bool:
+        """`a + sum_of_squares(u)` -> `sum_of_squares(u, a)` when nothing else
+        reads the sum and `a` has its type: the running total over blocks of
+        directions (`tile-directions`) is added by the fused op's first pass.
+        The sum emitted last is the one fused, so no block's u outlives it."""
+        pairs = [tuple(op.operands), tuple(reversed(op.operands))]
+        last = next(iter(reversed(self.graph.nodes)), None)
+        pairs.sort(key=lambda pair: self.values[pair[0]] is not last)
+        for total, other in pairs:
+            node, init = self.values[total], self.values[other]
+            if (
+                isinstance(node, torch.fx.Node)
+                and node.target is fused_ops.sum_of_squares
+                and node.args[1] is None
+                and not node.users
+                and total.has_one_use()
+                and isinstance(init, torch.fx.Node)
+                and other.type == total.type
+            ):
+                u = node.args[0]
+                self.graph.erase_node(node)
+                self.set(op, self.call(fused_ops.sum_of_squares, u, init))
+                return True
+        return False
 
     def emit_cmpf(self, op: Operation) -> None:
         predicate = op.predicate_name  # taylor_mlir.dialects.arith_tensor.CmpfOp
@@ -506,11 +535,18 @@ class FXEmitter:
                 "linalg.reduce", detail="only sums (a body of one arith.addf)"
             )
         dims = list(op.dimensions.get_values())
-        if (squared := _squared(op.input)) is not None and dims == [0]:
+        acc = self.accumulator(op.init)
+        squared = _squared(
+            op.input, None if self.fused else fused_ops.MAX_ADDCMUL_CHAIN
+        )
+        if squared is not None and dims == [0] and self.fused:
+            init = acc if isinstance(acc, torch.fx.Node) else None
+            total = self.call(fused_ops.sum_of_squares, self.tensor(squared), init)
+            acc = None if init is not None else acc
+        elif squared is not None and dims == [0]:
             total = self.sum_of_squares(squared)
         else:
             total = self.call(aten.sum.dim_IntList, self.tensor(op.input), dims)
-        acc = self.accumulator(op.init)
         if acc is None:
             self.set(op, total)
         elif isinstance(acc, float):
@@ -608,26 +644,22 @@ class FXEmitter:
         self.graph.output(tuple(self.tensor(v) for v in op.operands))
 
 
-# Sums of squares over at most this many directions run as an addcmul chain
-# (`FXEmitter.sum_of_squares`); more would be as many ATen calls.
-_MAX_ADDCMUL_CHAIN = 16
-
-
 def _size(value: SSAValue, i: int) -> int:
     return value.type.get_shape()[i]  # type: ignore[union-attr]
 
 
-def _squared(value: SSAValue) -> SSAValue | None:
+def _squared(value: SSAValue, most: int | None) -> SSAValue | None:
     """u when `value` is `arith.mulf %u, %u` that only the sum reads (sizes
     read with `tensor.dim` come from u: `FXEmitter.size_source`) and u has a
-    static leading size of at most `_MAX_ADDCMUL_CHAIN`."""
+    static leading size (of at most `most`, when given)."""
     product = value.owner
     if (
         isinstance(product, Operation)
         and product.name == "arith.mulf"
         and product.operands[0] is product.operands[1]
         and sum(use.operation.name != "tensor.dim" for use in value.uses) == 1
-        and 0 < _size(value, 0) <= _MAX_ADDCMUL_CHAIN
+        and 0 < _size(value, 0)
+        and (most is None or _size(value, 0) <= most)
     ):
         return product.operands[0]
     return None
@@ -646,11 +678,15 @@ def _dropped_unit_dims(sizes: Sequence[Any], result_shape: Sequence[int]) -> lis
     return dropped
 
 
-def to_fx(module: ModuleOp, func_name: str) -> torch.fx.GraphModule:
+def to_fx(
+    module: ModuleOp, func_name: str, fused: bool = False
+) -> torch.fx.GraphModule:
     """The function `func_name` of tensor-level IR as an FX GraphModule of ATen
-    calls, returning a tuple of tensors."""
+    calls, returning a tuple of tensors. `fused=True` calls `fused_ops` where
+    they apply: for eager runs, not for tracing (torch.export, torch.compile
+    see ATen)."""
     function = find_function(module, func_name)
-    graph, buffers = FXEmitter(function).run()
+    graph, buffers = FXEmitter(function, fused).run()
     root = torch.nn.Module()
     for name, value in buffers.items():
         root.register_buffer(name, value)
@@ -733,7 +769,8 @@ class TorchExecutable:
     `inductor=True` hands the GraphModule to `torch.compile` (Inductor fuses
     the elementwise ops around the matmuls): compiled at the first call, with
     dynamic sizes (one compilation for every batch size). A program tracing
-    this one (an operator of it, `torch.export`) sees the ATen graph itself.
+    this one (an operator of it, `torch.export`) sees the ATen graph itself
+    (`graph_module`); eager calls run the same graph with `fused_ops`.
     """
 
     def __init__(
@@ -747,16 +784,25 @@ class TorchExecutable:
         self.specs = argument_specs(find_function(module, func_name))
         self.device = torch.device(device) if device is not None else None
         self.graph_module = to_fx(module, func_name)
-        self._run = self.graph_module
         if inductor:
             self._run = torch.compile(self.graph_module, dynamic=True, fullgraph=True)
+        else:
+            self._run = to_fx(module, func_name, fused=True)
+            self._share_buffers()
         self._buffers_on = torch.device("cpu")
         if self.device is not None:
             self._move_buffers(self.device)
 
+    def _share_buffers(self) -> None:
+        """The eager module reads the traced module's constants (one copy)."""
+        if isinstance(self._run, torch.fx.GraphModule):
+            for name, buffer in self.graph_module.named_buffers():
+                self._run.register_buffer(name, buffer)
+
     def _move_buffers(self, device: torch.device) -> None:
         if device != self._buffers_on:
             self.graph_module.to(device)
+            self._share_buffers()
             self._buffers_on = device
 
     def __call__(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
