@@ -50,12 +50,14 @@ import json
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -705,9 +707,8 @@ def run(args: argparse.Namespace) -> int:
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     stem = f"bench_operators_{'quick' if quick else 'full'}"
-    (args.output_dir / f"{stem}.json").write_text(
-        json.dumps([asdict(m) for m in measurements], indent=1)
-    )
+    results = {"run": run_info(), "measurements": [asdict(m) for m in measurements]}
+    (args.output_dir / f"{stem}.json").write_text(json.dumps(results, indent=1))
     print(f"\nresults written to {args.output_dir / (stem + '.json')}")
     print(plot(measurements, args.output_dir / f"{stem}.png"))
 
@@ -722,6 +723,33 @@ def run(args: argparse.Namespace) -> int:
             f"MISMATCH: {m.strategy} at {m.workload} N={m.batch}: {m.relative_error:.1e}"
         )
     return 1 if mismatches else 0
+
+
+def run_info() -> dict:
+    """What the results JSON says about the run besides its measurements (the
+    loads are per measurement)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*command: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *command], capture_output=True, text=True
+            )
+        except OSError:
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    changes = git("status", "--porcelain", "-uno", "--", "taylor_mlir", "benchmarks")
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        # edits to the code that ran make the commit only approximate
+        "uncommitted_changes": None if changes is None else bool(changes),
+        "threads": torch.get_num_threads(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
 
 
 def _dtype_of(workload_name: str) -> torch.dtype:
