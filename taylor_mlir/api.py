@@ -38,6 +38,7 @@ from taylor_mlir.stats import ProgramStats, level_stats, peak_bytes_per_datum
 from taylor_mlir.strategy import (
     BIHARMONIC_STRATEGIES,
     StrategyChoice,
+    biharmonic_bounds,
     biharmonic_exclusions,
     check_strategy,
     choose,
@@ -712,7 +713,8 @@ def biharmonic(
     inputs = _example_inputs(x)
     wrt = _check_wrt(wrt, len(inputs))
     check_backend(backend)
-    specs.biharmonic(math.prod(inputs[wrt].shape[1:]), randomization)  # checks it
+    size = math.prod(inputs[wrt].shape[1:])
+    specs.biharmonic(size, randomization)  # checks it
     imported = import_torch(f, inputs, dynamic_batch=True)  # one export for all
     common = dict(collapsed=collapsed, wrt=wrt, load=False)
     of_f = dict(common, backend=backend, imported=imported, returns=returns)
@@ -735,7 +737,10 @@ def biharmonic(
         "interpolated": interpolated,
         "randomized": randomized,
     }
-    program, choice = choose(strategy, builders, excluded)
+    bounds = biharmonic_bounds(
+        imported.module, imported.func_name, wrt, size, collapsed, randomization
+    )  # candidates that cannot win are not compiled
+    program, choice = choose(strategy, builders, excluded, bounds)
     program.strategy = choice
     program._load()
     return program

@@ -15,9 +15,10 @@ from xdsl.parser import Parser
 import taylor_mlir as tm
 from taylor_mlir.context import make_context
 from taylor_mlir.errors import OptionError
-from taylor_mlir.models import mlp
+from taylor_mlir.frontend import import_torch
+from taylor_mlir.models import mlp, paper_mlp
 from taylor_mlir.stats import peak_bytes_per_datum
-from taylor_mlir.strategy import Cost
+from taylor_mlir.strategy import Cost, biharmonic_bounds, interior_matmul_flops
 
 TOL = 1e-10
 HAS_IREE = importlib.util.find_spec("iree.compiler") is not None
@@ -61,13 +62,131 @@ def test_auto_keeps_the_fewest_flops(D, chosen):
     op = tm.biharmonic(f, x)
     choice = op.strategy
     assert choice.requested == "auto" and choice.chosen == chosen
-    assert set(choice.costs) == {"nested", "interpolated"}
-    assert choice.costs["nested"].vectors_per_node == (D + 2) ** 2
-    assert choice.costs["interpolated"].vectors_per_node == 3 * (3 * D * D - D) // 2 + 2
-    cheapest = min(choice.costs, key=lambda n: choice.costs[n].flops_per_datum)
+    costs = named_costs(f, x, ["nested", "interpolated"])
+    assert costs["nested"].vectors_per_node == (D + 2) ** 2
+    assert costs["interpolated"].vectors_per_node == 3 * (3 * D * D - D) // 2 + 2
+    cheapest = min(costs, key=lambda n: costs[n].flops_per_datum)
     assert cheapest == chosen
+    assert set(choice.costs) | set(choice.skipped) == set(costs)
+    assert all(costs[name] == cost for name, cost in choice.costs.items())
     assert Cost.of(op.stats()) == choice.costs[chosen]  # the program kept is it
     close(op(x), ref.biharmonic(f, x))
+
+
+def named_costs(f, x, strategies, **options):
+    """The full comparison: every strategy compiled by name and measured."""
+    return {
+        s: Cost.of(tm.biharmonic(f, x, strategy=s, **options).stats())
+        for s in strategies
+    }
+
+
+class Mixed(torch.nn.Module):
+    """tanh, a sin residual block, softplus (exp, log1p, where) and a sum of
+    squares: layers the cost bound counts (between two curving ops) and ones
+    it does not."""
+
+    def __init__(self, D: int):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(D, 12), torch.nn.Linear(12, 12)
+        self.c, self.d = torch.nn.Linear(12, 6), torch.nn.Linear(6, 1)
+        self.double()
+
+    def forward(self, x):
+        h = torch.tanh(self.a(x))
+        h = h + torch.sin(self.b(h))
+        out = self.d(torch.nn.functional.softplus(self.c(h)))
+        return out + (h[:, :3] ** 2).sum(dim=1, keepdim=True)
+
+
+MODELS = {
+    "paper_mlp": (paper_mlp, 64),
+    "mixed": (lambda D: Mixed(D), 8),
+}
+
+
+@pytest.mark.parametrize("D", range(1, 9))
+@pytest.mark.parametrize("model", list(MODELS))
+def test_auto_chooses_as_the_full_comparison(model, D):
+    """ "auto" skips a candidate when a lower bound of its FLOPs exceeds a
+    measured one's; the bound must stay below the real cost of every candidate,
+    and the choice must be the one of compiling and measuring all of them (the
+    crossover of the paper MLP is at D = 1..2, where the bound is tightest)."""
+    build, batch = MODELS[model]
+    torch.manual_seed(D)
+    f, x = build(D), torch.rand(batch, D, dtype=torch.float64)
+    choice = tm.biharmonic(f, x).strategy
+    costs = dict(choice.costs)
+    costs |= named_costs(
+        f, x, [s for s in ("nested", "interpolated") if s not in costs]
+    )
+    assert choice.chosen == min(costs, key=lambda n: costs[n].key())  # ties: first
+    imported = import_torch(f, x)
+    bounds = biharmonic_bounds(imported.module, "forward", 0, D, True, None)
+    for name, bound in bounds.items():
+        assert 0 < bound <= costs[name].flops_per_datum, name
+    assert choice.skipped == {
+        name: bound for name, bound in bounds.items() if name not in choice.costs
+    }
+    if model == "paper_mlp":  # its bound is tight enough to compile one program
+        assert len(choice.costs) == 1
+
+
+@pytest.mark.parametrize("D", [1, 2, 3])
+def test_bounds_hold_without_collapse_and_for_stde(D):
+    """Standard Taylor mode pushes (2D + 1)^2 and 4R + 1 vectors per interior
+    layer, STDE with S samples 3S + 2 collapsed."""
+    f, x = paper_mlp(D), torch.rand(4, D, dtype=torch.float64)
+    imported = import_torch(f, x)
+    standard = biharmonic_bounds(imported.module, "forward", 0, D, False, None)
+    costs = named_costs(f, x, ["nested", "interpolated"], collapsed=False)
+    for name, bound in standard.items():
+        assert bound <= costs[name].flops_per_datum, name
+    random = ("normal", 3)
+    stde = biharmonic_bounds(imported.module, "forward", 0, D, True, random)
+    op = tm.biharmonic(f, x, strategy="randomized", randomization=random, seed=0)
+    assert stde["randomized"] <= Cost.of(op.stats()).flops_per_datum
+
+
+def test_interior_layers_are_the_curved_ones():
+    """In the paper MLP every layer but the first (affine in x) and the last
+    (after the last tanh) is interior: 2 M K N FLOPs per datum each."""
+    f, x = paper_mlp(3), torch.rand(2, 3, dtype=torch.float64)
+    imported = import_torch(f, x)
+    flops = interior_matmul_flops(imported.module, "forward", 0)
+    assert flops == 2 * (768 * 768 + 768 * 512 + 512 * 512)
+
+
+def test_a_skipped_candidate_is_reported_and_not_built():
+    """D = 5: nesting pushes 49 vectors per layer, the interpolation 107; its
+    bound exceeds the nested program's measured FLOPs, so it is not compiled.
+    D = 1: the other way round (9 against 5)."""
+    f, x = (
+        mlp([5, 64, 64, 1], "tanh", torch.float64, seed=0),
+        torch.rand(4, 5, dtype=torch.float64),
+    )
+    op = tm.biharmonic(f, x)
+    choice = op.strategy
+    assert choice.chosen == "nested" and list(choice.costs) == ["nested"]
+    assert list(choice.skipped) == ["interpolated"]
+    best = choice.costs["nested"].flops_per_datum
+    assert choice.skipped["interpolated"] > best
+    text = str(op.stats())
+    assert (
+        f"interpolated: skipped, at least {choice.skipped['interpolated']:,} "
+        f"FLOPs/datum (more than nested's {best:,})"
+    ) in text
+    close(op(x), ref.biharmonic(f, x))
+    f1, x1 = (
+        mlp([1, 64, 64, 1], "tanh", torch.float64, seed=0),
+        torch.rand(4, 1, dtype=torch.float64),
+    )
+    op1 = tm.biharmonic(f1, x1)
+    assert op1.strategy.chosen == "interpolated" and list(op1.strategy.skipped) == [
+        "nested"
+    ]
+    assert not isinstance(op1.f, tm.CompiledOperator)  # no inner Laplacian built
+    close(op1(x1), ref.biharmonic(f1, x1))
 
 
 @pytest.mark.parametrize("strategy", ["nested", "interpolated"])
@@ -75,7 +194,7 @@ def test_override_compiles_the_named_program_only(strategy):
     f, x = net(3), torch.randn(2, 3, dtype=torch.float64)
     op = tm.biharmonic(f, x, strategy=strategy)
     assert op.strategy.requested == op.strategy.chosen == strategy
-    assert list(op.strategy.costs) == [strategy]
+    assert list(op.strategy.costs) == [strategy] and not op.strategy.skipped
     # the nested program is a Laplacian of the compiled Laplacian
     assert op.spec.name == ("laplacian" if strategy == "nested" else "biharmonic")
     assert isinstance(op.f, tm.CompiledOperator) == (strategy == "nested")
@@ -104,7 +223,8 @@ def test_randomized_is_kept_while_cheaper_than_exact():
     f, x = net(3), torch.randn(2, 3, dtype=torch.float64)
     cheap = tm.biharmonic(f, x, randomization=("normal", 2), seed=0)
     assert cheap.strategy.chosen == "randomized" and cheap.spec.is_random
-    assert set(cheap.strategy.costs) == {"nested", "interpolated", "randomized"}
+    candidates = set(cheap.strategy.costs) | set(cheap.strategy.skipped)
+    assert candidates == {"nested", "interpolated", "randomized"}
     costly = tm.biharmonic(f, x, randomization=("normal", 40), seed=0)
     assert costly.strategy.chosen == "nested"
     close(costly(x), ref.biharmonic(f, x))
