@@ -14,7 +14,11 @@ from xdsl.parser import Parser
 
 import taylor_mlir as tm
 from taylor_mlir import models
-from taylor_mlir.backends.fused_ops import MAX_ADDCMUL_CHAIN, sum_of_squares
+from taylor_mlir.backends.fused_ops import (
+    MAX_ADDCMUL_CHAIN,
+    scale_and_sum_of_squares,
+    sum_of_squares,
+)
 from taylor_mlir.backends.torch_backend import TorchExecutable
 from taylor_mlir.context import make_context
 
@@ -70,6 +74,63 @@ def test_torch_func_transforms():
         )
 
 
+def _plain_scaled(z, s, init):
+    return s * z, _plain(z, init)
+
+
+@pytest.mark.parametrize("directions", SIZES)
+@pytest.mark.parametrize("with_init", [False, True])
+def test_scale_and_sum_of_squares_match_plain_torch(directions, with_init):
+    z = torch.randn(directions, 4, 3, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    init = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    inputs = (z, s, init) if with_init else (z, s)
+
+    def fused(*a):
+        return scale_and_sum_of_squares(a[0], a[1], a[2] if with_init else None)
+
+    for got, want in zip(
+        fused(*inputs), _plain_scaled(z, s, init if with_init else None), strict=True
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-14, atol=0)
+    assert torch.autograd.gradcheck(fused, inputs)
+    assert torch.autograd.gradgradcheck(fused, inputs)
+    assert torch.autograd.gradcheck(fused, inputs, check_forward_ad=True)
+
+
+@pytest.mark.parametrize("used", [0, 1])
+def test_scale_and_sum_of_squares_with_one_output_unused(used):
+    """Autograd passes no gradient for an unused output (not zeros)."""
+    z = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    fused = scale_and_sum_of_squares(z, s)[used].sum()
+    got = torch.autograd.grad(fused, (z, s), allow_unused=True)
+    plain = _plain_scaled(z, s, None)[used].sum()
+    want = torch.autograd.grad(plain, (z, s), allow_unused=True)
+    for g, w in zip(got, want, strict=True):
+        if w is None:
+            assert g is None
+        else:
+            torch.testing.assert_close(g, w, rtol=1e-14, atol=0)
+
+
+def test_scale_and_sum_of_squares_under_torch_func():
+    z = torch.randn(6, 3, 4, dtype=torch.float64)
+    s = torch.randn(6, 4, dtype=torch.float64)
+    init = torch.randn(6, 4, dtype=torch.float64)
+    for transform in (
+        lambda g: torch.func.vmap(g)(z, s, init),
+        lambda g: torch.func.jvp(g, (z[0], s[0], init[0]), (z[1], s[1], init[1])),
+        lambda g: torch.func.jacrev(g, argnums=(0, 1, 2))(z[0], s[0], init[0]),
+    ):
+        torch.testing.assert_close(
+            transform(scale_and_sum_of_squares),
+            transform(_plain_scaled),
+            rtol=1e-13,
+            atol=1e-13,
+        )
+
+
 SUM_OF_SQUARES_PLUS = """
 func.func @f(%u: tensor<3x?x4xf64>, %a: tensor<?x4xf64>) -> tensor<?x4xf64> {
   %q = arith.mulf %u, %u : tensor<3x?x4xf64>
@@ -116,10 +177,12 @@ def test_laplacian_training_gradients_with_the_fused_op():
     the running total) gives torch.func's loss gradients, on a batch large
     enough to tile."""
     torch.manual_seed(0)
-    f = models.mlp([12, 48, 48, 1], "tanh").double()
+    f = models.mlp([12, 48, 48, 48, 1], "tanh").double()
     x = torch.rand(256, 12, dtype=torch.float64)
     op = tm.laplacian(f, x)
-    assert any(n.target is sum_of_squares for n in op._executable._run.graph.nodes)
+    targets = [n.target for n in op._executable._run.graph.nodes]
+    assert sum_of_squares in targets  # the first layer's (no scale after it)
+    assert scale_and_sum_of_squares in targets
     loss = op(x).square().mean()
     grads = torch.autograd.grad(loss, list(f.parameters()), allow_unused=True)
     reference = ref.laplacian(f, x)
@@ -131,3 +194,45 @@ def test_laplacian_training_gradients_with_the_fused_op():
             assert got is None or not got.abs().max()
         else:
             torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+SCALED_SUM = """
+func.func @f(%z: tensor<3x?x4xf64>, %s: tensor<?x4xf64>) -> (tensor<3x?x4xf64>, tensor<?x4xf64>) {
+  %c1 = arith.constant 1 : index
+  %n = tensor.dim %z, %c1 : tensor<3x?x4xf64>
+  %e3 = tensor.empty(%n) : tensor<3x?x4xf64>
+  %b = linalg.broadcast ins(%s : tensor<?x4xf64>) outs(%e3 : tensor<3x?x4xf64>) dimensions = [0]
+  %u = arith.mulf %b, %z : tensor<3x?x4xf64>
+  %q = arith.mulf %z, %z : tensor<3x?x4xf64>
+  %e = tensor.empty(%n) : tensor<?x4xf64>
+  %zero = arith.constant 0.0 : f64
+  %f = linalg.fill ins(%zero : f64) outs(%e : tensor<?x4xf64>) -> tensor<?x4xf64>
+  %t = linalg.reduce ins(%q : tensor<3x?x4xf64>) outs(%f : tensor<?x4xf64>) dimensions = [0]
+    (%x: f64, %y: f64) {
+      %a = arith.addf %x, %y : f64
+      linalg.yield %a : f64
+    }
+  func.return %u, %t : tensor<3x?x4xf64>, tensor<?x4xf64>
+}
+"""
+
+
+def test_scaled_tangents_and_their_sum_of_squares_are_one_node():
+    """A broadcast scale times z and the sum of z's squares become one
+    `scale_and_sum_of_squares` in the eager module (the broadcast is gone);
+    values and gradients are those of the plain graph."""
+    module = Parser(make_context(), SCALED_SUM).parse_module()
+    executable = TorchExecutable(module, "f")
+    eager = [n.target for n in executable._run.graph.nodes]
+    assert eager.count(scale_and_sum_of_squares) == 1
+    assert sum_of_squares not in eager
+    assert torch.ops.aten.expand.default not in eager
+    z = torch.rand(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    s = torch.rand(5, 4, dtype=torch.float64, requires_grad=True)
+    u, t = executable(z, s)
+    want_u, want_t = executable.graph_module(z, s)
+    torch.testing.assert_close(u, want_u, rtol=1e-14, atol=0)
+    torch.testing.assert_close(t, want_t, rtol=1e-14, atol=0)
+    assert torch.autograd.gradcheck(
+        lambda *a: sum(o.sum() for o in executable(*a)), (z, s)
+    )

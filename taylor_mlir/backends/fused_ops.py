@@ -1,50 +1,70 @@
 """
 Fused ops of the eager torch backend: one autograd node for what ATen would
-record as many, with a derivative written by hand.
+record as several, with a derivative written by hand.
 
 The torch backend's GraphModule (`to_fx`) is plain ATen, so torch.export and
 torch.compile see every op (`TorchExecutable.graph_module`). The module that
 runs eagerly (`to_fx(..., fused=True)`) calls these instead where autograd
 would otherwise do more work in the backward pass than the forward needs.
 
-`sum_of_squares(u, init)` is `init + sum_d u_d * u_d` over dimension 0, the
-collapsed sum of Taylor mode (`sum_d (W u_d)^2` at every layer). As ATen calls
-(`u_0 * u_0` then one `addcmul` per direction) its backward is a
-`select_backward` per direction, each a zero tensor of u's full size with one
-slice written, summed, plus two products per `addcmul`: on the paper MLP's
-Laplacian training step (D = 50, N = 256, float64, 2 cores) that was 350 ms of
-1.23 s. Its derivative is one product, `2 * grad * u_d`.
+- `sum_of_squares(u, init)` is `init + sum_d u_d * u_d` over dimension 0: the
+  collapsed sum of Taylor mode (`sum_d (W u_d)^2` at every layer). As ATen
+  calls (`u_0 * u_0` then one `addcmul` per direction) its backward is a
+  `select_backward` per direction, each a zero tensor of u's full size with
+  one slice written, summed, plus two products per `addcmul`: on the paper
+  MLP's Laplacian training step (D = 50, N = 256, float64, 2 cores) that was
+  350 ms of 1.23 s. Its derivative is one product, `2 * grad * u_d`.
+- `scale_and_sum_of_squares(z, s, init)` is `(s * z, init + sum_d z_d^2)`, `s`
+  broadcast over the directions: a layer's tangents `s'(a) * z_d` and the sum
+  of their squares read the same `z`. One node gives `z` one gradient,
+  `s * g_u + 2 z g_total`, where autograd adds two (`fuse_scaled_sums` finds
+  the pair in an emitted graph).
 """
 
 from __future__ import annotations
 
-import torch
+import operator
 
-# Sums of squares over at most this many directions run as an addcmul chain
-# (`u_0 * u_0`, then an addcmul per direction); more would be as many ATen
-# calls, and are one product and one sum.
+import torch
+import torch.fx
+
+aten = torch.ops.aten
+
+# Sums over at most this many directions run as a chain of addcmuls (the first
+# product, then one addcmul per direction, in place); more would be as many
+# ATen calls, and are one product and one sum.
 MAX_ADDCMUL_CHAIN = 16
 
 
-def _sum_of_squares(u: torch.Tensor, init: torch.Tensor | None) -> torch.Tensor:
-    if u.shape[0] > MAX_ADDCMUL_CHAIN:
-        total = torch.sum(u * u, 0)
+def _sum_of_products(
+    a: torch.Tensor, b: torch.Tensor, init: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`init + sum_d a_d * b_d` over dimension 0, without materializing a * b."""
+    if a.shape[0] > MAX_ADDCMUL_CHAIN:
+        total = torch.sum(a * b, 0)
         return total if init is None else total + init
-    first = u[0]
-    if init is None:
-        total = first * first
-    else:
-        total = torch.addcmul(init, first, first)
-    # In place: total is ours (no autograd inside forward) and no per-direction
-    # temporaries; out of place under vmap, which has no in-place addcmul rule.
-    in_place = not _is_batched(total)
-    for row in u[1:]:
-        total = total.addcmul_(row, row) if in_place else total.addcmul(row, row)
+    total = a[0] * b[0] if init is None else torch.addcmul(init, a[0], b[0])
+    # In place: total is ours (no autograd inside forward or a first-order
+    # backward); out of place under vmap, which has no in-place addcmul rule,
+    # and when the backward itself is differentiated.
+    in_place = not _is_batched(total) and not torch.is_grad_enabled()
+    for a_d, b_d in zip(a[1:], b[1:], strict=True):
+        total = total.addcmul_(a_d, b_d) if in_place else total.addcmul(a_d, b_d)
     return total
 
 
 def _is_batched(tensor: torch.Tensor) -> bool:
     return torch._C._functorch.is_batchedtensor(tensor)
+
+
+def _add(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return b if a is None else a if b is None else a + b
+
+
+def _tangent(tangent: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """Forward mode wants a tangent for every output: zeros where no input
+    with a tangent reaches it."""
+    return torch.zeros_like(like) if tangent is None else tangent
 
 
 class SumOfSquares(torch.autograd.Function):
@@ -56,7 +76,7 @@ class SumOfSquares(torch.autograd.Function):
 
     @staticmethod
     def forward(u: torch.Tensor, init: torch.Tensor | None) -> torch.Tensor:
-        return _sum_of_squares(u, init)
+        return _sum_of_products(u, u, init)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
@@ -74,10 +94,120 @@ class SumOfSquares(torch.autograd.Function):
     @staticmethod
     def jvp(ctx, u_tangent, init_tangent):
         (u,) = ctx.saved_tensors
-        tangent = 2 * torch.sum(u * u_tangent, 0)
-        return tangent if init_tangent is None else tangent + init_tangent
+        total = None if u_tangent is None else 2 * _sum_of_products(u, u_tangent)
+        return _tangent(_add(total, init_tangent), u[0])
 
 
 def sum_of_squares(u: torch.Tensor, init: torch.Tensor | None = None) -> torch.Tensor:
     """`init + sum_d u_d * u_d` over dimension 0 of u, one autograd node."""
     return SumOfSquares.apply(u, init)
+
+
+class ScaleAndSumOfSquares(torch.autograd.Function):
+    """`(s * z, init + sum_d z_d^2)` for z of shape (R, *S) and s of shape S.
+    Backward: `g_z = s g_u + 2 z g_total`, `g_s = sum_d g_u,d z_d`,
+    `g_init = g_total`; forward mode and vmap as `SumOfSquares`."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z: torch.Tensor, scale: torch.Tensor, init: torch.Tensor | None):
+        return scale * z, _sum_of_products(z, z, init)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        z, scale, init = inputs
+        ctx.save_for_backward(z, scale)
+        ctx.save_for_forward(z, scale)
+        ctx.has_init = init is not None
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(
+        ctx, grad_scaled: torch.Tensor | None, grad_total: torch.Tensor | None
+    ):
+        z, scale = ctx.saved_tensors
+        grad_z = grad_scale = None
+        if ctx.needs_input_grad[0]:
+            if grad_scaled is not None:
+                grad_z = grad_scaled * scale
+            if grad_total is not None:
+                twice = 2 * grad_total
+                if grad_z is None:
+                    grad_z = z * twice
+                elif torch.is_grad_enabled():  # differentiated: no in-place
+                    grad_z = torch.addcmul(grad_z, z, twice)
+                else:
+                    grad_z.addcmul_(z, twice)
+        if ctx.needs_input_grad[1] and grad_scaled is not None:
+            grad_scale = _sum_of_products(grad_scaled, z)
+        grad_init = grad_total if ctx.has_init else None
+        return grad_z, grad_scale, grad_init
+
+    @staticmethod
+    def jvp(ctx, z_tangent, scale_tangent, init_tangent):
+        z, scale = ctx.saved_tensors
+        scaled = None if z_tangent is None else scale * z_tangent
+        if scale_tangent is not None:
+            scaled = _add(scaled, scale_tangent * z)
+        total = None if z_tangent is None else 2 * _sum_of_products(z, z_tangent)
+        return _tangent(scaled, z), _tangent(_add(total, init_tangent), z[0])
+
+
+def scale_and_sum_of_squares(
+    z: torch.Tensor, scale: torch.Tensor, init: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(scale * z, init + sum_d z_d^2)`, scale broadcast over dimension 0."""
+    return ScaleAndSumOfSquares.apply(z, scale, init)
+
+
+def fuse_scaled_sums(graph: torch.fx.Graph) -> None:
+    """`mul(expand(s, [R, -1, ...]), z)` and `sum_of_squares(z, init)` ->
+    one `scale_and_sum_of_squares(z, s, init)`, placed before the first of
+    the two when its inputs are defined there. The graph comes from the
+    emitter: a `mul.Tensor` of two tensors is an `arith.mulf` (operands of
+    one type) and an `expand` adding only dimension 0 is a `linalg.broadcast`
+    of it, so `s` has z's shape without its leading dimension."""
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    for total in list(graph.nodes):
+        if total.target is not sum_of_squares:
+            continue
+        z, init = total.args
+        scaled = next(
+            (user for user in z.users if (s := _scale_of(user, z)) is not None), None
+        )
+        if scaled is None:
+            continue
+        s = _scale_of(scaled, z)
+        first = min(scaled, total, key=order.__getitem__)
+        inputs = [n for n in (z, s, init) if isinstance(n, torch.fx.Node)]
+        if any(order[n] >= order[first] for n in inputs):
+            continue
+        with graph.inserting_before(first):
+            both = graph.call_function(scale_and_sum_of_squares, (z, s, init))
+            new_scaled = graph.call_function(operator.getitem, (both, 0))
+            new_total = graph.call_function(operator.getitem, (both, 1))
+        for node in (both, new_scaled, new_total):
+            order[node] = order[first]
+        scaled.replace_all_uses_with(new_scaled)
+        total.replace_all_uses_with(new_total)
+        expand = scaled.args[0] if scaled.args[1] is z else scaled.args[1]
+        graph.erase_node(scaled)
+        graph.erase_node(total)
+        if not expand.users:
+            graph.erase_node(expand)
+
+
+def _scale_of(node: torch.fx.Node, z: torch.fx.Node) -> torch.fx.Node | None:
+    """s when node is `mul.Tensor(expand(s, [R, -1, ...]), z)` (either order)."""
+    if node.target is not aten.mul.Tensor or len(node.args) != 2:
+        return None
+    other = node.args[0] if node.args[1] is z else node.args[1]
+    if other is z or z not in node.args:
+        return None
+    if not (isinstance(other, torch.fx.Node) and other.target is aten.expand.default):
+        return None
+    source, sizes = other.args[0], list(other.args[1])
+    if len(sizes) >= 2 and all(size == -1 for size in sizes[1:]) and sizes[0] != -1:
+        return source
+    return None

@@ -687,6 +687,8 @@ def to_fx(
     see ATen)."""
     function = find_function(module, func_name)
     graph, buffers = FXEmitter(function, fused).run()
+    if fused:
+        fused_ops.fuse_scaled_sums(graph)
     root = torch.nn.Module()
     for name, value in buffers.items():
         root.register_buffer(name, value)
