@@ -6,7 +6,7 @@ The compile pipeline: the IR levels from the imported primal to tensor-level IR.
 | `import`    | the frontend's module: the primal `@forward`                           |
 | `taylor`    | + the operator function (`operators.build`): seed, call, coefficient, sum |
 | `expanded`  | `taylor-mode,taylor-expand,tensor-cleanup`: standard Taylor mode      |
-| `collapsed` | `taylor-collapse,tensor-cleanup,schedule-sums-early` (skipped when `collapsed=False`) |
+| `collapsed` | `factor-replicates,taylor-collapse,tensor-cleanup,schedule-sums-early` (skipped when `collapsed=False`) |
 | `linalg`    | `fold-seed-broadcasts,tile-directions,convert-taylor-to-tensor,tensor-cleanup`: tensor-level IR |
 
 Each pass does one thing: the rewriting passes leave CSE/DCE to
@@ -45,7 +45,12 @@ LEVELS = ("import", "taylor", "expanded", "collapsed", "linalg")
 # the passes leading to each level from the one before
 STAGES: dict[str, tuple[str, ...]] = {
     "expanded": ("taylor-mode", "taylor-expand", "tensor-cleanup"),
-    "collapsed": ("taylor-collapse", "tensor-cleanup", "schedule-sums-early"),
+    "collapsed": (
+        "factor-replicates",
+        "taylor-collapse",
+        "tensor-cleanup",
+        "schedule-sums-early",
+    ),
     "linalg": (
         "fold-seed-broadcasts",
         "tile-directions",

@@ -23,6 +23,11 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return TaylorCollapsePass
 
+    def get_factor_replicates():
+        from taylor_mlir.transforms.factor_replicates import FactorReplicatesPass
+
+        return FactorReplicatesPass
+
     def get_schedule_sums_early():
         from taylor_mlir.transforms.schedule_sums_early import ScheduleSumsEarlyPass
 
@@ -64,6 +69,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "taylor-mode": get_taylor_mode,
         "taylor-expand": get_taylor_expand,
         "taylor-collapse": get_taylor_collapse,
+        "factor-replicates": get_factor_replicates,
         "schedule-sums-early": get_schedule_sums_early,
         "fold-seed-broadcasts": get_fold_seed_broadcasts,
         "tile-directions": get_tile_directions,

@@ -265,6 +265,8 @@ class ReassociateReplicatedFactor(RewritePattern):
         %ab = arith.mulf %a, %b : tensor<RxS>
         %q = arith.mulf %rc, %ab : tensor<RxS>
         %t = taylor.sum %q
+
+    (%p may have other uses: it stays for them.)
     """
 
     @op_type_rewrite_pattern
@@ -273,7 +275,10 @@ class ReassociateReplicatedFactor(RewritePattern):
             return
         for inner, other in ((op.lhs, op.rhs), (op.rhs, op.lhs)):
             product = inner.owner
-            if not isinstance(product, arith.MulfOp) or not inner.has_one_use():
+            # a product used elsewhere too stays for those uses: the summed
+            # one is still one per-direction product, and the factor leaves
+            # the sum (z1 * (c z1) -> c (z1 * z1), which CSE may share)
+            if not isinstance(product, arith.MulfOp):
                 continue
             if (split := _split_factor(product)) is None:
                 continue

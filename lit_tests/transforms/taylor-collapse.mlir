@@ -141,6 +141,28 @@ func.func @reassociate_through_chain(%c: tensor<4xf64>, %a: tensor<2x4xf64>) -> 
 
 // -----
 
+// ReassociateReplicatedFactor also takes a factor out of a product used
+// elsewhere (z1 * (c z1), the s' z1 of a nested Laplacian): the product stays for
+// its other use, the summed one is z1 * z1 (CSE shares it with another sum of it).
+
+// CHECK-LABEL: func.func @reassociate_shared_product
+// CHECK-SAME:    (%[[C:.*]]: tensor<4xf64>, %[[A:.*]]: tensor<2x4xf64>)
+// CHECK-NEXT:    %[[RC:.*]] = taylor.replicate %[[C]]
+// CHECK-NEXT:    %[[P:.*]] = arith.mulf %[[RC]], %[[A]] : tensor<2x4xf64>
+// CHECK-NEXT:    %[[AA:.*]] = arith.mulf %[[A]], %[[A]] : tensor<2x4xf64>
+// CHECK-NEXT:    %[[S:.*]] = taylor.sum %[[AA]] : tensor<2x4xf64> -> tensor<4xf64>
+// CHECK-NEXT:    %[[T:.*]] = arith.mulf %[[C]], %[[S]] : tensor<4xf64>
+// CHECK-NEXT:    func.return %[[P]], %[[T]]
+func.func @reassociate_shared_product(%c: tensor<4xf64>, %a: tensor<2x4xf64>) -> (tensor<2x4xf64>, tensor<4xf64>) {
+  %rc = taylor.replicate %c : tensor<4xf64> -> tensor<2x4xf64>
+  %p = arith.mulf %rc, %a : tensor<2x4xf64>
+  %q = arith.mulf %a, %p : tensor<2x4xf64>
+  %t = taylor.sum %q : tensor<2x4xf64> -> tensor<4xf64>
+  func.return %p, %t : tensor<2x4xf64>, tensor<4xf64>
+}
+
+// -----
+
 // ReassociateReplicatedFactor does not fire when the product is not summed.
 
 // CHECK-LABEL: func.func @reassociate_only_under_sum
