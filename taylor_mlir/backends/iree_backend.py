@@ -36,12 +36,9 @@ import torch
 from xdsl.dialects.builtin import Float64Type, ModuleOp, TensorType
 from xdsl.rewriter import Rewriter
 
-from taylor_mlir.backends.erf_float64 import expand_float64_erf
-from taylor_mlir.backends.matrix_iree import check_matrix_op, expand_matrix_ops
-from taylor_mlir.backends.special_functions_iree import (
-    COMPOSITIONS,
-    expand_special_functions,
-)
+from taylor_mlir.backends.iree_passes import IREE_PREPARATION
+from taylor_mlir.backends.matrix_iree import check_matrix_op
+from taylor_mlir.backends.special_functions_iree import COMPOSITIONS
 from taylor_mlir.backends.torch_backend import (
     TorchExecutable,
     argument_specs,
@@ -121,10 +118,10 @@ def lower_for_iree(module: ModuleOp) -> ModuleOp:
     lowered = module.clone()
     for op in [op for op in lowered.walk() if isinstance(op, StopGradientOp)]:
         Rewriter.replace_op(op, [], [op.input])  # no autograd in IREE: the value
-    expand_special_functions(lowered)
-    expand_matrix_ops(lowered)
-    expand_float64_erf(lowered)
-    ConvertElementwiseToLinalgPass().apply(make_context(), lowered)
+    ctx = make_context()
+    for preparation in IREE_PREPARATION:
+        preparation().apply(ctx, lowered)
+    ConvertElementwiseToLinalgPass().apply(ctx, lowered)
     return lowered
 
 

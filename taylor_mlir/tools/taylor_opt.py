@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
+from taylor_mlir.backends.iree_passes import get_backend_passes
 from taylor_mlir.context import DIALECTS
 from taylor_mlir.transforms import get_all_passes
 
@@ -29,7 +30,7 @@ class TaylorOptMain(xDSLOptMain):
 
     def register_all_passes(self):
         super().register_all_passes()
-        for name, getter in get_all_passes().items():
+        for name, getter in {**get_all_passes(), **get_backend_passes()}.items():
             self.register_pass(name, getter)
 
     def setup_pipeline(self):
