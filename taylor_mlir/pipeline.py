@@ -7,16 +7,18 @@ The compile pipeline: the IR levels from the imported primal to tensor-level IR.
 | `taylor`    | + the operator function (`operators.build`): seed, call, coefficient, sum |
 | `expanded`  | `taylor-mode,taylor-expand,tensor-cleanup`: standard Taylor mode      |
 | `collapsed` | `factor-replicates,taylor-collapse,tensor-cleanup,schedule-sums-early` (skipped when `collapsed=False`) |
-| `linalg`    | `fold-seed-broadcasts,tile-directions,convert-taylor-to-tensor,tensor-cleanup`: tensor-level IR |
+| `linalg`    | `fold-seed-broadcasts,tile-directions,batch-linear-maps,convert-taylor-to-tensor,tensor-cleanup`: tensor-level IR |
 
 Each pass does one thing: the rewriting passes leave CSE/DCE to
 `tensor-cleanup`, and `schedule-sums-early` (sum each per-direction product
 where it is made: lower peak memory) runs after the collapse that builds the sums.
 Before lowering, `fold-seed-broadcasts` takes seed directions shared by all data
 through the first layer unbroadcast, and `tile-directions` runs the
-per-direction chain over blocks of directions that fit the cache. Its block size
-depends on the batch size: it runs when the batch is known (`batch=`, the
-example input's; the API always gives it) and is left out otherwise.
+per-direction chain over blocks of directions that fit the cache, and
+`batch-linear-maps` maps the coefficients going through one layer together
+where one bigger GEMM pays. Both decide for the batch size: they run when the
+batch is known (`batch=`, the example input's; the API always gives it) and
+are left out otherwise.
 
 The levels do not depend on the backend: every backend takes the `linalg`
 module and lowers it further itself (IREE: `iree_backend.lower_for_iree`).
@@ -54,6 +56,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "linalg": (
         "fold-seed-broadcasts",
         "tile-directions",
+        "batch-linear-maps",
         "convert-taylor-to-tensor",
         "tensor-cleanup",
     ),
@@ -62,13 +65,14 @@ STAGES: dict[str, tuple[str, ...]] = {
 
 def stage_passes(stage: str, batch: int | None = None) -> tuple[str, ...]:
     """The passes of `stage` for programs compiled at batch size `batch`:
-    `tile-directions` chooses its block for that batch (left out without one)."""
+    `tile-directions` and `batch-linear-maps` decide for that batch (left out
+    without one)."""
     passes = []
     for name in STAGES[stage]:
-        if name == "tile-directions":
+        if name in ("tile-directions", "batch-linear-maps"):
             if batch is None:
                 continue
-            name = f"tile-directions{{batch={batch}}}"
+            name = f"{name}{{batch={batch}}}"
         passes.append(name)
     return tuple(passes)
 

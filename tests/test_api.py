@@ -81,7 +81,7 @@ def test_pass_pipeline_strings():
     assert pass_pipeline("linalg", batch=256) == (
         "taylor-mode,taylor-expand,tensor-cleanup,"
         "factor-replicates,taylor-collapse,tensor-cleanup,schedule-sums-early,"
-        "fold-seed-broadcasts,tile-directions{batch=256},"
+        "fold-seed-broadcasts,tile-directions{batch=256},batch-linear-maps{batch=256},"
         "convert-taylor-to-tensor,tensor-cleanup"
     )
 

@@ -45,6 +45,11 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return TileDirectionsPass
 
+    def get_batch_linear_maps():
+        from taylor_mlir.transforms.batch_linear_maps import BatchLinearMapsPass
+
+        return BatchLinearMapsPass
+
     def get_convert_taylor_to_tensor():
         from taylor_mlir.transforms.convert_taylor_to_tensor import (
             ConvertTaylorToTensorPass,
@@ -73,6 +78,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "schedule-sums-early": get_schedule_sums_early,
         "fold-seed-broadcasts": get_fold_seed_broadcasts,
         "tile-directions": get_tile_directions,
+        "batch-linear-maps": get_batch_linear_maps,
         "convert-taylor-to-tensor": get_convert_taylor_to_tensor,
         "convert-elementwise-to-linalg": get_convert_elementwise_to_linalg,
     }
