@@ -16,6 +16,7 @@ from reference import biharmonic, laplacian, weighted_laplacian
 from torch import nn
 
 import taylor_mlir as tm
+from taylor_mlir import pipeline
 from taylor_mlir.models import paper_mlp
 from taylor_mlir.transforms import batch_linear_maps
 
@@ -90,6 +91,21 @@ def test_other_batch_sizes(always):
         torch.testing.assert_close(
             op(x).reshape(exact.shape), exact, rtol=TOL, atol=TOL
         )
+
+
+def test_with_tile_directions(always, monkeypatch):
+    """Tiled, each block of directions maps its coefficients together."""
+    linalg = tuple(
+        "tile-directions{block=2}" if p == "tile-directions" else p
+        for p in pipeline.STAGES["linalg"]
+    )
+    monkeypatch.setitem(pipeline.STAGES, "linalg", linalg)
+    f = _net()
+    x = torch.rand(5, D, dtype=torch.float64)
+    op = tm.laplacian(f, x, collapsed=False)
+    assert _concats(op) == 2  # two blocks (of 2 directions) of the 8 -> 6 layer
+    exact = laplacian(f, x)
+    torch.testing.assert_close(op(x).reshape(exact.shape), exact, rtol=TOL, atol=TOL)
 
 
 def test_collapsed_mode_is_left_alone(always):

@@ -25,11 +25,13 @@ The maps of a group have structurally equal bodies (so the same captured
 values); an inlined copy is an op equal to a one-op body's op on other inputs.
 The body acts on each slice separately (`taylor.linear_map`), so concatenating
 the slices changes no value. The merged map takes the place of the group's
-first member, and a member joins only when its inputs are defined before that
-op: no op moves, and no member's input can depend on another member's result.
-(That also keeps the blocks of `tile-directions` apart: a later block's inputs
-are computed after the first block's maps.) A group has at least two maps:
-with one (collapsed mode) the coefficients are one GEMM already. A body that
+first member, and a later member joins only when its inputs are defined before
+that op: no op moves, and no member's input can depend on another member's
+result. A group has at least two maps (with one, in collapsed mode, the
+coefficients are one GEMM already); its first member is the earliest that
+leaves two. That keeps the blocks of `tile-directions` apart (a later block's
+inputs are computed after the first block's maps) and leaves their primal out
+(its matmul comes before all blocks). A body that
 captures no dynamically sized value does not tie its slices' sizes to one
 another; such maps are left alone when their slices have dynamic sizes.
 
@@ -115,10 +117,13 @@ def _inlined_operands(linear_map: LinearMapOp, op: Operation) -> list[int] | Non
     return [found[a] for a in args]
 
 
-def _sizes_tied(linear_map: LinearMapOp) -> bool:
-    """Whether the slices of every map of this body have the same sizes: they
-    are static, or the body combines them with a captured value that has a
-    dynamic size (an init, an operand) or is a size."""
+def _batchable(linear_map: LinearMapOp) -> bool:
+    """Whether the slices of every map of this body have the same sizes (and
+    a rank: the primal's joins along a new unit axis): they are static, or the
+    body combines them with a captured value that has a dynamic size (an init,
+    an operand) or is a size."""
+    if not shape_of(linear_map.body.block.last_op.operands[0]):  # the yield's
+        return False
     if all(DYNAMIC_INDEX not in shape_of(a) for a in linear_map.body.block.args):
         return True
     for op in linear_map.body.walk():
@@ -166,7 +171,7 @@ def find_groups(block: Block) -> list[list[_Member]]:
     for i, leader in enumerate(ops):
         if not isinstance(leader, LinearMapOp) or leader in taken:
             continue
-        if not _sizes_tied(leader):
+        if not _batchable(leader):
             continue
         members = [
             _Member(op, list(range(len(op.inputs))), op.directions, False)
@@ -180,15 +185,17 @@ def find_groups(block: Block) -> list[list[_Member]]:
             if operands is not None:
                 members.append(_Member(op, operands, 1, True))
         members.sort(key=lambda m: position[m.op])
-        at = position[members[0].op]
-        group = [
-            m
-            for m in members
-            if all(_defined_before(v, block, position, at) for v in m.inputs)
-        ]
-        if sum(not m.inlined for m in group) >= 2:
-            groups.append(group)
-            taken.update(m.op for m in group)
+        for k, first in enumerate(members):
+            at = position[first.op]
+            group = [
+                m
+                for m in members[k:]
+                if all(_defined_before(v, block, position, at) for v in m.inputs)
+            ]
+            if sum(not m.inlined for m in group) >= 2:
+                groups.append(group)
+                taken.update(m.op for m in group)
+                break
     return groups
 
 
@@ -208,8 +215,7 @@ def batch_group(group: Sequence[_Member]) -> None:
     """Replaces the members by slices of one map of their concatenated inputs,
     placed where the first member was."""
     first = group[0].op
-    linear_map = next(m.op for m in group if not m.inlined)
-    assert isinstance(linear_map, LinearMapOp)
+    linear_map = next(m.op for m in group if isinstance(m.op, LinearMapOp))
     b = TensorBuilder(InsertPoint.before(first))
     inputs = []
     for j in range(len(linear_map.inputs)):
