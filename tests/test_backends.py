@@ -709,3 +709,21 @@ def test_a_nested_biharmonic_on_iree_runs_repeatedly(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout.split()[-1]) < 1e-10
+
+
+def test_rank_reducing_slice_with_a_dynamic_size_drops_the_unit_dimension():
+    """`1x?x4 -> ?x4` drops dimension 0, the static 1, not the dynamic one
+    (which equals 1 only at one batch size)."""
+    text = """
+    func.func @f(%x: tensor<3x?x4xf64>) -> tensor<?x4xf64> {
+      %c1 = arith.constant 1 : index
+      %n = tensor.dim %x, %c1 : tensor<3x?x4xf64>
+      %s = tensor.extract_slice %x[1, 0, 0] [1, %n, 4] [1, 1, 1] : tensor<3x?x4xf64> to tensor<?x4xf64>
+      func.return %s : tensor<?x4xf64>
+    }
+    """
+    run = TorchExecutable(Parser(make_context(), text).parse_module(), "f")
+    for n in (1, 5):
+        x = torch.rand(3, n, 4, dtype=torch.float64)
+        (s,) = run(x)
+        torch.testing.assert_close(s, x[1], rtol=0, atol=0)

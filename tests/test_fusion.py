@@ -23,6 +23,7 @@ from xdsl.parser import Parser
 
 import taylor_mlir as tm
 from taylor_mlir import models, pipeline
+from taylor_mlir.backends import fused_ops
 from taylor_mlir.backends.torch_backend import TorchExecutable
 from taylor_mlir.context import make_context
 from taylor_mlir.stats import peak_bytes_per_datum
@@ -298,10 +299,12 @@ def test_transposes_read_elementwise_are_row_major():
     assert code.count("aten.clone") == 1  # only the transpose read elementwise
 
 
-def test_sum_of_squares_is_an_addcmul_chain():
-    """`sum_d u_d * u_d` over a block of directions runs as `u_0 * u_0` and one
-    addcmul per further direction: the products `u * u` are never
-    materialized (their size, read with tensor.dim, comes from u)."""
+def test_sum_of_squares_runs_fused_and_traces_as_a_product_and_a_sum():
+    """`sum_d u_d * u_d` over a block of directions runs eagerly as one fused
+    op that never materializes `u * u` (its size, read with tensor.dim, comes
+    from u); the traced graph is the product and the sum, which an operator of
+    this program (torch.export) differentiates as two ops, not one per
+    direction."""
     text = """
     func.func @f(%u: tensor<3x?x4xf64>) -> tensor<?x4xf64> {
       %q = arith.mulf %u, %u : tensor<3x?x4xf64>
@@ -322,7 +325,11 @@ def test_sum_of_squares_is_an_addcmul_chain():
     u = torch.rand(3, 5, 4, dtype=torch.float64)
     (s,) = executable(u)
     torch.testing.assert_close(s, (u * u).sum(0), rtol=1e-14, atol=0)
-    targets = [n.target for n in executable.graph_module.graph.nodes]
-    assert targets.count(torch.ops.aten.addcmul.default) == 2
-    assert targets.count(torch.ops.aten.mul.Tensor) == 1  # u_0 * u_0
-    assert torch.ops.aten.sum.dim_IntList not in targets
+    eager = [n.target for n in executable._run.graph.nodes]
+    assert eager.count(fused_ops.sum_of_squares) == 1
+    assert torch.ops.aten.mul.Tensor not in eager
+    traced = [n.target for n in executable.graph_module.graph.nodes]
+    assert traced.count(torch.ops.aten.mul.Tensor) == 1
+    assert traced.count(torch.ops.aten.sum.dim_IntList) == 1
+    (traced_s,) = executable.graph_module(u)
+    torch.testing.assert_close(traced_s, s, rtol=1e-14, atol=0)

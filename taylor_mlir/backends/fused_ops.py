@@ -31,8 +31,11 @@ import torch.fx
 aten = torch.ops.aten
 
 # Sums over at most this many directions run as a chain of addcmuls (the first
-# product, then one addcmul per direction, in place); more would be as many
-# ATen calls, and are one product and one sum.
+# product, then one addcmul per direction, in place): each pass reads one
+# direction and the running total, and `a * b` is never materialized (paper
+# MLP Laplacian, N = 256, blocks of 5, 2 cores: 0.92 (f32) / 0.95 (f64) of the
+# time of a product and a sum; `einsum("i...,i...->...")` was slower in f32).
+# More would be as many ATen calls, and are one product and one sum.
 MAX_ADDCMUL_CHAIN = 16
 
 

@@ -536,15 +536,11 @@ class FXEmitter:
             )
         dims = list(op.dimensions.get_values())
         acc = self.accumulator(op.init)
-        squared = _squared(
-            op.input, None if self.fused else fused_ops.MAX_ADDCMUL_CHAIN
-        )
-        if squared is not None and dims == [0] and self.fused:
+        squared = _squared(op.input) if self.fused and dims == [0] else None
+        if squared is not None:
             init = acc if isinstance(acc, torch.fx.Node) else None
             total = self.call(fused_ops.sum_of_squares, self.tensor(squared), init)
             acc = None if init is not None else acc
-        elif squared is not None and dims == [0]:
-            total = self.sum_of_squares(squared)
         else:
             total = self.call(aten.sum.dim_IntList, self.tensor(op.input), dims)
         if acc is None:
@@ -553,21 +549,6 @@ class FXEmitter:
             self.set(op, self.call(aten.add.Scalar, total, acc))
         else:
             self.set(op, self.call(aten.add.Tensor, total, acc))
-
-    def sum_of_squares(self, u: SSAValue) -> torch.fx.Node:
-        """`sum_d u_d * u_d` over dimension 0 of u (a block of directions) as
-        `u_0 * u_0` then one `addcmul` per direction: each pass reads one
-        direction and the running total, and the products `u * u` are never
-        materialized (the mulf's node is left unused and dropped). Measured on
-        the paper's MLP (N = 256, blocks of 5, 2 cores), the Laplacian took 0.92
-        (f32) / 0.95 (f64) of the time of a product and a sum, and
-        `einsum("i...,i...->...")` (a batched dot product) was slower in f32."""
-        node = self.tensor(u)
-        rows = [self.call(aten.select.int, node, 0, d) for d in range(_size(u, 0))]
-        total = self.call(aten.mul.Tensor, rows[0], rows[0])
-        for row in rows[1:]:
-            total = self.call(aten.addcmul.default, total, row, row)
-        return total
 
     def emit_reshape(self, op: Operation) -> None:
         """collapse_shape/expand_shape -> reshape (a view when strides allow)."""
@@ -614,7 +595,8 @@ class FXEmitter:
             extent = self.index_arith(operator.mul, size, stride)
             end = self.index_arith(operator.add, offset, extent)
             x = self.call(aten.slice.Tensor, x, d, offset, end, stride)
-        dropped = _dropped_unit_dims(sizes, op.results[0].type.get_shape())
+        static_sizes = op.static_sizes.get_values()
+        dropped = _dropped_unit_dims(static_sizes, op.results[0].type.get_shape())
         if dropped:
             x = self.call(aten.squeeze.dims, x, dropped)
         self.set(op, x)
@@ -648,10 +630,11 @@ def _size(value: SSAValue, i: int) -> int:
     return value.type.get_shape()[i]  # type: ignore[union-attr]
 
 
-def _squared(value: SSAValue, most: int | None) -> SSAValue | None:
+def _squared(value: SSAValue) -> SSAValue | None:
     """u when `value` is `arith.mulf %u, %u` that only the sum reads (sizes
     read with `tensor.dim` come from u: `FXEmitter.size_source`) and u has a
-    static leading size (of at most `most`, when given)."""
+    static leading size: `fused_ops.sum_of_squares` then never materializes
+    the products (the mulf's node is left unused and dropped)."""
     product = value.owner
     if (
         isinstance(product, Operation)
@@ -659,19 +642,21 @@ def _squared(value: SSAValue, most: int | None) -> SSAValue | None:
         and product.operands[0] is product.operands[1]
         and sum(use.operation.name != "tensor.dim" for use in value.uses) == 1
         and 0 < _size(value, 0)
-        and (most is None or _size(value, 0) <= most)
     ):
         return product.operands[0]
     return None
 
 
-def _dropped_unit_dims(sizes: Sequence[Any], result_shape: Sequence[int]) -> list[int]:
-    """The unit dimensions a rank-reducing extract_slice drops: sizes are
-    matched to the result's left to right, the unmatched ones are dropped
-    (all unit sizes, so which of equal candidates is dropped does not matter)."""
+def _dropped_unit_dims(
+    static_sizes: Sequence[int], result_shape: Sequence[int]
+) -> list[int]:
+    """The unit dimensions a rank-reducing extract_slice drops: its static
+    sizes (DYNAMIC_INDEX for a dynamic one, which is a `?` of the result) are
+    matched to the result's dimensions left to right, the unmatched ones are
+    dropped (all static 1s, so which of equal candidates does not matter)."""
     dropped, j = [], 0
-    for d, size in enumerate(sizes):
-        if j < len(result_shape) and result_shape[j] in (size, DYNAMIC_INDEX):
+    for d, size in enumerate(static_sizes):
+        if j < len(result_shape) and result_shape[j] == size:
             j += 1
         else:
             dropped.append(d)
