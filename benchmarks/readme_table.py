@@ -187,7 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Render the README's benchmark table from a results JSON "
         "of bench_operators.py."
     )
-    parser.add_argument("results", type=Path, help="bench_operators_*.json")
+    parser.add_argument(
+        "results",
+        type=Path,
+        nargs="+",
+        help="bench_operators_*.json (several: their measurements in order; the "
+        "header line is the first file's run)",
+    )
     parser.add_argument(
         "--update",
         type=Path,
@@ -200,14 +206,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="A,B",
         help="only these strategies (default: every one in the file)",
     )
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda text: [int(n) for n in text.split(",") if n.strip()],
+        metavar="N,N",
+        help="only these batch sizes (default: every one in the file)",
+    )
     args = parser.parse_args(argv)
     try:
-        run, measurements = load_results(args.results)
+        loaded = [load_results(path) for path in args.results]
+        run = loaded[0][0]
+        measurements = [m for _, ms in loaded for m in ms]
+        if args.batch_sizes:
+            measurements = [m for m in measurements if m["batch"] in args.batch_sizes]
         if args.strategies:
             unknown = set(args.strategies) - {m["strategy"] for m in measurements}
             if unknown:
                 raise CLIError(
-                    f"no strategy {sorted(unknown)[0]!r} in {args.results}: it has "
+                    f"no strategy {sorted(unknown)[0]!r} in {args.results[0]}: it has "
                     + ", ".join(dict.fromkeys(m["strategy"] for m in measurements))
                 )
             measurements = [m for m in measurements if m["strategy"] in args.strategies]

@@ -206,6 +206,22 @@ def test_command_line(tmp_path, capsys):
     assert "no strategy 'jet'" in capsys.readouterr().err
 
 
+def test_several_files_and_batch_sizes(tmp_path, capsys):
+    """Two runs' measurements in one table, in order, filtered by N."""
+    measurements = synthetic_results()
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(measurements))
+    second.write_text(
+        json.dumps([dict(m, workload="2nd " + m["workload"]) for m in measurements])
+    )
+    batches = sorted({m["batch"] for m in measurements})
+    argv = [str(first), str(second), "--batch-sizes", str(batches[-1])]
+    assert readme_table.main(argv) == 0
+    rows = parse(capsys.readouterr().out)
+    kept = [m for m in measurements if m["batch"] == batches[-1]]
+    assert len(rows) == 2 * len(kept)
+
+
 def test_the_readme_has_the_markers():
     text = (ROOT / "README.md").read_text()
     assert text.count(readme_table.START) == 1 and text.count(readme_table.END) == 1
