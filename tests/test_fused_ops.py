@@ -151,8 +151,10 @@ func.func @f(%u: tensor<3x?x4xf64>, %a: tensor<?x4xf64>) -> tensor<?x4xf64> {
 
 
 def test_eager_module_fuses_the_sum_and_the_running_total():
-    """`a + sum_d u_d * u_d` is one fused call in the module that runs eagerly;
-    the traced `graph_module` stays ATen (an addcmul chain and an add)."""
+    """`a + sum_d u_d * u_d` is one fused call in the module that runs eagerly
+    (`u * u` never materialized); the traced `graph_module` stays ATen: the
+    product and the sum, which an operator of this program (torch.export)
+    differentiates as two ops, not one per direction."""
     module = Parser(make_context(), SUM_OF_SQUARES_PLUS).parse_module()
     executable = TorchExecutable(module, "f")
     eager = [n.target for n in executable._run.graph.nodes]
@@ -160,6 +162,8 @@ def test_eager_module_fuses_the_sum_and_the_running_total():
     assert eager.count(sum_of_squares) == 1
     assert torch.ops.aten.add.Tensor not in eager
     assert sum_of_squares not in traced
+    assert traced.count(torch.ops.aten.mul.Tensor) == 1
+    assert traced.count(torch.ops.aten.sum.dim_IntList) == 1
     assert all(
         isinstance(t, torch._ops.OpOverload) or t in ("output", "placeholder")
         for n, t in zip(executable.graph_module.graph.nodes, traced, strict=True)

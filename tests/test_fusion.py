@@ -23,7 +23,6 @@ from xdsl.parser import Parser
 
 import taylor_mlir as tm
 from taylor_mlir import models, pipeline
-from taylor_mlir.backends import fused_ops
 from taylor_mlir.backends.torch_backend import TorchExecutable
 from taylor_mlir.context import make_context
 from taylor_mlir.stats import peak_bytes_per_datum
@@ -269,9 +268,6 @@ def test_transposes_read_elementwise_are_row_major():
     """A transpose only matmuls read stays a view; one an elementwise op reads
     is materialized row-major, so the product's layout is row-major too (and
     its reshapes are views)."""
-    from xdsl.parser import Parser
-
-    from taylor_mlir.context import make_context
 
     text = """
     func.func @f(%w: tensor<4x3xf64>, %x: tensor<2x4xf64>) -> (tensor<3x4xf64>, tensor<2x3xf64>) {
@@ -297,39 +293,3 @@ def test_transposes_read_elementwise_are_row_major():
     torch.testing.assert_close(m, xs @ w, rtol=1e-15, atol=0)
     code = executable.graph_module.code
     assert code.count("aten.clone") == 1  # only the transpose read elementwise
-
-
-def test_sum_of_squares_runs_fused_and_traces_as_a_product_and_a_sum():
-    """`sum_d u_d * u_d` over a block of directions runs eagerly as one fused
-    op that never materializes `u * u` (its size, read with tensor.dim, comes
-    from u); the traced graph is the product and the sum, which an operator of
-    this program (torch.export) differentiates as two ops, not one per
-    direction."""
-    text = """
-    func.func @f(%u: tensor<3x?x4xf64>) -> tensor<?x4xf64> {
-      %q = arith.mulf %u, %u : tensor<3x?x4xf64>
-      %c1 = arith.constant 1 : index
-      %n = tensor.dim %q, %c1 : tensor<3x?x4xf64>
-      %e = tensor.empty(%n) : tensor<?x4xf64>
-      %zero = arith.constant 0.0 : f64
-      %z = linalg.fill ins(%zero : f64) outs(%e : tensor<?x4xf64>) -> tensor<?x4xf64>
-      %s = linalg.reduce ins(%q : tensor<3x?x4xf64>) outs(%z : tensor<?x4xf64>) dimensions = [0]
-        (%a: f64, %b: f64) {
-          %t = arith.addf %a, %b : f64
-          linalg.yield %t : f64
-        }
-      func.return %s : tensor<?x4xf64>
-    }
-    """
-    executable = TorchExecutable(Parser(make_context(), text).parse_module(), "f")
-    u = torch.rand(3, 5, 4, dtype=torch.float64)
-    (s,) = executable(u)
-    torch.testing.assert_close(s, (u * u).sum(0), rtol=1e-14, atol=0)
-    eager = [n.target for n in executable._run.graph.nodes]
-    assert eager.count(fused_ops.sum_of_squares) == 1
-    assert torch.ops.aten.mul.Tensor not in eager
-    traced = [n.target for n in executable.graph_module.graph.nodes]
-    assert traced.count(torch.ops.aten.mul.Tensor) == 1
-    assert traced.count(torch.ops.aten.sum.dim_IntList) == 1
-    (traced_s,) = executable.graph_module(u)
-    torch.testing.assert_close(traced_s, s, rtol=1e-14, atol=0)
