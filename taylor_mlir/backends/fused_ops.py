@@ -4,8 +4,9 @@ record as several, with a derivative written by hand.
 
 The torch backend's GraphModule (`to_fx`) is plain ATen, so torch.export and
 torch.compile see every op (`TorchExecutable.graph_module`). The module that
-runs eagerly (`to_fx(..., fused=True)`) calls these instead where autograd
-would otherwise do more work in the backward pass than the forward needs.
+runs eagerly (`eager_module`: that graph rewritten) calls these instead where
+autograd would otherwise do more work in the backward pass than the forward
+needs.
 
 - `sum_of_squares(u, init)` is `init + sum_d u_d * u_d` over dimension 0: the
   collapsed sum of Taylor mode (`sum_d (W u_d)^2` at every layer). As ATen
@@ -43,7 +44,7 @@ def _sum_of_products(
     a: torch.Tensor, b: torch.Tensor, init: torch.Tensor | None = None
 ) -> torch.Tensor:
     """`init + sum_d a_d * b_d` over dimension 0, without materializing a * b."""
-    if a.shape[0] > MAX_ADDCMUL_CHAIN:
+    if not 0 < a.shape[0] <= MAX_ADDCMUL_CHAIN:
         total = torch.sum(a * b, 0)
         return total if init is None else total + init
     total = a[0] * b[0] if init is None else torch.addcmul(init, a[0], b[0])
@@ -162,6 +163,66 @@ def scale_and_sum_of_squares(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`(scale * z, init + sum_d z_d^2)`, scale broadcast over dimension 0."""
     return ScaleAndSumOfSquares.apply(z, scale, init)
+
+
+def eager_module(traced: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The module eager calls run: a copy of the emitted ATen graph (reading
+    the same constants) with the fused ops put in by the rewrites below."""
+    graph = torch.fx.Graph()
+    graph.output(graph.graph_copy(traced.graph, {}))
+    fuse_sums_of_squares(graph)
+    add_running_totals(graph)
+    fuse_scaled_sums(graph)
+    graph.eliminate_dead_code()
+    graph.lint()
+    return torch.fx.GraphModule(traced, graph, class_name=type(traced).__name__)
+
+
+def fuse_sums_of_squares(graph: torch.fx.Graph) -> None:
+    """`sum(mul(u, u), [0])` -> `sum_of_squares(u)` when nothing else reads
+    the product (the emitter reads sizes from u, not from the product), so
+    `u * u` is never materialized."""
+    for total in list(graph.nodes):
+        if total.target is not aten.sum.dim_IntList or list(total.args[1:]) != [[0]]:
+            continue
+        product = total.args[0]
+        if (
+            product.target is aten.mul.Tensor
+            and product.args[0] is product.args[1]
+            and len(product.users) == 1
+        ):
+            with graph.inserting_before(total):
+                fused = graph.call_function(sum_of_squares, (product.args[0], None))
+            total.replace_all_uses_with(fused)
+            graph.erase_node(total)
+            graph.erase_node(product)
+
+
+def add_running_totals(graph: torch.fx.Graph) -> None:
+    """`add(a, sum_of_squares(u))` -> `sum_of_squares(u, a)` when nothing else
+    reads the sum: the running total over blocks of directions
+    (`tile-directions`) is added by the fused op's first pass. (An emitted
+    `add.Tensor` adds operands of one type: arith.addf, or a reduce's or
+    matmul's accumulator.) The sum emitted last is the one fused, so no
+    block's u outlives it."""
+    for add in list(graph.nodes):
+        if add.target is not aten.add.Tensor or len(add.args) != 2:
+            continue
+        pairs = sorted([add.args, add.args[::-1]], key=lambda p: p[0] is not add.prev)
+        for total, init in pairs:
+            if (
+                isinstance(total, torch.fx.Node)
+                and total.target is sum_of_squares
+                and total.args[1] is None
+                and len(total.users) == 1
+                and isinstance(init, torch.fx.Node)
+            ):
+                with graph.inserting_before(add):
+                    fused = graph.call_function(sum_of_squares, (total.args[0], init))
+                add.replace_all_uses_with(fused)
+                graph.erase_node(add)
+                graph.erase_node(total)
+                break
 
 
 def fuse_scaled_sums(graph: torch.fx.Graph) -> None:

@@ -189,9 +189,8 @@ _MATRIX_KERNELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 class FXEmitter:
     """Walks one `func.func` of tensor-level IR and emits an FX graph."""
 
-    def __init__(self, function: func.FuncOp, fused: bool = False):
+    def __init__(self, function: func.FuncOp):
         self.function = function
-        self.fused = fused  # emit fused_ops (eager runs) instead of plain ATen
         self.graph = torch.fx.Graph()
         self.values: dict[SSAValue, Any] = {}
         self.materialized: dict[Operation, torch.fx.Node] = {}
@@ -393,8 +392,6 @@ class FXEmitter:
         """A fill operand stays a scalar (broadcast by ATen) unless both are."""
         tensor_tensor, tensor_scalar, commutative = _BINARY[op.name]
         lhs, rhs = op.operands
-        if self.fused and op.name == "arith.addf" and self.add_to_sum_of_squares(op):
-            return
         if self.all_fills(op, [lhs, rhs]):
             a = self.tensor(lhs)  # the result needs a shape: materialize one
         else:
@@ -409,31 +406,6 @@ class FXEmitter:
         else:
             target, args = _SCALAR_LEFT[op.name](a, b)
             self.set(op, self.call(target, *args))
-
-    def add_to_sum_of_squares(self, op: Operation) -> bool:
-        """`a + sum_of_squares(u)` -> `sum_of_squares(u, a)` when nothing else
-        reads the sum and `a` has its type: the running total over blocks of
-        directions (`tile-directions`) is added by the fused op's first pass.
-        The sum emitted last is the one fused, so no block's u outlives it."""
-        pairs = [tuple(op.operands), tuple(reversed(op.operands))]
-        last = next(iter(reversed(self.graph.nodes)), None)
-        pairs.sort(key=lambda pair: self.values[pair[0]] is not last)
-        for total, other in pairs:
-            node, init = self.values[total], self.values[other]
-            if (
-                isinstance(node, torch.fx.Node)
-                and node.target is fused_ops.sum_of_squares
-                and node.args[1] is None
-                and not node.users
-                and total.has_one_use()
-                and isinstance(init, torch.fx.Node)
-                and other.type == total.type
-            ):
-                u = node.args[0]
-                self.graph.erase_node(node)
-                self.set(op, self.call(fused_ops.sum_of_squares, u, init))
-                return True
-        return False
 
     def emit_cmpf(self, op: Operation) -> None:
         predicate = op.predicate_name  # taylor_mlir.dialects.arith_tensor.CmpfOp
@@ -535,14 +507,8 @@ class FXEmitter:
                 "linalg.reduce", detail="only sums (a body of one arith.addf)"
             )
         dims = list(op.dimensions.get_values())
+        total = self.call(aten.sum.dim_IntList, self.tensor(op.input), dims)
         acc = self.accumulator(op.init)
-        squared = _squared(op.input) if self.fused and dims == [0] else None
-        if squared is not None:
-            init = acc if isinstance(acc, torch.fx.Node) else None
-            total = self.call(fused_ops.sum_of_squares, self.tensor(squared), init)
-            acc = None if init is not None else acc
-        else:
-            total = self.call(aten.sum.dim_IntList, self.tensor(op.input), dims)
         if acc is None:
             self.set(op, total)
         elif isinstance(acc, float):
@@ -626,27 +592,6 @@ class FXEmitter:
         self.graph.output(tuple(self.tensor(v) for v in op.operands))
 
 
-def _size(value: SSAValue, i: int) -> int:
-    return value.type.get_shape()[i]  # type: ignore[union-attr]
-
-
-def _squared(value: SSAValue) -> SSAValue | None:
-    """u when `value` is `arith.mulf %u, %u` that only the sum reads (sizes
-    read with `tensor.dim` come from u: `FXEmitter.size_source`) and u has a
-    static leading size: `fused_ops.sum_of_squares` then never materializes
-    the products (the mulf's node is left unused and dropped)."""
-    product = value.owner
-    if (
-        isinstance(product, Operation)
-        and product.name == "arith.mulf"
-        and product.operands[0] is product.operands[1]
-        and sum(use.operation.name != "tensor.dim" for use in value.uses) == 1
-        and 0 < _size(value, 0)
-    ):
-        return product.operands[0]
-    return None
-
-
 def _dropped_unit_dims(
     static_sizes: Sequence[int], result_shape: Sequence[int]
 ) -> list[int]:
@@ -663,17 +608,11 @@ def _dropped_unit_dims(
     return dropped
 
 
-def to_fx(
-    module: ModuleOp, func_name: str, fused: bool = False
-) -> torch.fx.GraphModule:
+def to_fx(module: ModuleOp, func_name: str) -> torch.fx.GraphModule:
     """The function `func_name` of tensor-level IR as an FX GraphModule of ATen
-    calls, returning a tuple of tensors. `fused=True` calls `fused_ops` where
-    they apply: for eager runs, not for tracing (torch.export, torch.compile
-    see ATen)."""
+    calls, returning a tuple of tensors."""
     function = find_function(module, func_name)
-    graph, buffers = FXEmitter(function, fused).run()
-    if fused:
-        fused_ops.fuse_scaled_sums(graph)
+    graph, buffers = FXEmitter(function).run()
     root = torch.nn.Module()
     for name, value in buffers.items():
         root.register_buffer(name, value)
@@ -774,8 +713,7 @@ class TorchExecutable:
         if inductor:
             self._run = torch.compile(self.graph_module, dynamic=True, fullgraph=True)
         else:
-            self._run = to_fx(module, func_name, fused=True)
-            self._share_buffers()
+            self._run = fused_ops.eager_module(self.graph_module)
         self._buffers_on = torch.device("cpu")
         if self.device is not None:
             self._move_buffers(self.device)
