@@ -8,6 +8,7 @@ Every number is checked against torch.func (tests/reference.py) and autograd.
 
 import collections
 import functools
+import weakref
 
 import pytest
 import reference as ref
@@ -221,6 +222,26 @@ def test_untraceable_tensor_that_requires_grad_is_refused(x):
         tm.laplacian(u, x)
 
 
+def test_dead_weak_proxies_in_the_process_do_not_break_compiling(x):
+    """A constant f makes is checked against every live object for a tensor
+    that requires grad and shares its memory; a proxy whose referent died
+    raises on isinstance and is skipped."""
+
+    class Referent:
+        pass
+
+    referent = Referent()
+    dead = [weakref.proxy(referent)]
+    del referent
+
+    def u(z):
+        scale = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+        return (z * scale).sum(-1, keepdim=True) ** 2
+
+    close(tm.laplacian(u, x)(x), ref.laplacian(u, x))
+    assert dead  # alive through the compile
+
+
 def test_constant_made_inside_f_stays_a_constant(x):
     def u(z):
         return (z * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum(
@@ -322,7 +343,9 @@ def test_hook_added_after_compile_is_refused(x):
     net = mlp()
     op = tm.laplacian(net, x)
     handle = net[1].register_forward_hook(lambda module, args, out: 2 * out)
-    with pytest.raises(CallError, match=r"hooks of Tanh \(self\.1\) changed.*recompile"):
+    with pytest.raises(
+        CallError, match=r"hooks of Tanh \(self\.1\) changed.*recompile"
+    ):
         op(x)
     handle.remove()
     close(op(x), ref.laplacian(net, x))

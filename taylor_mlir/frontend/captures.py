@@ -32,6 +32,7 @@ import gc
 import inspect
 import types
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -261,6 +262,8 @@ def live_tensor_requiring_grad(constant: torch.Tensor) -> bool:
     with warnings.catch_warnings():  # isinstance on deprecated torch objects warns
         warnings.simplefilter("ignore")
         for obj in gc.get_objects():
+            if type(obj) in weakref.ProxyTypes:
+                continue  # isinstance on a dead proxy raises; a live one's referent is listed too
             if isinstance(obj, torch.Tensor) and _requires_grad_at(obj, pointer):
                 return True
     return False
