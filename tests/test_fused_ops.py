@@ -16,6 +16,7 @@ import taylor_mlir as tm
 from taylor_mlir import models
 from taylor_mlir.backends.fused_ops import (
     MAX_ADDCMUL_CHAIN,
+    eager_module,
     scale_and_sum_of_squares,
     sum_of_squares,
 )
@@ -131,6 +132,101 @@ def test_scale_and_sum_of_squares_under_torch_func():
         )
 
 
+def test_no_autograd_node_when_nothing_needs_a_derivative():
+    """Without inputs requiring grad (or under no_grad) the fused ops are plain
+    ATen calls; with them, one node of the fused op."""
+    z = torch.randn(3, 4, 5, dtype=torch.float64)
+    s = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    assert sum_of_squares(z).grad_fn is None
+    assert scale_and_sum_of_squares(z, s.detach())[0].grad_fn is None
+    with torch.no_grad():
+        assert scale_and_sum_of_squares(z, s)[1].grad_fn is None
+    u, total = scale_and_sum_of_squares(z, s)
+    assert type(u.grad_fn).__name__ == "ScaleAndSumOfSquaresBackward"
+    assert total.grad_fn is u.grad_fn
+    torch.testing.assert_close(u, s * z, rtol=0, atol=0)
+
+
+def test_overwrite_writes_over_z_only_when_no_derivative_reads_it():
+    z = torch.randn(3, 4, 5, dtype=torch.float64)
+    s = torch.randn(4, 5, dtype=torch.float64)
+    init = torch.randn(4, 5, dtype=torch.float64)
+    want = _plain_scaled(z, s, init)
+    kept = z.clone()
+    u, total = scale_and_sum_of_squares(z, s, init, overwrite=True)
+    assert u.data_ptr() == z.data_ptr()  # nothing needs z: written over
+    for got, w in zip((u, total), want, strict=True):
+        torch.testing.assert_close(got, w, rtol=1e-14, atol=0)
+
+    # z requiring grad: the backward reads z, so it is kept
+    z = kept.clone().requires_grad_()
+    u, total = scale_and_sum_of_squares(z, s, init, overwrite=True)
+    assert torch.equal(z.detach(), kept) and u.data_ptr() != z.data_ptr()
+    assert torch.autograd.gradcheck(
+        lambda z: scale_and_sum_of_squares(z, s, init, overwrite=True), (z,)
+    )
+
+    # forward mode: the tangent of u reads z
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(kept.clone(), torch.ones_like(kept))
+        u, total = scale_and_sum_of_squares(dual, s, init, overwrite=True)
+        assert torch.equal(torch.autograd.forward_ad.unpack_dual(dual).primal, kept)
+        tangent = torch.autograd.forward_ad.unpack_dual(total).tangent
+    torch.testing.assert_close(tangent, 2 * kept.sum(0), rtol=1e-14, atol=0)
+
+    # torch.func transforms wrap z
+    def fused(z, s, init):
+        return scale_and_sum_of_squares(z.clone(), s, init, overwrite=True)
+
+    batch = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    torch.testing.assert_close(
+        torch.func.vmap(fused, in_dims=(0, None, None))(batch, s, init),
+        torch.func.vmap(_plain_scaled, in_dims=(0, None, None))(batch, s, init),
+        rtol=1e-14,
+        atol=0,
+    )
+    torch.testing.assert_close(
+        torch.func.jacrev(fused)(kept, s, init),
+        torch.func.jacrev(_plain_scaled)(kept, s, init),
+        rtol=1e-14,
+        atol=0,
+    )
+
+
+def _scaled_sum_of_a_matmul(a, w, s, also_return_z: bool):
+    aten = torch.ops.aten
+    z = aten.reshape.default(aten.mm.default(a, w), [3, -1, 4])
+    total = aten.sum.dim_IntList(aten.mul.Tensor(z, z), [0])
+    u = aten.mul.Tensor(aten.expand.default(s, [3, -1, -1]), z)
+    return (u, total, z) if also_return_z else (u, total)
+
+
+@pytest.mark.parametrize("also_return_z", [False, True])
+def test_eager_module_overwrites_only_a_matmul_result_nothing_else_reads(
+    also_return_z,
+):
+    """The eager module lets the fused op write the scaled tangents over z
+    when z is a view of a matmul's result that only the fused op reads; not
+    when z is also returned."""
+    traced = torch.fx.symbolic_trace(
+        lambda a, w, s: _scaled_sum_of_a_matmul(a, w, s, also_return_z)
+    )
+    eager = eager_module(traced)
+    (fused,) = [n for n in eager.graph.nodes if n.target is scale_and_sum_of_squares]
+    assert fused.kwargs == {"overwrite": not also_return_z}
+    a = torch.randn(3 * 5, 2, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    want = _scaled_sum_of_a_matmul(a, w, s, also_return_z)
+    with torch.no_grad():
+        got = eager(a, w, s)
+    for g, x in zip(got, want, strict=True):
+        torch.testing.assert_close(g, x, rtol=1e-14, atol=0)
+    assert torch.autograd.gradcheck(
+        lambda *t: sum(o.sum() for o in eager(*t)), (a, w, s)
+    )
+
+
 SUM_OF_SQUARES_PLUS = """
 func.func @f(%u: tensor<3x?x4xf64>, %a: tensor<?x4xf64>) -> tensor<?x4xf64> {
   %q = arith.mulf %u, %u : tensor<3x?x4xf64>
@@ -190,6 +286,8 @@ def test_laplacian_training_gradients_with_the_fused_op():
     loss = op(x).square().mean()
     grads = torch.autograd.grad(loss, list(f.parameters()), allow_unused=True)
     reference = ref.laplacian(f, x)
+    with torch.no_grad():  # the fused ops' no-autograd path, tangents in place
+        torch.testing.assert_close(op(x), reference, rtol=1e-10, atol=1e-12)
     expected = torch.autograd.grad(
         reference.square().mean(), list(f.parameters()), allow_unused=True
     )

@@ -254,7 +254,9 @@ def test_block_cost_model():
     # a larger cache holds more directions
     assert direction_block(50, 256, 768, 8, 64 * mib) > block
     # at most _MAX_BLOCKS blocks, however large the batch
-    assert direction_block(50, 4096, 768, 8, 2 * mib) == 50 // 10
+    assert (
+        direction_block(50, 4096, 768, 8, 2 * mib) == 50 // tile_directions._MAX_BLOCKS
+    )
     # float32 is half the bytes
     assert direction_block(50, 256, 768, 4, 32 * mib) >= direction_block(
         50, 256, 768, 8, 32 * mib
