@@ -26,14 +26,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from taylor_mlir.backends import FUSING_BACKENDS, build_executable, check_backend
+from taylor_mlir.backends import (
+    FUSING_BACKENDS,
+    RETUNED_BACKENDS,
+    Executable,
+    build_executable,
+    check_backend,
+)
 from taylor_mlir.errors import CallError, DtypeError, OptionError
 from taylor_mlir.frontend import ImportedProgram, import_torch
 from taylor_mlir.operators import spec as specs
 from taylor_mlir.operators.build import build_jet, build_operator, gradient_group
 from taylor_mlir.operators.sampling import sample_directions
 from taylor_mlir.operators.spec import OperatorSpec
-from taylor_mlir.pipeline import LEVELS, compile_levels
+from taylor_mlir.pipeline import LEVELS, batch_class, compile_levels, retuned_for
 from taylor_mlir.stats import ProgramStats, level_stats, peak_bytes_per_datum
 from taylor_mlir.strategy import (
     BIHARMONIC_STRATEGIES,
@@ -172,6 +178,32 @@ class _CompiledProgram:
         self._executable = build_executable(
             self.levels.final, self.function_name, self.backend
         )
+        self._retuned: dict[int, Executable] = {}  # by batch class
+        self._by_program: dict[str, Executable] = {}
+        if self.backend in RETUNED_BACKENDS and self.backend not in FUSING_BACKENDS:
+            self._retuned[batch_class(self.example_batch)] = self._executable
+
+    def _executable_for(self, batch: int) -> Executable:
+        """The executable for a call on `batch` data: the example's, or for a
+        batch of another class (`pipeline.batch_class`), a program whose
+        batch-dependent passes (direction blocks, batched GEMMs) decided for
+        that class, built at its first call. Tuned for 256 data, a call on
+        one would run five blocks of directions where one pays; tuned for 16,
+        a call on 4096 would hold every direction at once (GBs)."""
+        if not self._retuned or torch.compiler.is_compiling():
+            return self._executable  # traced: the example's ATen graph
+        tuned_for = batch_class(batch)
+        executable = self._retuned.get(tuned_for)
+        if executable is None:
+            if not self._by_program:  # programs already built, by their IR
+                self._by_program[str(self.levels.final)] = self._executable
+            text = str(retuned := retuned_for(self.levels, tuned_for))
+            executable = self._by_program.get(text)
+            if executable is None:
+                executable = build_executable(retuned, self.function_name, self.backend)
+                self._by_program[text] = executable
+            self._retuned[tuned_for] = executable
+        return executable
 
     @property
     def input_size(self) -> int:
@@ -421,7 +453,8 @@ class CompiledOperator(_CompiledProgram):
             )
         self._check_frozen()
         arguments = [*inputs, *self._parameters(x), *self._directions(x, runtime)]
-        return self._regroup(self._executable(*arguments))
+        executable = self._executable_for(x.shape[0])
+        return self._regroup(executable(*arguments))
 
     def _regroup(self, flat: Sequence[torch.Tensor]) -> Any:
         """The program's results (item-major) as the user asked for them."""
@@ -492,7 +525,8 @@ class CompiledJet(_CompiledProgram):
                     f"x{k} has shape {tuple(x_k.shape)}, x0 has {tuple(x0.shape)}"
                 )
         coefficients += [torch.zeros_like(x0)] * (self.order - len(coefficients))
-        f0, *rest = self._executable(x0, *self._parameters(x0), *coefficients)
+        executable = self._executable_for(x0.shape[0])
+        f0, *rest = executable(x0, *self._parameters(x0), *coefficients)
         return f0, list(rest)
 
 

@@ -18,7 +18,9 @@ per-direction chain over blocks of directions that fit the cache, and
 `batch-linear-maps` maps the coefficients going through one layer together
 where one bigger GEMM pays. Both decide for the batch size: they run when the
 batch is known (`batch=`, the example input's; the API always gives it) and
-are left out otherwise.
+are left out otherwise. A program called at a batch size far from the one it
+was tuned for gets the `linalg` stage again for that size's class
+(`batch_class`, `retuned_for`): a few tenths of a second on first use.
 
 The levels do not depend on the backend: every backend takes the `linalg`
 module and lowers it further itself (IREE: `iree_backend.lower_for_iree`).
@@ -165,3 +167,19 @@ def compile_levels(
         levels.modules[level] = current
         levels.passes += [name.split("{")[0] for name in passes]
     return levels
+
+
+def batch_class(batch: int) -> int:
+    """The batch size a program for calls of `batch` data is tuned for: the
+    power of two at or above it. The batch-dependent passes decide alike for
+    batches of one class (their thresholds are far apart), and a batch size
+    changing from call to call reaches few classes."""
+    return 1 << max(batch - 1, 0).bit_length()
+
+
+def retuned_for(levels: CompiledLevels, batch: int) -> ModuleOp:
+    """The `linalg` module of `levels` with its batch-dependent decisions
+    (`stage_passes`) taken for `batch`: the `linalg` stage again, from the
+    level before it."""
+    source = levels["collapsed"] if "collapsed" in levels else levels["expanded"]
+    return _run_stage(source, stage_passes("linalg", batch), "linalg", verify=True)

@@ -241,6 +241,52 @@ def test_default_pipeline_tiles_large_batches(monkeypatch):
     assert _slices(small) == 0
 
 
+def _blocks_run(op, batch: int) -> int:
+    """How many matmuls of the first hidden layer's weight a call on `batch`
+    data runs (one per block of directions, one for the primal)."""
+    graph = op._executable_for(batch)._run.graph
+    return sum(1 for n in graph.nodes if n.target is torch.ops.aten.mm.default)
+
+
+def test_calls_at_another_batch_class_run_a_retuned_program(monkeypatch):
+    """Compiled at N = 256 (tiled), a call on 2 data runs the untiled program
+    and one on 4096 a tiled one again; a batch class whose decisions match
+    an existing program shares it; values and gradients match torch.func at
+    every size."""
+    monkeypatch.setattr(tile_directions, "cache_bytes", lambda: 2 << 20)
+    f = models.mlp([20, 128, 128, 1], "tanh")
+    op = tm.laplacian(f, torch.rand(256, 20, dtype=torch.float64))
+    assert _slices(op) > 0  # the example's program is tiled
+    assert _blocks_run(op, 2) < _blocks_run(op, 256)
+    assert op._executable_for(256) is op._executable
+    assert op._executable_for(2) is op._executable_for(1)  # both untiled
+    assert op._executable_for(129) is op._executable  # same class as 256
+    for n in (1, 2, 3, 200, 1000):
+        xs = torch.rand(n, 20, dtype=torch.float64)
+        torch.testing.assert_close(op(xs), ref.laplacian(f, xs), rtol=1e-10, atol=0)
+    xs = torch.rand(3, 20, dtype=torch.float64)
+    params = list(f.parameters())[:-1]  # the output bias has no Laplacian
+    got = torch.autograd.grad(op(xs).square().mean(), params)
+    want = torch.autograd.grad(ref.laplacian(f, xs).square().mean(), params)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+    assert op.mlir("linalg") == str(op.levels.final)  # stats: the example's
+
+
+def test_a_program_tuned_for_small_batches_tiles_large_ones(monkeypatch):
+    """Compiled at N = 2 (every direction at once), a call on 4096 data runs
+    blocks of directions: its live bytes are a fraction of the untiled
+    program's."""
+    monkeypatch.setattr(tile_directions, "cache_bytes", lambda: 2 << 20)
+    f = models.mlp([20, 128, 128, 1], "tanh")
+    op = tm.laplacian(f, torch.rand(2, 20, dtype=torch.float64))
+    assert _slices(op) == 0
+    large = torch.rand(4096, 20, dtype=torch.float64)
+    untiled = _peak_live_bytes(lambda x: op._executable(x, *op._parameters(x)), large)
+    assert _peak_live_bytes(op, large) < untiled / 2
+    torch.testing.assert_close(op(large), ref.laplacian(f, large), rtol=1e-10, atol=0)
+
+
 def test_block_cost_model():
     mib = 1 << 20
     # everything fits: no tiling

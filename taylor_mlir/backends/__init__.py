@@ -68,6 +68,13 @@ untiled one in 19 s, and both run in the same time (0.90x jet + torch.compile
 with autograd recording)."""
 
 
+RETUNED_BACKENDS = frozenset({"torch"})
+"""Backends whose executables take milliseconds to build: a program of theirs
+called at a batch size of another class than its example's runs a program
+retuned for that class (`pipeline.retuned_for`). IREE's compile takes seconds,
+so its programs keep the example's tuning."""
+
+
 def check_backend(backend: str) -> str:
     """`backend` if it names one of `BACKENDS`, else BackendError listing them."""
     if not isinstance(backend, str) or backend not in BACKENDS:
