@@ -744,10 +744,11 @@ class SumOp(HasCanonicalizationPatternsInterface, IRDLOperation):
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
         from taylor_mlir.transforms.canonicalization_patterns.taylor import (
+            FactorUniformWeights,
             SumOfReplicate,
         )
 
-        return (SumOfReplicate(),)
+        return (SumOfReplicate(), FactorUniformWeights())
 
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")

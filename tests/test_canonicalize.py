@@ -16,6 +16,7 @@ from taylor_mlir.dialects import taylor
 from taylor_mlir.transforms import taylor_collapse
 from taylor_mlir.transforms.canonicalization_patterns.taylor import (
     CoefficientOfSeed,
+    FactorUniformWeights,
     OffsetByZero,
     RemoveIdentityBody,
     SumOfReplicate,
@@ -133,7 +134,7 @@ func.func @keep(%x: tensor<3x4xf64>, %j: !taylor.jet<1, 3, tensor<4xf64>>) -> (t
     ("op", "patterns"),
     [
         (taylor.CoefficientOp, {CoefficientOfSeed}),
-        (taylor.SumOp, {SumOfReplicate}),
+        (taylor.SumOp, {SumOfReplicate, FactorUniformWeights}),
         (taylor.LinearOp, {RemoveIdentityBody}),
         (taylor.LinearMapOp, {RemoveIdentityBody}),
         (taylor.OffsetOp, {OffsetByZero}),

@@ -60,7 +60,10 @@ from taylor_mlir.ir.builder import (
     shape_of,
 )
 from taylor_mlir.ir.matchers import empty_sizes, is_zero, splat_value
-from taylor_mlir.transforms.canonicalization_patterns.taylor import SumOfReplicate
+from taylor_mlir.transforms.canonicalization_patterns.taylor import (
+    FactorUniformWeights,
+    SumOfReplicate,
+)
 
 # ------------------------------------------------------------------ matching
 
@@ -553,6 +556,7 @@ COLLAPSE_PATTERNS: tuple[type[RewritePattern], ...] = (
     PushReplicateThroughLinearMap,
     MergeEqualSums,
     SumOfReplicate,
+    FactorUniformWeights,
     SumOfFill,
     PullSumThroughAdd,
     PullSumThroughSub,

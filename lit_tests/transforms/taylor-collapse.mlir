@@ -262,6 +262,29 @@ func.func @sum_of_replicate(%c: tensor<?x4xf64>) -> (tensor<?x4xf64>, tensor<?x4
 
 // -----
 
+// FactorUniformWeights: weights shared by every direction (a randomized
+// estimator's 1/S) leave the sum as one factor of the collapsed value, so the
+// sum is an unweighted sum of squares.
+
+// CHECK-LABEL: func.func @uniform_weights_of_a_product
+// CHECK-SAME:    (%[[X:.*]]: tensor<2x?x4xf64>, %[[C:.*]]: tensor<?x4xf64>)
+// CHECK-NEXT:    %[[Q:.*]] = arith.mulf %[[X]], %[[X]] : tensor<2x?x4xf64>
+// CHECK-NEXT:    %[[S:.*]] = taylor.sum %[[Q]] : tensor<2x?x4xf64> -> tensor<?x4xf64>
+// CHECK-NEXT:    %[[P:.*]] = arith.mulf %[[C]], %[[S]] : tensor<?x4xf64>
+// CHECK:         %[[HALF:.*]] = arith.constant 5.000000e-01 : f64
+// CHECK-NEXT:    %[[F:.*]] = linalg.fill ins(%[[HALF]] : f64)
+// CHECK-NEXT:    %[[T:.*]] = arith.mulf %[[F]], %[[P]] : tensor<?x4xf64>
+// CHECK-NEXT:    func.return %[[T]] : tensor<?x4xf64>
+func.func @uniform_weights_of_a_product(%x: tensor<2x?x4xf64>, %c: tensor<?x4xf64>) -> tensor<?x4xf64> {
+  %r = taylor.replicate %c : tensor<?x4xf64> -> tensor<2x?x4xf64>
+  %q = arith.mulf %x, %x : tensor<2x?x4xf64>
+  %p = arith.mulf %r, %q : tensor<2x?x4xf64>
+  %t = taylor.sum %p weights [0.5, 0.5] : tensor<2x?x4xf64> -> tensor<?x4xf64>
+  func.return %t : tensor<?x4xf64>
+}
+
+// -----
+
 // SumOfFill: a fill of the primal type, its sizes read from the tensor.empty.
 
 // CHECK-LABEL: func.func @sum_of_fill

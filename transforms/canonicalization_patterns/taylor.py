@@ -6,7 +6,8 @@ The ops of `dialects/taylor.py` return these from `get_canonicalization_patterns
 applies them; they live beside the passes because they build IR with the
 `TensorBuilder`, as xDSL keeps its own in `transforms/canonicalization_patterns`. Each pattern has its op as root and only removes structure that
 adds nothing: a coefficient read back from the seed that gave it, a sum of a
-replicated value, an identity body, an offset by zero.
+replicated value, a weight shared by every direction, an identity body, an
+offset by zero.
 """
 
 from __future__ import annotations
@@ -80,6 +81,35 @@ class SumOfReplicate(RewritePattern):
             rewriter.replace(op, (), [b.full_like(value, 0.0)])
         else:
             rewriter.replace(op, (), [b.mul(b.full_like(value, total), value)])
+
+
+class FactorUniformWeights(RewritePattern):
+    """
+    A sum whose weights are all one value `c` is `c` times the unweighted sum:
+
+        %t = taylor.sum %x weights [c, c, c] : tensor<3xS> -> tensor<S>
+    ->
+        %s = taylor.sum %x : tensor<3xS> -> tensor<S>
+        %t = arith.mulf (linalg.fill c), %s : tensor<S>
+
+    (just the unweighted sum when c = 1). The weighted sum multiplies every
+    direction by its weight: R passes over per-direction values, where the
+    factor is one pass over the sum (a randomized estimator's 1 / S), and an
+    unweighted sum of squares is what the torch backend fuses.
+    """
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: SumOp, rewriter: PatternRewriter) -> None:
+        if op.weights is None:
+            return
+        weights = op.weight_values()
+        if any(w != weights[0] for w in weights):
+            return
+        b = TensorBuilder(rewriter)
+        total = b.insert(SumOp(op.input)).results[0]
+        if weights[0] != 1.0:
+            total = b.mul(b.full_like(total, weights[0]), total)
+        rewriter.replace(op, (), [total])
 
 
 class RemoveIdentityBody(RewritePattern):

@@ -88,6 +88,28 @@ func.func @sum_of_argument(%x: tensor<3x4xf64>) -> tensor<4xf64> {
 
 // -----
 
+// FactorUniformWeights: weights all equal to c are c times the unweighted sum
+// (no factor when c = 1); weights that differ (@sum_of_argument) stay.
+
+// CHECK-LABEL: func.func @uniform_weights
+// CHECK-SAME:    (%[[X:.*]]: tensor<4x?x3xf64>)
+// CHECK-NEXT:    %[[S:.*]] = taylor.sum %[[X]] : tensor<4x?x3xf64> -> tensor<?x3xf64>
+// CHECK-NEXT:    %[[I:.*]] = arith.constant 0 : index
+// CHECK-NEXT:    %[[N:.*]] = tensor.dim %[[S]], %[[I]] : tensor<?x3xf64>
+// CHECK-NEXT:    %[[E:.*]] = tensor.empty(%[[N]]) : tensor<?x3xf64>
+// CHECK-NEXT:    %[[Q:.*]] = arith.constant 2.500000e-01 : f64
+// CHECK-NEXT:    %[[F:.*]] = linalg.fill ins(%[[Q]] : f64) outs(%[[E]] : tensor<?x3xf64>) -> tensor<?x3xf64>
+// CHECK-NEXT:    %[[T:.*]] = arith.mulf %[[F]], %[[S]] : tensor<?x3xf64>
+// CHECK-NEXT:    %[[U:.*]] = taylor.sum %[[X]] : tensor<4x?x3xf64> -> tensor<?x3xf64>
+// CHECK-NEXT:    func.return %[[T]], %[[U]] : tensor<?x3xf64>, tensor<?x3xf64>
+func.func @uniform_weights(%x: tensor<4x?x3xf64>) -> (tensor<?x3xf64>, tensor<?x3xf64>) {
+  %quarter = taylor.sum %x weights [0.25, 0.25, 0.25, 0.25] : tensor<4x?x3xf64> -> tensor<?x3xf64>
+  %ones = taylor.sum %x weights [1.0, 1.0, 1.0, 1.0] : tensor<4x?x3xf64> -> tensor<?x3xf64>
+  func.return %quarter, %ones : tensor<?x3xf64>, tensor<?x3xf64>
+}
+
+// -----
+
 // RemoveIdentityBody: a taylor.linear and a taylor.linear_map whose bodies yield
 // their argument are their operands.
 
