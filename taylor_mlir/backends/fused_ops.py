@@ -33,6 +33,7 @@ import operator
 
 import torch
 import torch.fx
+from torch._functorch.utils import unwrap_dead_wrappers
 
 aten = torch.ops.aten
 
@@ -200,6 +201,8 @@ def _apply(function: type[torch.autograd.Function], *args: torch.Tensor | None):
     third of the fused ops' cost in a small batch)."""
     if torch._C._are_functorch_transforms_active():
         return function.apply(*args)
+    # What Function.apply does next: unwrap tensors a finished transform left.
+    args = unwrap_dead_wrappers(args)
     return super(torch.autograd.Function, function).apply(*args)
 
 
