@@ -338,3 +338,20 @@ def test_scaled_tangents_and_their_sum_of_squares_are_one_node():
     assert torch.autograd.gradcheck(
         lambda *a: sum(o.sum() for o in executable(*a)), (z, s)
     )
+
+
+@pytest.mark.parametrize("example_batch", [2, 256])  # untiled, tiled
+def test_vmap_of_a_compiled_operator(example_batch):
+    """torch.func.vmap over a compiled operator (point sets stacked on a new
+    leading axis): the eager module reads sizes as `Tensor.size`, which vmap
+    batches (`aten.sym_size.int` has no batching rule)."""
+    torch.manual_seed(0)
+    f = models.mlp([12, 48, 48, 1], "tanh").double()
+    op = tm.laplacian(f, torch.rand(example_batch, 12, dtype=torch.float64))
+    targets = [n.target for n in op._executable._run.graph.nodes]
+    assert torch.ops.aten.sym_size.int not in targets
+    stacked = torch.rand(3, 7, 12, dtype=torch.float64)
+    want = torch.stack([ref.laplacian(f, x) for x in stacked])
+    torch.testing.assert_close(
+        torch.func.vmap(op)(stacked), want, rtol=1e-10, atol=1e-12
+    )

@@ -224,12 +224,25 @@ def eager_module(traced: torch.fx.GraphModule) -> torch.fx.GraphModule:
     the same constants) with the fused ops put in by the rewrites below."""
     graph = torch.fx.Graph()
     graph.output(graph.graph_copy(traced.graph, {}))
+    read_sizes_as_methods(graph)
     fuse_sums_of_squares(graph)
     add_running_totals(graph)
     fuse_scaled_sums(graph)
     graph.eliminate_dead_code()
     graph.lint()
     return torch.fx.GraphModule(traced, graph, class_name=type(traced).__name__)
+
+
+def read_sizes_as_methods(graph: torch.fx.Graph) -> None:
+    """`aten.sym_size.int(t, d)` -> `t.size(d)`: the same size, but one that
+    torch.func.vmap can read from a batched tensor (the ATen op has no
+    batching rule, so `vmap(op)` of a compiled operator failed)."""
+    for node in list(graph.nodes):
+        if node.target is aten.sym_size.int:
+            with graph.inserting_before(node):
+                size = graph.call_method("size", node.args, node.kwargs)
+            node.replace_all_uses_with(size)
+            graph.erase_node(node)
 
 
 def fuse_sums_of_squares(graph: torch.fx.Graph) -> None:
