@@ -180,7 +180,7 @@ class _CompiledProgram:
         )
         self._retuned: dict[int, Executable] = {}  # by batch class
         self._by_program: dict[str, Executable] = {}
-        if self.backend in RETUNED_BACKENDS and self.backend not in FUSING_BACKENDS:
+        if self.backend in RETUNED_BACKENDS:
             self._retuned[batch_class(self.example_batch)] = self._executable
 
     def _executable_for(self, batch: int) -> Executable:

@@ -224,10 +224,10 @@ def eager_module(traced: torch.fx.GraphModule) -> torch.fx.GraphModule:
     the same constants) with the fused ops put in by the rewrites below."""
     graph = torch.fx.Graph()
     graph.output(graph.graph_copy(traced.graph, {}))
-    read_sizes_as_methods(graph)
     fuse_sums_of_squares(graph)
     add_running_totals(graph)
     fuse_scaled_sums(graph)
+    read_sizes_as_methods(graph)  # last: the fusions match emitted size reads
     graph.eliminate_dead_code()
     graph.lint()
     return torch.fx.GraphModule(traced, graph, class_name=type(traced).__name__)
