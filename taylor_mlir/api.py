@@ -43,11 +43,14 @@ from taylor_mlir.pipeline import LEVELS, batch_class, compile_levels, retuned_fo
 from taylor_mlir.stats import ProgramStats, level_stats, peak_bytes_per_datum
 from taylor_mlir.strategy import (
     BIHARMONIC_STRATEGIES,
+    ESTIMATOR_STRATEGIES,
     StrategyChoice,
     biharmonic_bounds,
     biharmonic_exclusions,
     check_strategy,
     choose,
+    estimator_bounds,
+    estimator_exclusions,
 )
 
 OperatorLike = OperatorSpec | str | Callable[[int], OperatorSpec]
@@ -666,22 +669,26 @@ def laplacian(
     backend: str = "torch",
     wrt: int | None = None,
     returns: str | Sequence[str] = "operator",
+    strategy: str = "auto",
     **unknown: Any,
 ) -> CompiledOperator:
     """The per-datum Laplacian of f (Hutchinson's estimator with
-    `randomization=("rademacher" | "normal", S)`)."""
+    `randomization=("rademacher" | "normal", S)`). With `randomization`,
+    `strategy="auto"` (the default) compiles the exact Laplacian instead where
+    it is cheaper (S samples cost about as much as S unit vectors: from
+    S >= D on, and the exact one has no variance); `strategy="randomized"`
+    keeps the estimator. `op.stats()` says which was compiled and why."""
     _reject_unknown(unknown, laplacian)
-    return compile(
+    return _exact_or_randomized(
+        "laplacian",
         f,
         x,
-        "laplacian",
+        strategy,
+        dict(randomization=randomization, seed=seed, generator=generator),
         collapsed=collapsed,
-        seed=seed,
-        generator=generator,
         backend=backend,
         wrt=wrt,
         returns=returns,
-        randomization=randomization,
     )
 
 
@@ -698,25 +705,68 @@ def weighted_laplacian(
     backend: str = "torch",
     wrt: int | None = None,
     returns: str | Sequence[str] = "operator",
+    strategy: str = "auto",
     **unknown: Any,
 ) -> CompiledOperator:
     """`tr(C H)` per datum, for `coefficients=C` (symmetric, any signature) or
-    `factor=S` with `C = S S^T`."""
+    `factor=S` with `C = S S^T`. With `randomization`, `strategy` chooses
+    between the estimator and the exact operator as for `laplacian` (the
+    exact one costs a direction per column of C's factor: its rank)."""
     _reject_unknown(unknown, weighted_laplacian)
-    return compile(
+    return _exact_or_randomized(
+        "weighted_laplacian",
         f,
         x,
-        "weighted_laplacian",
+        strategy,
+        dict(randomization=randomization, seed=seed, generator=generator),
         collapsed=collapsed,
-        seed=seed,
-        generator=generator,
         backend=backend,
         wrt=wrt,
         returns=returns,
         coefficients=_coefficient_matrix(coefficients, "coefficients"),
         factor=_coefficient_matrix(factor, "factor"),
-        randomization=randomization,
     )
+
+
+def _exact_or_randomized(
+    operator: str,
+    f: Callable,
+    x: torch.Tensor,
+    strategy: str,
+    random: Mapping[str, Any],
+    **options: Any,
+) -> CompiledOperator:
+    """The exact or the randomized program of a second-order operator
+    (`strategy.py`): without randomization the exact one; with it, the
+    requested strategy, or under "auto" the cheaper, the candidates sharing one
+    import of f (the exact one ignores the seed)."""
+    excluded = estimator_exclusions(random["randomization"], options["returns"])
+    check_strategy(strategy, ESTIMATOR_STRATEGIES, excluded)
+    if random["randomization"] is None:
+        return compile(f, x, operator, **options, **random)  # no choice
+    inputs = _example_inputs(x)
+    wrt = _check_wrt(options["wrt"], len(inputs))
+    imported = import_torch(f, inputs, dynamic_batch=True)  # one export for both
+    common = dict(options, imported=imported, load=False)
+    builders = {
+        "exact": lambda: CompiledOperator(f, x, operator, **common),
+        "randomized": lambda: CompiledOperator(f, x, operator, **common, **random),
+    }
+    size = math.prod(inputs[wrt].shape[1:])
+    spec_options = {k: v for k, v in options.items() if k in ("coefficients", "factor")}
+    named = specs.NAMED_OPERATORS[operator]
+    bounds = estimator_bounds(
+        imported.module,
+        imported.func_name,
+        wrt,
+        named(size, **spec_options),
+        named(size, **spec_options, randomization=random["randomization"]),
+        options["collapsed"],
+    )  # the candidate that cannot win is not compiled
+    program, choice = choose(strategy, builders, excluded, bounds)
+    program.strategy = choice
+    program._load()
+    return program
 
 
 def biharmonic(

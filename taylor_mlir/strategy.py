@@ -9,6 +9,8 @@ value (or, for a randomized estimator, the same value at no more variance):
 | biharmonic | `interpolated` | one 4-jet per direction of Griewank's interpolation, `(3D^2 - D)/2` of them (`operators/spec.py`) | `3 (3D^2 - D)/2 + 2` |
 | biharmonic | `nested` | the Laplacian of the compiled Laplacian (operators of compiled operators) | `(D + 2)^2` |
 | biharmonic, `randomization=("normal", S)` | `randomized` | STDE: S Gaussian 4-jets | `3S + 2` |
+| Laplacian, weighted Laplacian | `exact` | one 2-jet per unit vector (per column of C's factor) | `D + 2` (`R + 2`) |
+| the same, `randomization=(distribution, S)` | `randomized` | Hutchinson: S random 2-jets | `S + 2` |
 
 An exact program is valid wherever an estimator was asked for: its variance is
 zero. `strategy="auto"` (the default) compiles every valid candidate to
@@ -52,6 +54,7 @@ from taylor_mlir.stats import ProgramStats
 
 AUTO = "auto"
 BIHARMONIC_STRATEGIES = ("nested", "interpolated", "randomized")
+ESTIMATOR_STRATEGIES = ("exact", "randomized")  # the (weighted) Laplacian
 
 
 class Measurable(Protocol):
@@ -135,6 +138,21 @@ def biharmonic_exclusions(
             "returns the operator only; strategy='interpolated' returns the value too"
         )
     return excluded
+
+
+def estimator_exclusions(
+    randomization: Any, returns: str | Sequence[str]
+) -> dict[str, str]:
+    """The (weighted) Laplacian strategies that cannot compute this call."""
+    items = (returns,) if isinstance(returns, str) else tuple(returns)
+    if randomization is None:
+        return {"randomized": "it needs randomization=('rademacher' | 'normal', S)"}
+    if "gradient" in items:
+        return {
+            "randomized": "returns='gradient' needs jets along the unit vectors, "
+            "which only the exact program has"
+        }
+    return {}
 
 
 def check_strategy(
@@ -274,6 +292,23 @@ def interior_vectors(spec: OperatorSpec, collapsed: bool) -> int:
         g.count * (g.order - (1 if collapsed else 0)) for g in spec.groups
     )
     return 1 + per_direction + (1 if collapsed and spec.groups else 0)
+
+
+def estimator_bounds(
+    primal: ModuleOp,
+    func_name: str,
+    x_index: int,
+    exact: OperatorSpec,
+    randomized: OperatorSpec,
+    collapsed: bool,
+) -> dict[str, int]:
+    """Lower bounds of the exact and the randomized program's FLOPs per datum:
+    their 2-jets' vectors per interior layer (the table above)."""
+    flops = interior_matmul_flops(primal, func_name, x_index)
+    return {
+        "exact": flops * interior_vectors(exact, collapsed),
+        "randomized": flops * interior_vectors(randomized, collapsed),
+    }
 
 
 def biharmonic_bounds(

@@ -27,7 +27,9 @@ OPERATORS = {
     "laplacian": lambda f, x: tm.laplacian(f, x),
     "standard": lambda f, x: tm.laplacian(f, x, collapsed=False),
     "biharmonic": lambda f, x: tm.biharmonic(f, x),
-    "hutchinson": lambda f, x: tm.laplacian(f, x, randomization=("normal", 3), seed=0),
+    "hutchinson": lambda f, x: tm.laplacian(
+        f, x, randomization=("normal", 3), seed=0, strategy="randomized"
+    ),
     "weighted": lambda f, x: tm.weighted_laplacian(
         f, x, coefficients=torch.eye(3, dtype=torch.float64, requires_grad=True)
     ),

@@ -97,9 +97,16 @@ def test_tiled_operators_match_torch_func(
 @pytest.mark.parametrize(
     "build",
     [
-        lambda f: tm.laplacian(f, x, randomization=("rademacher", 5), seed=4),
         lambda f: tm.laplacian(
-            f, x, randomization=("normal", 5), seed=4, collapsed=False
+            f, x, randomization=("rademacher", 5), seed=4, strategy="randomized"
+        ),
+        lambda f: tm.laplacian(
+            f,
+            x,
+            randomization=("normal", 5),
+            seed=4,
+            collapsed=False,
+            strategy="randomized",
         ),
         lambda f: tm.weighted_laplacian(f, x, coefficients=C.requires_grad_(True)),
     ],

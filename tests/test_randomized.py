@@ -47,14 +47,21 @@ def relative_error(estimate, exact) -> float:
 
 @pytest.mark.parametrize("distribution", ["rademacher", "normal"])
 def test_hutchinson_laplacian_is_unbiased(model, datum, distribution):
-    op = tm.laplacian(model, datum, randomization=(distribution, 20000), seed=1)
+    op = tm.laplacian(
+        model, datum, randomization=(distribution, 20000), seed=1, strategy="randomized"
+    )
     estimate = sample_mean(op, datum, calls=4)
     assert relative_error(estimate, ref.laplacian(model, datum)) < 0.01
 
 
 def test_randomized_weighted_laplacian_is_unbiased(model, datum):
     op = tm.weighted_laplacian(
-        model, datum, coefficients=C, randomization=("normal", 20000), seed=2
+        model,
+        datum,
+        coefficients=C,
+        randomization=("normal", 20000),
+        seed=2,
+        strategy="randomized",
     )
     estimate = sample_mean(op, datum, calls=16)
     exact = ref.weighted_laplacian(model, datum, torch.from_numpy(C))
@@ -91,7 +98,12 @@ def test_laplacian_estimate_is_exact_for_the_drawn_directions(
 ):
     x = torch.randn(3, 3, dtype=torch.float64)
     op = tm.laplacian(
-        model, x, collapsed=collapsed, randomization=(distribution, 5), seed=7
+        model,
+        x,
+        collapsed=collapsed,
+        randomization=(distribution, 5),
+        seed=7,
+        strategy="randomized",
     )
     v = drawn_directions(op, 3, seed=7)
     expected = per_direction_reference(model, x, v, 2).mean(0)
@@ -113,7 +125,12 @@ def test_weighted_estimate_uses_both_eigenspaces(model):
     """v = P z (weight +1/S) and Q z' (weight -1/S) with C = P P^T - Q Q^T."""
     x = torch.randn(2, 3, dtype=torch.float64)
     op = tm.weighted_laplacian(
-        model, x, coefficients=C, randomization=("normal", 3), seed=4
+        model,
+        x,
+        coefficients=C,
+        randomization=("normal", 3),
+        seed=4,
+        strategy="randomized",
     )
     v = drawn_directions(op, 2, seed=4)
     assert v.shape[0] == 6  # two positive, one negative eigenvalue: 2 blocks of 3
@@ -125,9 +142,15 @@ def test_weighted_estimate_uses_both_eigenspaces(model):
 
 def test_fixed_seed_reproduces_and_seeds_differ(model):
     x = torch.randn(4, 3, dtype=torch.float64)
-    first = tm.laplacian(model, x, randomization=("rademacher", 3), seed=0)
-    again = tm.laplacian(model, x, randomization=("rademacher", 3), seed=0)
-    other = tm.laplacian(model, x, randomization=("rademacher", 3), seed=1)
+    first = tm.laplacian(
+        model, x, randomization=("rademacher", 3), seed=0, strategy="randomized"
+    )
+    again = tm.laplacian(
+        model, x, randomization=("rademacher", 3), seed=0, strategy="randomized"
+    )
+    other = tm.laplacian(
+        model, x, randomization=("rademacher", 3), seed=1, strategy="randomized"
+    )
     a1, a2 = first(x), first(x)
     b1, b2 = again(x), again(x)
     assert torch.equal(a1, b1) and torch.equal(a2, b2)
@@ -138,8 +161,12 @@ def test_fixed_seed_reproduces_and_seeds_differ(model):
 def test_generator_is_used(model):
     x = torch.randn(4, 3, dtype=torch.float64)
     g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
-    op1 = tm.laplacian(model, x, randomization=("normal", 3), generator=g1)
-    op2 = tm.laplacian(model, x, randomization=("normal", 3), generator=g2)
+    op1 = tm.laplacian(
+        model, x, randomization=("normal", 3), generator=g1, strategy="randomized"
+    )
+    op2 = tm.laplacian(
+        model, x, randomization=("normal", 3), generator=g2, strategy="randomized"
+    )
     assert torch.equal(op1(x), op2(x))
 
 
@@ -147,7 +174,9 @@ def test_float32_estimate():
     f32 = mlp([3, 8, 8, 1], "tanh", torch.float32, seed=1).requires_grad_(False)
     f64 = copy.deepcopy(f32).double()
     x = torch.randn(3, 3, dtype=torch.float32)
-    op = tm.laplacian(f32, x, randomization=("normal", 4), seed=2)
+    op = tm.laplacian(
+        f32, x, randomization=("normal", 4), seed=2, strategy="randomized"
+    )
     (group,) = op.spec.groups
     v = sample_directions(
         group.random, 3, (3,), torch.float64, torch.Generator().manual_seed(2)
@@ -164,7 +193,12 @@ def test_randomization_errors_are_named(model):
         tm.biharmonic(model, x, randomization=("rademacher", 4))
     with pytest.raises(OptionError, match="not both"):
         tm.laplacian(
-            model, x, randomization=("normal", 2), seed=1, generator=torch.Generator()
+            model,
+            x,
+            randomization=("normal", 2),
+            seed=1,
+            generator=torch.Generator(),
+            strategy="randomized",
         )
     with pytest.raises(OptionError, match="randomized operators"):
         tm.laplacian(model, x, seed=1)

@@ -128,7 +128,12 @@ def test_randomized_runtime_coefficients(net, x, distribution):
     C = (A + A.T).requires_grad_()
     samples = 5
     op = tm.weighted_laplacian(
-        net, x, coefficients=C, randomization=(distribution, samples), seed=7
+        net,
+        x,
+        coefficients=C,
+        randomization=(distribution, samples),
+        seed=7,
+        strategy="randomized",
     )
     ours = op(x)
     random = op.spec.groups[0].at_call.random
@@ -141,7 +146,12 @@ def test_randomized_runtime_coefficients(net, x, distribution):
     (g_ref,) = torch.autograd.grad(expected.sum(), [C])
     close(g_ours, g_ref)
     many = tm.weighted_laplacian(
-        net, x, coefficients=C, randomization=(distribution, 4000), seed=1
+        net,
+        x,
+        coefficients=C,
+        randomization=(distribution, 4000),
+        seed=1,
+        strategy="randomized",
     )
     exact = ref.weighted_laplacian(net, x, C)
     error = (many(x) - exact).abs().max()

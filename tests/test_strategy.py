@@ -1,7 +1,9 @@
-"""The biharmonic's programs chosen by cost (taylor_mlir/strategy.py): values
-and parameter gradients of every strategy against torch.func, the choice
-(cheapest measured FLOPs per datum), its override, `.stats()` showing it, bad
-`strategy=` values, and the peak bytes the cost model reads."""
+"""Operators' programs chosen by cost (taylor_mlir/strategy.py): the
+biharmonic's values and parameter gradients of every strategy against
+torch.func, the choice (cheapest measured FLOPs per datum), its override,
+`.stats()` showing it, bad `strategy=` values, the (weighted) Laplacian's
+exact program taken for an estimator that costs more, and the peak bytes the
+cost model reads."""
 
 import importlib.util
 import re
@@ -277,6 +279,101 @@ def test_bad_strategy_options_are_option_errors(options, message):
     f, x = net(2), torch.randn(2, 2, dtype=torch.float64)
     with pytest.raises(OptionError, match=re.escape(message)):
         tm.biharmonic(f, x, **options)
+
+
+# ------------------------------------------- exact or randomized Laplacian
+
+
+@pytest.mark.parametrize(("samples", "chosen"), [(2, "randomized"), (3, "exact"), (8, "exact")])  # fmt: skip
+def test_laplacian_estimator_gives_way_to_the_cheaper_exact_program(samples, chosen):
+    """Hutchinson with S samples pushes S + 2 vectors per interior layer, the
+    exact Laplacian D + 2: from S = D on "auto" compiles the exact program
+    (no variance, and its first layer is W's columns, not a GEMM)."""
+    f, x = net(3), torch.randn(4, 3, dtype=torch.float64)
+    op = tm.laplacian(f, x, randomization=("rademacher", samples), seed=0)
+    assert op.strategy.chosen == chosen
+    assert op.spec.is_random == (chosen == "randomized")
+    if chosen == "exact":
+        close(op(x), ref.laplacian(f, x))
+        g_ours = torch.autograd.grad(op(x).square().sum(), weights(f))
+        g_ref = torch.autograd.grad(ref.laplacian(f, x).square().sum(), weights(f))
+        for a, b in zip(g_ours, g_ref, strict=True):
+            close(a, b)
+    text = str(op.stats())
+    assert f"strategy: {chosen} (chosen by cost)" in text
+    other = {"exact": "randomized", "randomized": "exact"}[chosen]
+    assert other in op.strategy.costs or other in op.strategy.skipped
+
+
+def test_weighted_laplacian_exact_program_costs_the_rank():
+    """C of rank 2 at D = 4: the exact program's directions are C's 2 factor
+    columns, so it beats an estimator of 3 samples; `strategy="randomized"`
+    keeps the estimator (unbiased: its mean over many draws is tr(C H))."""
+    f, x = net(4), torch.randn(3, 4, dtype=torch.float64)
+    factor = torch.randn(4, 2, dtype=torch.float64)
+    C = factor @ factor.T
+    exact = tm.weighted_laplacian(f, x, C, randomization=("normal", 3), seed=1)
+    assert exact.strategy.chosen == "exact"
+    close(exact(x), ref.weighted_laplacian(f, x, C))
+    kept = tm.weighted_laplacian(
+        f, x, C, randomization=("normal", 3), seed=1, strategy="randomized"
+    )
+    assert kept.spec.is_random and kept.strategy.chosen == "randomized"
+    assert "strategy: randomized (requested)" in str(kept.stats())
+    draws = torch.stack([kept(x) for _ in range(4000)])
+    error = (draws.mean(0) - ref.weighted_laplacian(f, x, C)).abs().max()
+    assert error < 5 * draws.std(0).max() / 4000**0.5
+
+
+def test_runtime_coefficients_choose_too():
+    """Coefficients read at every call (they require grad) take 2D
+    polarization directions exactly, 2S randomized: S = 8 at D = 3 costs more,
+    and the exact program still gives C its gradient."""
+    f, x = net(3), torch.randn(3, 3, dtype=torch.float64)
+    C = torch.randn(3, 3, dtype=torch.float64)
+    C = (C @ C.T).requires_grad_(True)
+    op = tm.weighted_laplacian(f, x, C, randomization=("rademacher", 8), seed=0)
+    assert op.strategy.chosen == "exact"
+    ours, expected = op(x), ref.weighted_laplacian(f, x, C)
+    close(ours, expected)
+    (g_ours,) = torch.autograd.grad(ours.sum(), [C])
+    (g_ref,) = torch.autograd.grad(expected.sum(), [C])
+    close(g_ours, g_ref)
+
+
+def test_exact_laplacian_has_no_strategy_to_choose():
+    f, x = net(3), torch.randn(2, 3, dtype=torch.float64)
+    assert tm.laplacian(f, x).strategy is None
+    assert "strategy" not in str(tm.laplacian(f, x, strategy="exact").stats())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"strategy": "nested"}, "strategy='nested' is not a strategy: choose one of auto, exact, randomized"),
+        ({"strategy": "randomized"}, "strategy='randomized' is not available here: it needs randomization=('rademacher' | 'normal', S)"),
+        ({"strategy": "randomized", "randomization": ("normal", 2), "returns": ("gradient", "operator")}, "returns='gradient' needs jets along the unit vectors"),
+        ({"seed": 1}, "seed= and generator= are for randomized operators"),
+    ],
+)  # fmt: skip
+def test_bad_laplacian_strategy_options_are_option_errors(options, message):
+    f, x = net(2), torch.randn(2, 2, dtype=torch.float64)
+    with pytest.raises(OptionError, match=re.escape(message)):
+        tm.laplacian(f, x, **options)
+
+
+def test_gradient_with_randomization_takes_the_exact_program():
+    """The gradient needs the unit directions: under "auto" the estimator is
+    not a candidate, and the exact program returns both."""
+    f, x = net(3), torch.randn(2, 3, dtype=torch.float64)
+    op = tm.laplacian(
+        f, x, randomization=("normal", 2), seed=0, returns=("gradient", "operator")
+    )
+    assert op.strategy.chosen == "exact" and "randomized" in op.strategy.excluded
+    gradient, laplacian = op(x)
+    close(laplacian, ref.laplacian(f, x))
+    expected = torch.func.vmap(torch.func.grad(lambda z: f(z).sum()))(x)
+    close(gradient, expected[:, None])  # (N, out, D)
 
 
 @pytest.mark.skipif(not HAS_IREE, reason="iree is not installed")
