@@ -68,3 +68,28 @@ def test_inductor_programs_are_not_direction_tiled():
     expected = ref.laplacian(net, x)
     close(eager(x), expected)
     close(fused(x), expected)
+
+
+def test_torch_func_transforms_of_an_inductor_operator(net):
+    """A compiled function cannot be called under torch.func transforms from
+    eager code (Dynamo raises 'Unsupported functorch tracing attempt'): under
+    one the operator runs the same graph eagerly. vmap over point sets, and
+    the gradient and forward-mode derivative of the operator in x."""
+    x = torch.randn(4, 3, dtype=torch.float64)
+    op = tm.laplacian(net, x, backend="torch-inductor")
+    stacked = torch.randn(2, 5, 3, dtype=torch.float64)
+    want = torch.stack([ref.laplacian(net, points) for points in stacked])
+    close(torch.func.vmap(op)(stacked), want)
+
+    def total(y):
+        return op(y).sum()
+
+    def total_ref(y):
+        return ref.laplacian(net, y).sum()
+
+    close(torch.func.grad(total)(x), torch.func.grad(total_ref)(x))
+    tangent = torch.randn_like(x)
+    _, ours = torch.func.jvp(total, (x,), (tangent,))
+    _, expected = torch.func.jvp(total_ref, (x,), (tangent,))
+    close(ours, expected)
+    close(op(x), ref.laplacian(net, x))  # and Inductor again outside them

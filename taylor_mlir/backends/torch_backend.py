@@ -696,7 +696,9 @@ class TorchExecutable:
     the elementwise ops around the matmuls): compiled at the first call, with
     dynamic sizes (one compilation for every batch size). A program tracing
     this one (an operator of it, `torch.export`) sees the ATen graph itself
-    (`graph_module`); eager calls run the same graph with `fused_ops`.
+    (`graph_module`); eager calls run the same graph with `fused_ops`, as do
+    calls under a torch.func transform (`vmap`, `grad`, `jvp`), which a
+    compiled function called eagerly cannot take.
     """
 
     def __init__(
@@ -710,19 +712,18 @@ class TorchExecutable:
         self.specs = argument_specs(find_function(module, func_name))
         self.device = torch.device(device) if device is not None else None
         self.graph_module = to_fx(module, func_name)
+        self._eager = fused_ops.eager_module(self.graph_module)
+        self._run = self._eager
         if inductor:
             self._run = torch.compile(self.graph_module, dynamic=True, fullgraph=True)
-        else:
-            self._run = fused_ops.eager_module(self.graph_module)
         self._buffers_on = torch.device("cpu")
         if self.device is not None:
             self._move_buffers(self.device)
 
     def _share_buffers(self) -> None:
         """The eager module reads the traced module's constants (one copy)."""
-        if isinstance(self._run, torch.fx.GraphModule):
-            for name, buffer in self.graph_module.named_buffers():
-                self._run.register_buffer(name, buffer)
+        for name, buffer in self.graph_module.named_buffers():
+            self._eager.register_buffer(name, buffer)
 
     def _move_buffers(self, device: torch.device) -> None:
         if device != self._buffers_on:
@@ -735,8 +736,11 @@ class TorchExecutable:
         self._move_buffers(device)
         if torch.compiler.is_compiling():  # traced: by export, or a caller's compile
             return self.graph_module(*args)
+        run = self._run
+        if torch._C._are_functorch_transforms_active():
+            run = self._eager  # Dynamo refuses vmap(compiled) from eager code
         try:
-            return self._run(*args)
+            return run(*args)
         except Exception as error:
             raised = _call_error_in(error)
             if raised is None:
