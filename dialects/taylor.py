@@ -658,6 +658,45 @@ class ElementwiseOp(IRDLOperation):
             )
 
 
+@irdl_op_definition
+class PowOp(IRDLOperation):
+    """
+    A jet raised to a tensor exponent that is constant along the jet (a
+    buffer, a constant, anything not depending on the differentiated input):
+    `s(z) = z^w` with `s^(k)(z) = w (w-1) ... (w-k+1) z^(w-k)`, 0 where that
+    product is 0, powers as torch's (`math.powf`: real for a negative base
+    and an integer exponent). A constant exponent is `taylor.elementwise
+    "pow"`; one that varies with x is `exp(w log z)` (taylor-mode).
+
+    ```mlir
+    %p = taylor.pow %z, %w : !taylor.jet<2, 3, tensor<?x4xf64>>, tensor<?x4xf64>
+    ```
+    """
+
+    name = "taylor.pow"
+
+    T: ClassVar = VarConstraint("T", base(JetType))
+    base_ = operand_def(T)
+    exponent = operand_def(TensorType)
+    result = result_def(T)
+
+    assembly_format = (
+        "$base_ `,` $exponent attr-dict `:` type($base_) `,` type($exponent)"
+    )
+    traits = traits_def(Pure())
+
+    def __init__(self, base: SSAValue, exponent: SSAValue):
+        super().__init__(operands=[base, exponent], result_types=[base.type])
+
+    def verify_(self) -> None:
+        jet = cast(JetType, self.base_.type)  # checked by operand_def
+        if self.exponent.type != jet.primal_type:
+            raise VerifyException(
+                f"taylor.pow: exponent type {self.exponent.type} does not match the "
+                f"jet's primal type {jet.primal_type}"
+            )
+
+
 # -------------------------------------------------------------- expanded-level ops
 
 
@@ -918,6 +957,7 @@ Taylor = Dialect(
         OffsetOp,
         MulOp,
         ElementwiseOp,
+        PowOp,
         ReplicateOp,
         SumOp,
         LinearMapOp,

@@ -340,7 +340,7 @@ OP_CASES = [
           "special.lgamma", "special.polygamma2"}, positive=True),
     Case("binary-special", _binary_special,
          {"aten.atan2.default", "aten.pow.Tensor_Tensor", "aten.pow.Scalar"},
-         {"math.atan", "arith.select", "math.log", "math.exp"}, positive=True),
+         {"math.atan", "arith.select", "math.powf"}, positive=True),
     Case("powers", _powers, {"aten.pow.Tensor_Scalar"},
          {"arith.mulf", "arith.divf", "math.sqrt", "math.rsqrt", "math.powf"}, positive=True),
     Case("boolean-logic", _boolean_logic,

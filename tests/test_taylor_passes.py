@@ -502,14 +502,6 @@ def test_unsupported_op_is_named():
         _apply(_UNSUPPORTED, "taylor-mode")
 
 
-def test_powf_with_a_varying_exponent_is_unsupported():
-    text = _UNSUPPORTED.replace(
-        "%y = math.cbrt %x : tensor<?x3xf64>", "%y = math.powf %x, %x : tensor<?x3xf64>"
-    )
-    with pytest.raises(UnsupportedOperatorError, match="math.powf.*constant exponent"):
-        _apply(text, "taylor-mode")
-
-
 def test_expand_requires_taylor_mode_first():
     with pytest.raises(InvalidIRError, match="run taylor-mode before taylor-expand"):
         _apply(_UNSUPPORTED, "taylor-expand")

@@ -13,6 +13,7 @@ rule in `EXPANSION_RULES`:
 %y = taylor.linear %x {...}                 %y_k = taylor.linear_map %x_k {...}
 %y = taylor.mul %a, %b                      %y_k = sum_j arith.mulf(taylor.replicate(C(k,j) a_0), b_k) ...
 %y = taylor.elementwise "tanh" %z           %y_k = sum_partitions arith.mulf(taylor.replicate(c s^(n)), z_i ... z_j)
+%y = taylor.pow %z, %w                      the same, with s^(n) = w (w-1) ... (w-n+1) z_0^(w-n)
 ```
 
 Every product term is `arith.mulf(taylor.replicate(%c), %p)`: the
@@ -303,21 +304,50 @@ def _expand_mul(e: JetExpander, op: taylor.MulOp) -> Coefficients:
 
 
 def _expand_elementwise(e: JetExpander, op: taylor.ElementwiseOp) -> Coefficients:
-    """Faa di Bruno: y_k = sum over partitions of k with multiplicities m_i of
-    k! / prod(m_i! (i!)^m_i) * s^(sum m_i)(z_0) * prod z_i^m_i."""
+    """s(z) from the derivatives its rule emits at z_0 (`_faa_di_bruno`)."""
     jet = _jet_type(op.result)
     z = e.of(op.operand)
-    z0 = z[0]
     exponent = op.exponent.value.data if op.exponent is not None else None
     name = op.function.data
     try:
         derivatives = ELEMENTWISE_FUNCTIONS[name].derivatives(
-            IRElementwiseOps(e.builder), z0, jet.K, exponent
+            IRElementwiseOps(e.builder), z[0], jet.K, exponent
         )
     except OrderTooHighError as error:
         raise UnsupportedOperatorError(
             f"taylor.elementwise {name!r}", detail=str(error)
         ) from None
+    return _faa_di_bruno(e, jet, z, derivatives)
+
+
+def _expand_pow(e: JetExpander, op: taylor.PowOp) -> Coefficients:
+    """z^w for w constant along the jet: `s^(k)(z_0) = w (w-1) ... (w-k+1)
+    z_0^(w-k)`, 0 where that product is 0 (an integer w below k), as torch's
+    derivative, which is 0 there even at z_0 = 0 (where z_0^(w-k) is inf)."""
+    jet = _jet_type(op.result)
+    z = e.of(op.base_)
+    b, w = e.builder, op.exponent
+    derivatives: list[SSAValue | None] = [b.powf(z[0], w)]
+    zero = b.full_like(w, 0.0)
+    falling, shifted = w, w  # w (w-1) ... (w-k+1) and w - k + 1
+    for k in range(1, jet.K + 1):
+        if k > 1:
+            falling = b.mul(falling, shifted)
+        shifted = b.sub(w, b.full_like(w, float(k)))
+        derivative = b.mul(falling, b.powf(z[0], shifted))
+        derivatives.append(b.select(b.cmpf("oeq", falling, zero), zero, derivative))
+    return _faa_di_bruno(e, jet, z, derivatives)
+
+
+def _faa_di_bruno(
+    e: JetExpander,
+    jet: JetType,
+    z: Coefficients,
+    derivatives: Sequence[SSAValue | None],
+) -> Coefficients:
+    """Faa di Bruno: y_k = sum over partitions of k with multiplicities m_i of
+    k! / prod(m_i! (i!)^m_i) * s^(sum m_i)(z_0) * prod z_i^m_i."""
+    z0 = z[0]
     out: Coefficients = [derivatives[0]]
     for k in range(1, jet.K + 1):
         collapsed_top = jet.coefficient_type(k) == jet.primal_type
@@ -355,6 +385,7 @@ EXPANSION_RULES: dict[type[Operation], Rule] = {
     taylor.OffsetOp: _expand_offset,
     taylor.MulOp: _expand_mul,
     taylor.ElementwiseOp: _expand_elementwise,
+    taylor.PowOp: _expand_pow,
 }
 
 

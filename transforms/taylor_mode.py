@@ -275,14 +275,24 @@ def _math_rule(p: JetCallInliner, op: Operation, operands: list[SSAValue]):
 
 
 def _powf_rule(p: JetCallInliner, op: math.PowFOp, operands: list[SSAValue]):
-    exponent = splat_value(op.rhs)
-    if p.is_jet(operands[1]) or exponent is None:
-        raise UnsupportedOperatorError(
-            op.name,
-            detail="only a constant exponent (a linalg.fill of an arith.constant) "
-            "is supported on a jet",
-        )
-    return [p.elementwise("pow", operands[0], exponent)]
+    """`z^w`: a constant w is the `pow` function; another w constant along
+    the jet (a buffer) is `taylor.pow`; a w that varies with x is
+    `exp(w log z)`, real for z > 0 only, as torch's derivative in w
+    (`z^w log z`)."""
+    base, exponent = operands
+    if not p.is_jet(exponent):
+        constant = splat_value(op.rhs)
+        if constant is not None:
+            return [p.elementwise("pow", base, constant)]
+        return [p.insert(taylor.PowOp(base, exponent))]
+    if p.is_jet(base):
+        log_base = p.elementwise("log", base)
+        return [p.elementwise("exp", p.mul(exponent, log_base))]
+    log_base = p.insert(math.LogOp(base))  # c^w = exp(w log c), linear in w
+    product = p.from_template(
+        arith.MulfOp(op.rhs, op.lhs), [exponent, log_base], p.linear
+    )
+    return [p.elementwise("exp", product)]
 
 
 def _select(

@@ -1,6 +1,7 @@
 // RUN: taylor-opt %s -p iree-expand-special-functions --split-input-file | filecheck %s --check-prefix=SPECIAL
 // RUN: taylor-opt %s -p iree-expand-matrix-ops --split-input-file | filecheck %s --check-prefix=MATRIX
 // RUN: taylor-opt %s -p iree-expand-float64-erf --split-input-file | filecheck %s --check-prefix=ERF
+// RUN: taylor-opt %s -p iree-real-powers --split-input-file | filecheck %s --check-prefix=POW
 
 // The rewrites lower_for_iree runs before IREE compiles (backends/iree_passes.py),
 // one pass each; every pass leaves the others' ops alone.
@@ -70,4 +71,41 @@ func.func @erf(%x: tensor<4xf64>, %y: tensor<4xf32>) -> (tensor<4xf64>, tensor<4
   %e = math.erf %x : tensor<4xf64>
   %e32 = math.erf %y : tensor<4xf32>
   func.return %e, %e32 : tensor<4xf64>, tensor<4xf32>
+}
+
+// -----
+
+// A tensor exponent: math.powf of |z|, then selects give torch's real power
+// (negated for an odd integer w where z < 0, NaN for another w there, 1 for
+// w = 0). A constant exponent (never an integer: those are products) stays.
+// The other passes leave math.powf alone.
+
+// POW-LABEL: func.func @powers
+// POW-SAME:    (%[[Z:.*]]: tensor<?x3xf64>, %[[W:.*]]: tensor<?x3xf64>)
+// POW:         %[[NEG:.*]] = arith.cmpf olt, %[[Z]], %{{.*}} : tensor<?x3xf64>
+// POW-NEXT:    %[[MINUS:.*]] = arith.negf %[[Z]] : tensor<?x3xf64>
+// POW-NEXT:    %[[ABS:.*]] = arith.select %[[NEG]], %[[MINUS]], %[[Z]] : tensor<?x3xi1>, tensor<?x3xf64>
+// POW-NEXT:    %[[MAG:.*]] = math.powf %[[ABS]], %[[W]] : tensor<?x3xf64>
+// POW:         %[[INT:.*]] = arith.cmpf oeq, %{{.*}}, %[[W]] : tensor<?x3xf64>
+// POW:         %[[ODD:.*]] = arith.cmpf one, %{{.*}}, %{{.*}} : tensor<?x3xf64>
+// POW-NEXT:    %[[NMAG:.*]] = arith.negf %[[MAG]] : tensor<?x3xf64>
+// POW-NEXT:    %[[SIGNED:.*]] = arith.select %[[ODD]], %[[NMAG]], %[[MAG]] : tensor<?x3xi1>, tensor<?x3xf64>
+// POW:         %[[NAN:.*]] = linalg.fill ins(%{{.*}} : f64)
+// POW-NEXT:    %[[IFINT:.*]] = arith.select %[[INT]], %[[SIGNED]], %[[NAN]] : tensor<?x3xi1>, tensor<?x3xf64>
+// POW-NEXT:    %[[REAL:.*]] = arith.select %[[NEG]], %[[IFINT]], %[[MAG]] : tensor<?x3xi1>, tensor<?x3xf64>
+// POW-NEXT:    %[[W0:.*]] = arith.cmpf oeq, %[[W]], %{{.*}} : tensor<?x3xf64>
+// POW-NEXT:    %[[P:.*]] = arith.select %[[W0]], %{{.*}}, %[[REAL]] : tensor<?x3xi1>, tensor<?x3xf64>
+// POW:         %[[C:.*]] = math.powf %[[Z]], %{{.*}} : tensor<?x3xf64>
+// POW-NEXT:    func.return %[[P]], %[[C]]
+// ERF-LABEL: func.func @powers
+// ERF-NEXT:    math.powf %{{.*}}, %{{.*}} : tensor<?x3xf64>
+func.func @powers(%z: tensor<?x3xf64>, %w: tensor<?x3xf64>) -> (tensor<?x3xf64>, tensor<?x3xf64>) {
+  %p = math.powf %z, %w : tensor<?x3xf64>
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %z, %c0 : tensor<?x3xf64>
+  %e = tensor.empty(%n) : tensor<?x3xf64>
+  %c = arith.constant 2.5 : f64
+  %f = linalg.fill ins(%c : f64) outs(%e : tensor<?x3xf64>) -> tensor<?x3xf64>
+  %q = math.powf %z, %f : tensor<?x3xf64>
+  func.return %p, %q : tensor<?x3xf64>, tensor<?x3xf64>
 }

@@ -250,3 +250,41 @@ func.func @detached(%x: tensor<3xf64>, %v: tensor<2x3xf64>) -> (tensor<3xf64>, t
   %m1 = taylor.coefficient %m[1] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
   func.return %m0, %m1 : tensor<3xf64>, tensor<2x3xf64>
 }
+
+// -----
+
+// z^w for an exponent constant along the jet: s^(k) = w (w-1) ... (w-k+1)
+// z^(w-k) at the primal, 0 where that product is 0 (torch's derivative is 0
+// there even at z = 0, where z^(w-k) is inf), then Faa di Bruno as for any
+// elementwise function.
+
+// CHECK-LABEL: func.func @pow_runtime_exponent
+// CHECK-SAME: (%[[X:.*]]: tensor<3xf64>, %[[V:.*]]: tensor<2x3xf64>, %[[W:.*]]: tensor<3xf64>)
+func.func @pow_runtime_exponent(%x: tensor<3xf64>, %v: tensor<2x3xf64>, %w: tensor<3xf64>) -> (tensor<3xf64>, tensor<2x3xf64>) {
+  // CHECK-NEXT: %[[P0:.*]] = math.powf %[[X]], %[[W]] : tensor<3xf64>
+  // CHECK:      %[[ZERO:.*]] = linalg.fill ins(%{{.*}} : f64) outs(%{{.*}} : tensor<3xf64>)
+  // CHECK:      %[[ONE:.*]] = linalg.fill
+  // CHECK-NEXT: %[[W1:.*]] = arith.subf %[[W]], %[[ONE]] : tensor<3xf64>
+  // CHECK-NEXT: %[[X1:.*]] = math.powf %[[X]], %[[W1]] : tensor<3xf64>
+  // CHECK-NEXT: %[[D1:.*]] = arith.mulf %[[W]], %[[X1]] : tensor<3xf64>
+  // CHECK-NEXT: %[[Z1:.*]] = arith.cmpf oeq, %[[W]], %[[ZERO]] : tensor<3xf64>
+  // CHECK-NEXT: %[[S1:.*]] = arith.select %[[Z1]], %[[ZERO]], %[[D1]] : tensor<3xi1>, tensor<3xf64>
+  // CHECK-NEXT: %[[F2:.*]] = arith.mulf %[[W]], %[[W1]] : tensor<3xf64>
+  // CHECK:      %[[TWO:.*]] = linalg.fill
+  // CHECK-NEXT: %[[W2:.*]] = arith.subf %[[W]], %[[TWO]] : tensor<3xf64>
+  // CHECK-NEXT: %[[X2:.*]] = math.powf %[[X]], %[[W2]] : tensor<3xf64>
+  // CHECK-NEXT: %[[D2:.*]] = arith.mulf %[[F2]], %[[X2]] : tensor<3xf64>
+  // CHECK-NEXT: %[[Z2:.*]] = arith.cmpf oeq, %[[F2]], %[[ZERO]] : tensor<3xf64>
+  // CHECK-NEXT: %[[S2:.*]] = arith.select %[[Z2]], %[[ZERO]], %[[D2]] : tensor<3xi1>, tensor<3xf64>
+  // CHECK-NEXT: %[[R1:.*]] = taylor.replicate %[[S1]] : tensor<3xf64> -> tensor<2x3xf64>
+  // CHECK-NEXT: arith.mulf %[[R1]], %[[V]] : tensor<2x3xf64>
+  // CHECK-NEXT: %[[VV:.*]] = arith.mulf %[[V]], %[[V]] : tensor<2x3xf64>
+  // CHECK-NEXT: %[[R2:.*]] = taylor.replicate %[[S2]] : tensor<3xf64> -> tensor<2x3xf64>
+  // CHECK-NEXT: %[[Y2:.*]] = arith.mulf %[[R2]], %[[VV]] : tensor<2x3xf64>
+  // CHECK-NEXT: func.return %[[P0]], %[[Y2]]
+  %j = taylor.seed %x, %v : tensor<3xf64>, tensor<2x3xf64> -> !taylor.jet<2, 2, tensor<3xf64>>
+  %p = taylor.pow %j, %w : !taylor.jet<2, 2, tensor<3xf64>>, tensor<3xf64>
+  %p0 = taylor.coefficient %p[0] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<3xf64>
+  %p2 = taylor.coefficient %p[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
+  func.return %p0, %p2 : tensor<3xf64>, tensor<2x3xf64>
+}

@@ -21,40 +21,6 @@ func.func @cbrt(%x: tensor<3xf64>, %v: tensor<2x3xf64>) -> tensor<2x3xf64> {
 
 // -----
 
-// x^y with a jet exponent.
-
-func.func private @f(%x: tensor<3xf64>) -> tensor<3xf64> {
-  %y = math.powf %x, %x : tensor<3xf64>
-  func.return %y : tensor<3xf64>
-}
-func.func @powf_jet_exponent(%x: tensor<3xf64>, %v: tensor<2x3xf64>) -> tensor<2x3xf64> {
-  %j = taylor.seed %x, %v : tensor<3xf64>, tensor<2x3xf64> -> !taylor.jet<2, 2, tensor<3xf64>>
-  %y = taylor.call @f(%j) : (!taylor.jet<2, 2, tensor<3xf64>>) -> !taylor.jet<2, 2, tensor<3xf64>>
-  %c = taylor.coefficient %y[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
-  func.return %c : tensor<2x3xf64>
-}
-
-// CHECK: {{^}}unsupported operator math.powf: only a constant exponent (a linalg.fill of an arith.constant) is supported on a jet
-
-// -----
-
-// x^p with a plain exponent that is not a constant fill.
-
-func.func private @f(%x: tensor<3xf64>, %p: tensor<3xf64>) -> tensor<3xf64> {
-  %y = math.powf %x, %p : tensor<3xf64>
-  func.return %y : tensor<3xf64>
-}
-func.func @powf_varying_exponent(%x: tensor<3xf64>, %v: tensor<2x3xf64>, %p: tensor<3xf64>) -> tensor<2x3xf64> {
-  %j = taylor.seed %x, %v : tensor<3xf64>, tensor<2x3xf64> -> !taylor.jet<2, 2, tensor<3xf64>>
-  %y = taylor.call @f(%j, %p) : (!taylor.jet<2, 2, tensor<3xf64>>, tensor<3xf64>) -> !taylor.jet<2, 2, tensor<3xf64>>
-  %c = taylor.coefficient %y[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
-  func.return %c : tensor<2x3xf64>
-}
-
-// CHECK: {{^}}unsupported operator math.powf: only a constant exponent (a linalg.fill of an arith.constant) is supported on a jet
-
-// -----
-
 // A matmul of two jets is not linear in either.
 
 func.func private @f(%x: tensor<2x2xf64>) -> tensor<2x2xf64> {

@@ -242,3 +242,39 @@ func.func @op_detached(%x: tensor<3xf64>, %v: tensor<2x3xf64>, %p: tensor<3xf64>
   %d2 = taylor.coefficient %y#1[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
   func.return %r2, %d0, %d2 : tensor<2x3xf64>, tensor<3xf64>, tensor<2x3xf64>
 }
+
+// -----
+
+// Tensor exponents: one constant along the jet (an argument of the callee
+// that is not a jet: a buffer) is taylor.pow; one that is a jet is
+// exp(w log z), and a plain base with a jet exponent exp(w log c), linear in w.
+
+func.func private @powers(%x: tensor<3xf64>, %w: tensor<3xf64>, %c: tensor<3xf64>) -> (tensor<3xf64>, tensor<3xf64>, tensor<3xf64>) {
+  %a = math.powf %x, %w : tensor<3xf64>
+  %b = math.powf %x, %x : tensor<3xf64>
+  %d = math.powf %c, %x : tensor<3xf64>
+  func.return %a, %b, %d : tensor<3xf64>, tensor<3xf64>, tensor<3xf64>
+}
+
+// CHECK-LABEL: func.func @op_powers
+// CHECK-SAME: (%[[X:.*]]: tensor<3xf64>, %[[V:.*]]: tensor<2x3xf64>, %[[W:.*]]: tensor<3xf64>, %[[C:.*]]: tensor<3xf64>)
+func.func @op_powers(%x: tensor<3xf64>, %v: tensor<2x3xf64>, %w: tensor<3xf64>, %c: tensor<3xf64>) -> (tensor<2x3xf64>, tensor<2x3xf64>, tensor<2x3xf64>) {
+  // CHECK:      %[[J:.*]] = taylor.seed
+  // CHECK-NEXT: %[[A:.*]] = taylor.pow %[[J]], %[[W]] : !taylor.jet<2, 2, tensor<3xf64>>, tensor<3xf64>
+  // CHECK-NEXT: %[[LOG:.*]] = taylor.elementwise "log" %[[J]] : !taylor.jet<2, 2, tensor<3xf64>>
+  // CHECK-NEXT: %[[WLOG:.*]] = taylor.mul %[[J]], %[[LOG]] : !taylor.jet<2, 2, tensor<3xf64>>
+  // CHECK-NEXT: %[[B:.*]] = taylor.elementwise "exp" %[[WLOG]] : !taylor.jet<2, 2, tensor<3xf64>>
+  // CHECK-NEXT: %[[LOGC:.*]] = math.log %[[C]] : tensor<3xf64>
+  // CHECK-NEXT: %[[XLOGC:.*]] = taylor.linear %[[J]] : !taylor.jet<2, 2, tensor<3xf64>> -> !taylor.jet<2, 2, tensor<3xf64>> {
+  // CHECK-NEXT: ^{{.*}}(%[[E:.*]]: tensor<3xf64>):
+  // CHECK-NEXT:   %[[P:.*]] = arith.mulf %[[E]], %[[LOGC]] : tensor<3xf64>
+  // CHECK-NEXT:   taylor.yield %[[P]] : tensor<3xf64>
+  // CHECK-NEXT: }
+  // CHECK-NEXT: %[[D:.*]] = taylor.elementwise "exp" %[[XLOGC]] : !taylor.jet<2, 2, tensor<3xf64>>
+  %j = taylor.seed %x, %v : tensor<3xf64>, tensor<2x3xf64> -> !taylor.jet<2, 2, tensor<3xf64>>
+  %y:3 = taylor.call @powers(%j, %w, %c) : (!taylor.jet<2, 2, tensor<3xf64>>, tensor<3xf64>, tensor<3xf64>) -> (!taylor.jet<2, 2, tensor<3xf64>>, !taylor.jet<2, 2, tensor<3xf64>>, !taylor.jet<2, 2, tensor<3xf64>>)
+  %a = taylor.coefficient %y#0[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
+  %b = taylor.coefficient %y#1[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
+  %d = taylor.coefficient %y#2[2] : !taylor.jet<2, 2, tensor<3xf64>> -> tensor<2x3xf64>
+  func.return %a, %b, %d : tensor<2x3xf64>, tensor<2x3xf64>, tensor<2x3xf64>
+}

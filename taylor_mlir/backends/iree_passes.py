@@ -22,6 +22,11 @@ torch backend keeps the original ops (torch's kernels).
 // iree-expand-float64-erf: float64 math.erf (it does not link) -> its
 // composition (erf_float64.py); float32 erf stays
 %y = math.erf %x : tensor<4xf64>
+
+// iree-real-powers: math.powf with a tensor exponent (IREE expands it as
+// exp(w log z): NaN for z < 0, and for 0^0) -> torch's real power: |z|^w,
+// negated for an odd integer w and z < 0, NaN for another w there, 1 for w = 0
+%p = math.powf %z, %w : tensor<?x3xf64>
 ```
 """
 
@@ -83,10 +88,51 @@ class ExpandFloat64ErfPass(ModulePass):
         expand_float64_erf(op)
 
 
+@dataclass(frozen=True)
+class RealPowersPass(ModulePass):
+    """`math.powf` of a tensor exponent -> torch's real power (`real_power`);
+    a constant exponent is left alone (it is never an integer: those are
+    products, and IREE's `exp(w log z)` is right for the others)."""
+
+    name = "iree-real-powers"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from xdsl.builder import InsertPoint
+        from xdsl.dialects import math
+        from xdsl.rewriter import Rewriter
+
+        from taylor_mlir.ir.builder import TensorBuilder
+        from taylor_mlir.ir.matchers import splat_value
+
+        for power in [p for p in op.walk() if isinstance(p, math.PowFOp)]:
+            if splat_value(power.rhs) is None:
+                b = TensorBuilder(InsertPoint.before(power))
+                Rewriter.replace_op(power, [], [real_power(b, power.lhs, power.rhs)])
+
+
+def real_power(b, z, w):
+    """`z ** w` as torch (C's `pow`) from `math.powf` on |z|, which IREE
+    computes as exp(w log |z|): for z < 0 real where w is an integer (negated
+    where it is odd), NaN elsewhere; `0 ** 0` and `z ** 0` are 1."""
+    from taylor_mlir.frontend.compositions import round_half_even
+
+    zero, one = b.full_like(z, 0.0), b.full_like(z, 1.0)
+    negative = b.cmpf("olt", z, zero)
+    magnitude = b.powf(b.select(negative, b.neg(z), z), w)
+    half = b.mul(w, b.full_like(w, 0.5))
+    integer = b.cmpf("oeq", round_half_even(b, w), w)
+    odd = b.cmpf("one", round_half_even(b, half), half)
+    signed = b.select(odd, b.neg(magnitude), magnitude)
+    nan = b.full_like(z, float("nan"))
+    real = b.select(negative, b.select(integer, signed, nan), magnitude)
+    return b.select(b.cmpf("oeq", w, zero), one, real)
+
+
 IREE_PREPARATION = (
     ExpandSpecialFunctionsPass,
     ExpandMatrixOpsPass,
     ExpandFloat64ErfPass,
+    RealPowersPass,
 )
 """What `lower_for_iree` runs, in order (special functions may use erf)."""
 

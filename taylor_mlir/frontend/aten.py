@@ -225,11 +225,11 @@ def _pow(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
 
 @rule(aten.pow.Tensor_Tensor, aten.pow.Scalar)
 def _pow_tensor(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
-    """z ** w with a tensor exponent: exp(w log z), exact for z > 0 (a negative
-    base gives NaN, where torch's is real for integer w)."""
+    """z ** w with a tensor exponent (or a number base): `math.powf`, torch's
+    real powers (a negative base with an integer exponent, a zero base);
+    taylor-mode differentiates it by whether w depends on x."""
     z, w = (ctx.operand(node, arg) for arg in node.args[:2])
-    log_z = ELEMENTWISE_FUNCTIONS["log"].primal(ctx.ops, z)
-    return ELEMENTWISE_FUNCTIONS["exp"].primal(ctx.ops, ctx.b.mul(w, log_z))
+    return ctx.b.powf(z, w)
 
 
 @rule(aten.atan2.default)

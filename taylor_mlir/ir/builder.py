@@ -179,8 +179,11 @@ class TensorBuilder:
             raise InternalError(f"elementwise function {name!r} has no math op")
         return self._result(math_op(a))
 
-    def powf(self, a: SSAValue, exponent: float) -> SSAValue:
-        return self._result(math.PowFOp(a, self.full_like(a, exponent)))
+    def powf(self, a: SSAValue, exponent: float | SSAValue) -> SSAValue:
+        """`math.powf`: a ** exponent elementwise (torch's real powers)."""
+        if not isinstance(exponent, SSAValue):
+            exponent = self.full_like(a, exponent)
+        return self._result(math.PowFOp(a, exponent))
 
     def cmpf(self, predicate: str, a: SSAValue, b: SSAValue) -> SSAValue:
         """`arith.cmpf` (predicate such as "ogt", "olt", "oeq"): a tensor of i1."""

@@ -171,6 +171,16 @@ func.func @offset_type(%x: tensor<2xf64>, %v: tensor<3x2xf64>, %b: tensor<4xf64>
 
 // -----
 
+func.func @pow_exponent_type(%x: tensor<2xf64>, %v: tensor<3x2xf64>, %w: tensor<3x2xf64>) {
+  %j = taylor.seed %x, %v : tensor<2xf64>, tensor<3x2xf64> -> !taylor.jet<2, 3, tensor<2xf64>>
+  %p = taylor.pow %j, %w : !taylor.jet<2, 3, tensor<2xf64>>, tensor<3x2xf64>
+  func.return
+}
+
+// CHECK: taylor.pow: exponent type tensor<3x2xf64> does not match the jet's primal type tensor<2xf64>
+
+// -----
+
 func.func private @f(tensor<2xf64>) -> tensor<2xf64>
 func.func @call_type(%x: tensor<4xf64>, %v: tensor<3x4xf64>) {
   %j = taylor.seed %x, %v : tensor<4xf64>, tensor<3x4xf64> -> !taylor.jet<2, 3, tensor<4xf64>>

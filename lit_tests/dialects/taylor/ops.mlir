@@ -43,6 +43,9 @@ func.func @jet_ops(%x: tensor<?x2xf64>, %v: tensor<3x?x2xf64>, %w: tensor<2x4xf6
   // CHECK-NEXT: %[[P:.*]] = taylor.elementwise "pow" %[[E]] {exponent = 1.500000e+00 : f64} : !taylor.jet<2, 3, tensor<?x4xf64>>
   // GENERIC: "taylor.elementwise"(%{{.*}}) <{function = "pow", exponent = 1.500000e+00 : f64}>
   %p = taylor.elementwise "pow" %e {exponent = 1.5 : f64} : !taylor.jet<2, 3, tensor<?x4xf64>>
+  // CHECK-NEXT: %{{.*}} = taylor.pow %[[P]], %{{.*}} : !taylor.jet<2, 3, tensor<?x4xf64>>, tensor<?x4xf64>
+  // GENERIC: "taylor.pow"(%{{.*}}, %{{.*}}) : (!taylor.jet<2, 3, tensor<?x4xf64>>, tensor<?x4xf64>) -> !taylor.jet<2, 3, tensor<?x4xf64>>
+  %pt = taylor.pow %p, %b : !taylor.jet<2, 3, tensor<?x4xf64>>, tensor<?x4xf64>
   // CHECK-NEXT: %[[TOP:.*]] = taylor.coefficient %[[P]][2] : !taylor.jet<2, 3, tensor<?x4xf64>> -> tensor<3x?x4xf64>
   %top = taylor.coefficient %p[2] : !taylor.jet<2, 3, tensor<?x4xf64>> -> tensor<3x?x4xf64>
   func.return %top : tensor<3x?x4xf64>
