@@ -229,6 +229,23 @@ def test_double_backward_is_a_clear_error():
         grad_x.sum().backward()
 
 
+@pytest.mark.parametrize("allow_unused", [False, True])
+def test_gradient_penalty_in_the_parameters_is_a_clear_error(allow_unused):
+    """A derivative of the input gradient in the parameters (a gradient
+    penalty) reaches the IREE term through the parameters, not through x: the
+    gradient's node takes every input that requires grad, else
+    `autograd.grad(..., allow_unused=True)` returned None for all of them."""
+    f = mlp([3, 6, 1], "tanh", torch.float64, seed=3)
+    x, _ = data(3, torch.float64)
+    lap = tm.laplacian(f, x, backend="iree-cpu")
+    x = x.clone().requires_grad_()
+    (grad_x,) = torch.autograd.grad(lap(x).sum(), x, create_graph=True)
+    with pytest.raises(BackendError, match=r"double backward.*'iree-cpu'"):
+        torch.autograd.grad(
+            grad_x.square().sum(), list(f.parameters()), allow_unused=allow_unused
+        )
+
+
 def test_the_pipeline_is_backend_independent():
     """`mlir("linalg")` is the same tensor-level IR on every backend; the IREE
     backend lowers elementwise ops to linalg.generic itself."""

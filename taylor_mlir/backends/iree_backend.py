@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -435,28 +436,37 @@ class _Differentiable(torch.autograd.Function):
             ctx.saved_tensors, ctx.needs_input_grad[1:], grad_outputs
         )
         if torch.is_grad_enabled():  # create_graph=True: a graph of the gradient
-            grads = _first_order_only(grads, f"iree-{executable.target}")
+            backend = f"iree-{executable.target}"
+            grads = _first_order_only(grads, backend, ctx.saved_tensors)
         return (None, *grads)
 
 
 def _first_order_only(
-    grads: list[torch.Tensor | None], backend: str
+    grads: list[torch.Tensor | None],
+    backend: str,
+    inputs: Sequence[torch.Tensor],
 ) -> list[torch.Tensor | None]:
-    """The gradients, attached to a node that raises BackendError when
-    differentiated: without it they would be constants of the outer graph
-    (a silently missing term of a second derivative)."""
-    present = [g.detach().requires_grad_() for g in grads if g is not None]
-    if not present:
+    """The gradients, as results of a node that raises BackendError when
+    differentiated, whose inputs are the call's inputs that require grad:
+    without it they would be constants of the outer graph, and a derivative
+    of them (a gradient penalty's, in the parameters) silently zero or, with
+    `allow_unused=True`, None."""
+    present = [g.detach() for g in grads if g is not None]
+    sources = [t for t in inputs if t.requires_grad]
+    if not present or not sources:
         return grads
-    attached = iter(_NoDoubleBackward.apply(backend, *present))
+    attached = iter(_NoDoubleBackward.apply(backend, len(present), *present, *sources))
     return [None if g is None else next(attached) for g in grads]
 
 
 class _NoDoubleBackward(torch.autograd.Function):
+    """The first `count` tensors, differentiable in the rest, whose derivative
+    is refused."""
+
     @staticmethod
-    def forward(ctx, backend: str, *grads: torch.Tensor):
+    def forward(ctx, backend: str, count: int, *tensors: torch.Tensor):
         ctx.backend = backend
-        return grads
+        return tuple(t.clone() for t in tensors[:count])
 
     @staticmethod
     def backward(ctx, *_):
