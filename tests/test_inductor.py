@@ -93,3 +93,18 @@ def test_torch_func_transforms_of_an_inductor_operator(net):
     _, expected = torch.func.jvp(total_ref, (x,), (tangent,))
     close(ours, expected)
     close(op(x), ref.laplacian(net, x))  # and Inductor again outside them
+
+
+def test_retain_graph_is_refused_not_wrong(net):
+    """torch's compiled backward reuses the buffers it saved, so it refuses
+    `retain_graph=True` (a second backward) instead of computing it: loudly.
+    (Turning the donated buffers off, as torch's message offers, made a second
+    gradient wrong by 1e-3 in torch 2.13: the backend leaves them on.)"""
+    x = torch.randn(4, 3, dtype=torch.float64)
+    op = tm.laplacian(net, x, backend="torch-inductor")
+    assert torch._functorch.config.donated_buffer
+    with pytest.raises(RuntimeError, match="donated buffers"):
+        torch.autograd.grad(op(x).square().sum(), [net[0].weight], retain_graph=True)
+    (once,) = torch.autograd.grad(op(x).square().sum(), [net[0].weight])
+    (want,) = torch.autograd.grad(ref.laplacian(net, x).square().sum(), [net[0].weight])
+    close(once, want)
