@@ -708,7 +708,7 @@ def weighted_laplacian(
     strategy: str = "auto",
     **unknown: Any,
 ) -> CompiledOperator:
-    """`tr(C H)` per datum, for `coefficients=C` (symmetric, any signature) or
+    """`tr(C H)` per datum, for `coefficients=C` (any square C: its symmetric part counts) or
     `factor=S` with `C = S S^T`. With `randomization`, `strategy` chooses
     between the estimator and the exact operator as for `laplacian` (the
     exact one costs a direction per column of C's factor: its rank)."""

@@ -236,12 +236,6 @@ def test_rademacher_directions_are_signs():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (
-            lambda: S.weighted_laplacian(
-                2, coefficients=np.array([[1.0, 2.0], [0.0, 1.0]])
-            ),
-            "symmetric",
-        ),
         (lambda: S.weighted_laplacian(2, coefficients=np.eye(3)), "2 x 2"),
         (lambda: S.weighted_laplacian(2), "exactly one of"),
         (

@@ -65,9 +65,13 @@ def test_new_values_take_effect_without_recompiling(net, x):
     close(op(x, coefficients=other), ref.weighted_laplacian(net, x, other))
 
 
-def test_non_symmetric_coefficients_mean_their_symmetric_part(net, x):
-    C = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+@pytest.mark.parametrize("runtime", [True, False], ids=["runtime", "constant"])
+def test_non_symmetric_coefficients_mean_their_symmetric_part(net, x, runtime):
+    """tr(C H) = tr(sym(C) H) for a symmetric H: the same for coefficients
+    read at every call and for constant ones (which were refused)."""
+    C = torch.randn(3, 3, dtype=torch.float64, requires_grad=runtime)
     op = tm.weighted_laplacian(net, x, coefficients=C)
+    close(op(x), ref.weighted_laplacian(net, x, C))
     close(op(x), ref.weighted_laplacian(net, x, (C + C.T) / 2))
 
 
