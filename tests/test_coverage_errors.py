@@ -87,6 +87,14 @@ def _arange_of_the_batch(z):
     return z * torch.arange(z.shape[0], dtype=z.dtype).unsqueeze(1)
 
 
+def _integer_arange_of_the_batch(z):  # was a DtypeError about int64
+    return z * torch.arange(z.shape[0]).unsqueeze(1)
+
+
+def _roll_over_the_batch(z):  # decomposed with an arange of N
+    return torch.roll(z, 1, 0) * z
+
+
 @pytest.mark.parametrize(
     "f, op, code, detail",
     [
@@ -97,8 +105,13 @@ def _arange_of_the_batch(z):
         (_floor_division, "aten::div.Tensor_mode", "z // 0.3", "torch.floor(a / b)"),
         (_arange_of_the_batch, "aten::arange.start_step", "torch.arange",
          "depends on the batch size"),
+        (_integer_arange_of_the_batch, "aten::arange.start_step", "torch.arange",
+         "depends on the batch size"),
+        (_roll_over_the_batch, "aten::arange.start_step", "torch.roll",
+         "torch.roll or indexing along the batch, which mix rows"),
     ],
-    ids=["median", "kthvalue", "bucketize", "eigvalsh", "floor-division", "arange"],
+    ids=["median", "kthvalue", "bucketize", "eigvalsh", "floor-division", "arange",
+         "integer-arange", "roll"],
 )  # fmt: skip
 def test_unsupported_ops_name_the_op_and_the_line(f, op, code, detail):
     with pytest.raises(UnsupportedOperatorError) as info:

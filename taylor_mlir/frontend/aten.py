@@ -1021,7 +1021,13 @@ def _arange(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     """An arange of constant bounds is evaluated at import (importer.py); one
     whose bounds come from the batch size would be a different constant per
     batch."""
-    raise ctx.unsupported(node, "an arange whose length depends on the batch size")
+    raise ctx.unsupported(
+        node,
+        "an arange whose length depends on the batch size (a per-row index, or "
+        "torch.roll or indexing along the batch, which mix rows): the program "
+        "serves every batch size, and each datum's result may depend on its own "
+        "row only",
+    )
 
 
 @rule(aten.heaviside.default)

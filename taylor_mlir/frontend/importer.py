@@ -232,7 +232,8 @@ class GraphImporter:
             return
         if node.target not in RULES:
             raise UnsupportedOperatorError(op_name(node), source_line(node))
-        self._check_dtype(node)
+        if node.target not in _FOLDED_CREATIONS:  # not folded: its rule says why
+            self._check_dtype(node)
         self._check_indices(node)
         self._check_rows(node)
         self.values[node] = RULES[node.target](self.ctx, node)
