@@ -10,7 +10,10 @@ computes the gradients, and double backward is a clear error.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import reference as ref
@@ -259,3 +262,29 @@ def test_the_pipeline_is_backend_independent():
     assert on_tensors.search(on_iree.mlir("linalg"))
     lowered = on_iree._executable.mlir
     assert "linalg.generic" in lowered and not on_tensors.search(lowered)
+
+
+def test_no_leak_report_at_exit(tmp_path):
+    """A script that ends with an IREE operator's autograd graph alive printed
+    nanobind's "leaked instances" report (about 130 lines) at exit."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import torch, taylor_mlir as tm\n"
+        "net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(),\n"
+        "                          torch.nn.Linear(5, 1)).double()\n"
+        "x = torch.rand(4, 3, dtype=torch.float64, requires_grad=True)\n"
+        "lap = tm.laplacian(net, x, backend='iree-cpu')(x)\n"
+        "lap.sum().backward(retain_graph=True)\n"
+        "print('done')\n"
+    )
+    env = {"TAYLOR_MLIR_CACHE": str(tmp_path / "cache")}
+    run = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "done"
+    assert "leaked" not in run.stderr

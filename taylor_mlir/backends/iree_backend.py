@@ -69,7 +69,19 @@ def _iree():
             "the IREE backends need iree-base-compiler and iree-base-runtime "
             f"(pip install iree-base-compiler iree-base-runtime): {error}"
         ) from error
+    _quiet_at_exit(runtime)
     return compiler, runtime
+
+
+@cache
+def _quiet_at_exit(runtime) -> None:
+    """No nanobind "leaked instances" report at interpreter exit: the IREE
+    objects still alive then are held by live autograd graphs (a gradient's
+    saved context), freed by the exit itself, and the report was about 130
+    lines on stderr after any script that trained through an IREE operator."""
+    disable = getattr(runtime._binding, "disable_leak_checker", None)
+    if disable is not None:
+        disable()
 
 
 # Flags IREE 3.13 adds for float32 on CPU. Data tiling with ukernels makes
