@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.utils._pytree as pytree
 
 from taylor_mlir.backends import (
     FUSING_BACKENDS,
@@ -69,6 +70,11 @@ def _check_example(x: Any) -> torch.Tensor:
         raise OptionError(
             f"x must be a batch of shape (N, *S) with at least one entry per datum, "
             f"got shape {tuple(x.shape)}"
+            + (
+                ": for N scalars, pass x[:, None] (shape (N, 1)) and let f take it"
+                if x.dim() == 1
+                else ""
+            )
         )
     return x
 
@@ -460,14 +466,15 @@ class CompiledOperator(_CompiledProgram):
         return self._regroup(executable(*arguments))
 
     def _regroup(self, flat: Sequence[torch.Tensor]) -> Any:
-        """The program's results (item-major) as the user asked for them."""
+        """The program's results (item-major) as the user asked for them, in
+        the structure f returns (a tensor, a tuple, a dict, a namedtuple)."""
         outputs = len(self.imported.output_types)
         by_item = [
             flat[i * outputs : (i + 1) * outputs] for i in range(len(self.returns))
         ]
         per_output = [tuple(item[o] for item in by_item) for o in range(outputs)]
         shaped = [p[0] if len(p) == 1 else p for p in per_output]
-        return tuple(shaped) if self.imported.returns_tuple else shaped[0]
+        return pytree.tree_unflatten(shaped, self.imported.output_spec)
 
 
 class CompiledJet(_CompiledProgram):

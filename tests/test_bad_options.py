@@ -103,3 +103,16 @@ def test_jet_too_many_coefficients(net, x):
 def test_errors_share_the_base_class(net, x):
     with pytest.raises(TaylorMLIRError):
         tm.linear_operator(net, x, terms={0: 1.0})
+
+
+@pytest.mark.parametrize(
+    "example, message",
+    [
+        (torch.rand(4, dtype=torch.float64), r"got shape \(4,\): for N scalars, pass x\[:, None\]"),
+        (torch.tensor(1.0, dtype=torch.float64), r"batch of shape \(N, \*S\).*got shape \(\)$"),
+    ],
+    ids=["vector", "scalar"],
+)  # fmt: skip
+def test_an_example_without_a_datum_axis_says_how_to_add_one(example, message):
+    with pytest.raises(OptionError, match=message):
+        tm.laplacian(torch.sin, example)

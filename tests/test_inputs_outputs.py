@@ -1,6 +1,8 @@
 """Several inputs (`f(t, x)`, `wrt=`), several outputs (f returns a tuple), and
 value + gradient + operator from one compiled program, against torch.func."""
 
+import collections
+
 import pytest
 import reference as ref
 import torch
@@ -85,6 +87,48 @@ def test_several_outputs(tx):
     first, second = op(x)
     close(first, ref.laplacian(lambda z: f(z)[0], x))
     close(second, ref.laplacian(lambda z: f(z)[1], x))
+
+
+Fields = collections.namedtuple("Fields", "pressure velocity")
+
+
+@pytest.mark.parametrize(
+    "structure",
+    [
+        lambda p, v: {"pressure": p, "velocity": v},
+        lambda p, v: Fields(p, v),
+        lambda p, v: [p, (v,)],
+    ],
+    ids=["dict", "namedtuple", "nested-list"],
+)
+def test_results_keep_the_structure_f_returns(tx, structure):
+    """A dict, a namedtuple or nested containers of outputs come back as f
+    returns them (a dict's keys were dropped: a plain tuple)."""
+    net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+    _, x = tx
+
+    def f(z):
+        h = net(z)
+        return structure(h[:, :1], torch.sin(h[:, 1:]))
+
+    ours = tm.laplacian(f, x)(x)
+    expected = structure(
+        ref.laplacian(lambda z: net(z)[:, :1], x),
+        ref.laplacian(lambda z: torch.sin(net(z)[:, 1:]), x),
+    )
+    assert type(ours) is type(expected)
+    got, want = (
+        torch.utils._pytree.tree_flatten(ours),
+        torch.utils._pytree.tree_flatten(expected),
+    )
+    assert got[1] == want[1]  # the same nesting, keys and types
+    for a, b in zip(got[0], want[0], strict=True):
+        close(a, b)
+    both = tm.laplacian(f, x, returns=("value", "operator"))(x)
+    assert type(both) is type(expected)
+    value, operator = torch.utils._pytree.tree_flatten(both)[0][:2]
+    close(value, net(x)[:, :1])
+    close(operator, want[0][0])
 
 
 @pytest.mark.parametrize("collapsed", [True, False])

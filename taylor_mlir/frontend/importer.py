@@ -20,6 +20,7 @@ import torch
 import torch.fx
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, InputSpec, OutputKind
+from torch.utils._pytree import TreeSpec
 from xdsl.builder import Builder, InsertPoint
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType, i1
@@ -75,8 +76,9 @@ class ImportedProgram:
     input_types: list[TensorType]
     """The types of all arguments: user inputs, then parameters."""
     output_types: list[TensorType]
-    returns_tuple: bool
-    """f returns a tuple of tensors (else one tensor: `output_types` has one)."""
+    output_spec: TreeSpec
+    """How f's results nest (one tensor, a tuple, a dict, ...): `output_types`
+    are its leaves in torch.export's order."""
     dtype: torch.dtype
     exported: ExportedProgram
     state: ProgramState
@@ -204,7 +206,7 @@ class GraphImporter:
             parameter_names=[a.name for a in parameters],
             input_types=input_types,
             output_types=output_types,
-            returns_tuple=not self.exported.call_spec.out_spec.is_leaf(),
+            output_spec=self.exported.call_spec.out_spec,
             dtype=self.dtype,
             exported=self.exported,
             state=ProgramState(
