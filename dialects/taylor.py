@@ -532,6 +532,19 @@ class LinearOp(_RegionOpMixin, HasCanonicalizationPatternsInterface, IRDLOperati
             )
 
 
+def _check_primal_typed(
+    op_name: str, what: str, value: SSAValue, jet_value: SSAValue
+) -> JetType:
+    """The jet's type, once `value` is checked to have its primal type."""
+    jet = cast(JetType, jet_value.type)  # checked by operand_def
+    if value.type != jet.primal_type:
+        raise VerifyException(
+            f"{op_name}: {what} type {value.type} does not match the jet's primal "
+            f"type {jet.primal_type}"
+        )
+    return jet
+
+
 @irdl_op_definition
 class OffsetOp(HasCanonicalizationPatternsInterface, IRDLOperation):
     """
@@ -563,12 +576,7 @@ class OffsetOp(HasCanonicalizationPatternsInterface, IRDLOperation):
         return (OffsetByZero(),)
 
     def verify_(self) -> None:
-        jet = cast(JetType, self.jet.type)  # checked by operand_def
-        if self.offset.type != jet.primal_type:
-            raise VerifyException(
-                f"taylor.offset: offset type {self.offset.type} does not match the "
-                f"jet's primal type {jet.primal_type}"
-            )
+        jet = _check_primal_typed("taylor.offset", "offset", self.offset, self.jet)
         if self.result.type != jet:
             raise VerifyException("taylor.offset: result type must equal the jet type")
 
@@ -689,12 +697,7 @@ class PowOp(IRDLOperation):
         super().__init__(operands=[base, exponent], result_types=[base.type])
 
     def verify_(self) -> None:
-        jet = cast(JetType, self.base_.type)  # checked by operand_def
-        if self.exponent.type != jet.primal_type:
-            raise VerifyException(
-                f"taylor.pow: exponent type {self.exponent.type} does not match the "
-                f"jet's primal type {jet.primal_type}"
-            )
+        _check_primal_typed("taylor.pow", "exponent", self.exponent, self.base_)
 
 
 # -------------------------------------------------------------- expanded-level ops
