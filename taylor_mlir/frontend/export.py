@@ -9,9 +9,13 @@ a batch of 2 for the trace: the rows are independent, the values do not matter.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import re
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.fx.proxy
@@ -267,6 +271,28 @@ _DETACHES = (torch.ops.aten.detach.default, torch.ops.aten.detach_.default)
 _SET_GRAD_ENABLED = torch.ops.higher_order.wrap_with_set_grad_enabled
 
 
+@contextlib.contextmanager
+def _without_partial_graphs() -> Iterator[None]:
+    """What f writes to stderr while torch.export traces it, without the
+    partial graph torch.export prints there when it fails (a printout of its
+    trace before our error, which says what is wrong in f's words)."""
+    captured = io.StringIO()
+    shapes_log = logging.getLogger("torch.fx.experimental.symbolic_shapes")
+    level = shapes_log.level  # its "Unable to find user code" of the same failure
+    shapes_log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    except Exception as error:
+        partial = getattr(error, "partial_fx_graph", None)
+        text = captured.getvalue()
+        sys.stderr.write(text.replace(f"{partial}\n", "") if partial else text)
+        raise
+    finally:
+        shapes_log.setLevel(level)
+    sys.stderr.write(captured.getvalue())
+
+
 def export_marking_stop_gradients(
     module: torch.nn.Module, args: tuple[torch.Tensor, ...], dynamic_shapes: object
 ) -> ExportedProgram:
@@ -275,7 +301,7 @@ def export_marking_stop_gradients(
     those that a grad-disabled region computes. Exported with grad mode on, as
     f's own `torch.no_grad()` would record nothing under a caller's no_grad."""
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), _without_partial_graphs():
             exported = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
     except RuntimeError as error:
         if "fake tensor in the exported program constant" not in str(error):
