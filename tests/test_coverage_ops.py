@@ -279,6 +279,17 @@ def _padded_flipped(x):  # (N, 2, 3)
     )
 
 
+def _circular(x):  # (N, 2, 3, 4): periodic padding, as for a periodic domain
+    wrapped = F.pad(x, (1, 2, 2, 1), mode="circular")  # last two dims
+    line = F.pad(x[:, 0], (-1, 3), mode="circular")  # cropped, then wrapped
+    return F.conv2d(wrapped.sin(), W_PERIODIC).pow(2).sum((1, 2, 3)) + (
+        line.pow(3).sum((1, 2))
+    )
+
+
+W_PERIODIC = _matrix(3, 2, 3, 3, seed=16)
+
+
 def _prod(x):
     return x.prod(-1) + x[:, 1:].prod(1, keepdim=True).squeeze(1) * x[:, 0]
 
@@ -320,6 +331,7 @@ OWN_RULES = [
          .sin().sum((1, 2, 3)) + F.avg_pool2d(x, (3, 2), stride=1, divisor_override=5)
          .pow(2).sum((1, 2, 3)) + F.avg_pool1d(x[:, 0], 2).exp().sum((1, 2))),
          {"aten.avg_pool2d.default"}, shape=(2, 4, 5)),
+    Case("circular-pad", _circular, {"aten._pad_circular.default"}, shape=(2, 3, 4)),
     Case("pad-flip-roll", _padded_flipped,
          {"aten.constant_pad_nd.default", "aten.flip.default",
           "aten.index_select.default"}, shape=(2, 3)),
@@ -586,7 +598,7 @@ def test_every_new_rule_has_a_case():
         "amin.default max.default min.default max.dim min.dim prod.dim_int "
         "prod.default cumsum.default cumprod.default var.correction var_mean.correction "
         "_native_batch_norm_legit_no_training.default native_group_norm.default "
-        "constant_pad_nd.default flip.default convolution.default "
+        "constant_pad_nd.default _pad_circular.default flip.default convolution.default "
         "avg_pool2d.default max_pool2d_with_indices.default heaviside.default "
         "diagonal.default arange.start_step hardsigmoid.default abs.default "
         "div.Tensor_mode index.Tensor",

@@ -857,18 +857,24 @@ def _batch_norm(ctx: LoweringContext, node: torch.fx.Node) -> list[Any]:
     return [y, None, None]
 
 
-@rule(aten.constant_pad_nd.default)
-def _constant_pad(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
-    """Fills concatenated before and after (torch's decomposition writes into
-    a new tensor with copy_); pads come last dimension first."""
+@rule(aten.constant_pad_nd.default, aten._pad_circular.default)
+def _pad(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
+    """Fills (constant) or x's own far ends (circular) concatenated before and
+    after: torch's decompositions write into a new tensor with copy_. Pads
+    come last dimension first."""
     x = ctx.tensor(node, node.args[0])
-    pads, value = node.args[1], float(node_arg(node, 2, "value", 0.0))
+    pads = node.args[1]
+    circular = node.target is aten._pad_circular.default
+    value = 0.0 if circular else float(node_arg(node, 2, "value", 0.0))
     rank = len(shape_of(x))
     for i in range(len(pads) // 2):
-        dim = rank - 1 - i
-        if shape_of(x)[dim] == DYNAMIC and (pads[2 * i] or pads[2 * i + 1]):
+        dim, (before, after) = rank - 1 - i, pads[2 * i : 2 * i + 2]
+        if shape_of(x)[dim] == DYNAMIC and (before or after):
             raise ctx.unsupported(node, "padding a dimension of dynamic size")
-        x = compose.pad(ctx.b, x, dim, pads[2 * i], pads[2 * i + 1], value)
+        if circular:
+            x = compose.pad_circular(ctx.b, x, dim, before, after)
+        else:
+            x = compose.pad(ctx.b, x, dim, before, after, value)
     return x
 
 

@@ -138,6 +138,23 @@ def pad(
     return x if len(pieces) == 1 else b.concat(pieces, dim)
 
 
+def pad_circular(
+    b: TensorBuilder, x: SSAValue, dim: int, before: int, after: int
+) -> SSAValue:
+    """x wrapped around along `dim`: its last `before` entries before it, its
+    first `after` after (negative counts crop, as torch's circular pad)."""
+    size = shape_of(x)[dim]
+    if before < 0 or after < 0:
+        start = max(-before, 0)
+        x = slice_along(b, x, dim, start, size - start - max(-after, 0))
+        size = shape_of(x)[dim]
+    pieces = [slice_along(b, x, dim, size - before, before)] if before > 0 else []
+    pieces.append(x)
+    if after > 0:
+        pieces.append(slice_along(b, x, dim, 0, after))
+    return x if len(pieces) == 1 else b.concat(pieces, dim)
+
+
 def tree_reduce(b: TensorBuilder, x: SSAValue, dim: int, combine: Combine):
     """`combine` folded over `dim` (result size 1 there) as a tree of halves:
     log2(n) levels of slices instead of n."""

@@ -160,8 +160,13 @@ DECOMPOSED = (
 
 # Ops torch.export decomposes by default, kept for their rule in aten.py:
 # heaviside's decomposition computes its step in int64, hardsigmoid's is clamp
-# (whose derivative at the kinks is not hardsigmoid's autograd's).
-KEPT = (torch.ops.aten.heaviside.default, torch.ops.aten.hardsigmoid.default)
+# (whose derivative at the kinks is not hardsigmoid's autograd's), circular
+# padding's writes into an uninitialized tensor (`empty`) with copy_.
+KEPT = (
+    torch.ops.aten.heaviside.default,
+    torch.ops.aten.hardsigmoid.default,
+    torch.ops.aten._pad_circular.default,
+)
 
 
 def decompositions() -> dict:

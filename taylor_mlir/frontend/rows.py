@@ -365,7 +365,7 @@ def _along(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     return layout
 
 
-@_rule(aten.constant_pad_nd.default)
+@_rule(aten.constant_pad_nd.default, aten._pad_circular.default)
 def _pad(analysis: RowAnalysis, node: torch.fx.Node) -> Layout:
     layout = analysis.layout(node.args[0])
     if layout is None:
