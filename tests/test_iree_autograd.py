@@ -288,3 +288,19 @@ def test_no_leak_report_at_exit(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "done"
     assert "leaked" not in run.stderr
+
+
+@pytest.mark.parametrize("transform", ["vmap", "grad", "jvp"])
+def test_torch_func_transforms_are_a_clear_error(transform):
+    """The IREE call is opaque to torch.func: a BackendError saying what to do,
+    not torch's 'must override the setup_context staticmethod'."""
+    f = mlp([3, 6, 1], "tanh", torch.float64, seed=3)
+    x, _ = data(3, torch.float64)
+    lap = tm.laplacian(f, x, backend="iree-cpu")
+    calls = {
+        "vmap": lambda: torch.func.vmap(lap)(x[None].expand(2, -1, -1)),
+        "grad": lambda: torch.func.grad(lambda y: lap(y).sum())(x),
+        "jvp": lambda: torch.func.jvp(lap, (x,), (torch.ones_like(x),)),
+    }
+    with pytest.raises(BackendError, match=r"torch.func transforms.*backend='torch'"):
+        calls[transform]()

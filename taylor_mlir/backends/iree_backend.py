@@ -348,6 +348,14 @@ class IREEExecutable:
     def __call__(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The results; differentiable when grad mode is on and an argument
         requires grad (see the module docstring)."""
+        if torch._C._are_functorch_transforms_active():
+            raise BackendError(
+                f"torch.func transforms (vmap, grad, jvp, ...) cannot see into an "
+                f"iree-{self.target} program: compile with backend='torch' (the same "
+                "program, with their rules); for vmap over stacked point sets, call "
+                "the operator on the rows stacked (x.reshape(-1, *x.shape[2:])), "
+                "as rows are independent"
+            )
         check_call(f"@{self.func_name}", self.specs, args, torch.device("cpu"))
         if torch.is_grad_enabled() and any(a.requires_grad for a in args):
             return _Differentiable.apply(self, *args)
