@@ -13,6 +13,7 @@ elementwise, and a test in tests/test_frontend.py.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -864,17 +865,17 @@ def _pad(ctx: LoweringContext, node: torch.fx.Node) -> SSAValue:
     come last dimension first."""
     x = ctx.tensor(node, node.args[0])
     pads = node.args[1]
-    circular = node.target is aten._pad_circular.default
-    value = 0.0 if circular else float(node_arg(node, 2, "value", 0.0))
+    if node.target is aten._pad_circular.default:
+        pad_along = compose.pad_circular
+    else:
+        value = float(node_arg(node, 2, "value", 0.0))
+        pad_along = functools.partial(compose.pad, value=value)
     rank = len(shape_of(x))
     for i in range(len(pads) // 2):
         dim, (before, after) = rank - 1 - i, pads[2 * i : 2 * i + 2]
         if shape_of(x)[dim] == DYNAMIC and (before or after):
             raise ctx.unsupported(node, "padding a dimension of dynamic size")
-        if circular:
-            x = compose.pad_circular(ctx.b, x, dim, before, after)
-        else:
-            x = compose.pad(ctx.b, x, dim, before, after, value)
+        x = pad_along(ctx.b, x, dim, before, after)
     return x
 
 

@@ -123,14 +123,20 @@ def filled(b: TensorBuilder, like: SSAValue, dim: int, size: int, value: float):
     return b.fill(value, dims, element_of(like))
 
 
+def _crop(b: TensorBuilder, x: SSAValue, dim: int, before: int, after: int):
+    """x without `-before` / `-after` entries at its ends along `dim` where
+    those counts are negative (a negative pad crops)."""
+    if before >= 0 and after >= 0:
+        return x
+    start = max(-before, 0)
+    return slice_along(b, x, dim, start, shape_of(x)[dim] - start - max(-after, 0))
+
+
 def pad(
     b: TensorBuilder, x: SSAValue, dim: int, before: int, after: int, value: float
 ) -> SSAValue:
     """`value` before and after x along `dim` (negative counts crop)."""
-    size = shape_of(x)[dim]
-    if before < 0 or after < 0:
-        start = max(-before, 0)
-        x = slice_along(b, x, dim, start, size - start - max(-after, 0))
+    x = _crop(b, x, dim, before, after)
     pieces = [filled(b, x, dim, before, value)] if before > 0 else []
     pieces.append(x)
     if after > 0:
@@ -143,11 +149,8 @@ def pad_circular(
 ) -> SSAValue:
     """x wrapped around along `dim`: its last `before` entries before it, its
     first `after` after (negative counts crop, as torch's circular pad)."""
+    x = _crop(b, x, dim, before, after)
     size = shape_of(x)[dim]
-    if before < 0 or after < 0:
-        start = max(-before, 0)
-        x = slice_along(b, x, dim, start, size - start - max(-after, 0))
-        size = shape_of(x)[dim]
     pieces = [slice_along(b, x, dim, size - before, before)] if before > 0 else []
     pieces.append(x)
     if after > 0:
