@@ -204,7 +204,8 @@ def test_randomized_specs():
     assert g.count == 6 and g.weights == pytest.approx((1 / 3,) * 3 + (-1 / 3,) * 3)
 
 
-def test_sampled_directions_match_their_second_moment():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_sampled_directions_match_their_second_moment(dtype):
     """E[sum_r c_r v_r v_r^T] = C for the randomized weighted Laplacian."""
     C = np.array([[1.0, 0.5, 0.0], [0.5, -2.0, 0.0], [0.0, 0.0, 0.5]])
     for distribution in ("rademacher", "normal"):
@@ -215,13 +216,25 @@ def test_sampled_directions_match_their_second_moment():
             g.random,
             batch=2,
             input_shape=(3,),
-            dtype=torch.float64,
+            dtype=dtype,
             generator=torch.Generator().manual_seed(0),
         )
-        assert v.shape == (g.count, 2, 3)
+        assert v.shape == (g.count, 2, 3) and v.dtype == dtype
+        v = v.double()
         w = torch.tensor(g.weights, dtype=torch.float64)
         moment = torch.einsum("r,rni,rnj->nij", w, v, v)
         np.testing.assert_allclose(moment.numpy(), np.stack([C, C]), atol=0.1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_laplacian_directions_are_drawn_in_the_operators_dtype(dtype):
+    """The plain Laplacian's directions are the draw itself (no transform),
+    drawn in the operator's dtype: a float64 draw cast to float32 took six
+    times as long (`sampling.sample_directions`)."""
+    (g,) = S.laplacian(5, randomization=("normal", 3)).groups
+    v = sample_directions(g.random, 4, (5,), dtype, torch.Generator().manual_seed(7))
+    z = torch.randn((3, 4, 5), generator=torch.Generator().manual_seed(7), dtype=dtype)
+    assert torch.equal(v, z)
 
 
 def test_rademacher_directions_are_signs():

@@ -9,19 +9,28 @@ every draw.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from taylor_mlir.operators.spec import RandomDirections
 
 
 def _draw(
-    distribution: str, shape: tuple[int, ...], generator: torch.Generator | None
+    distribution: str,
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    dtype: torch.dtype,
 ) -> torch.Tensor:
     if distribution == "normal":
-        return torch.randn(shape, generator=generator, dtype=torch.float64)
+        return torch.randn(shape, generator=generator, dtype=dtype)
     # rademacher: +-1 with probability 1/2 each
-    bits = torch.randint(0, 2, shape, generator=generator, dtype=torch.int64)
-    return (2 * bits - 1).to(torch.float64)
+    bits = torch.randint(0, 2, shape, generator=generator, dtype=dtype)
+    return bits.mul_(2).sub_(1)
+
+
+def _is_identity(transform: np.ndarray) -> bool:
+    rows, columns = transform.shape
+    return rows == columns and np.array_equal(transform, np.eye(rows))
 
 
 def sample_directions(
@@ -33,10 +42,16 @@ def sample_directions(
 ) -> torch.Tensor:
     """Directions `v = transform @ z` per block, `R x N x *input_shape`, block
     after block (the order of `RandomDirections.weights()`)."""
+    # Drawn in the operator's dtype (at least float32): on CPU, torch draws
+    # float64 normals at a sixth of float32's rate, 2.4 ms of a 42 ms
+    # stochastic Laplacian call (S = 16, N = 256, D = 50, float32).
+    draw_dtype = torch.promote_types(dtype, torch.float32)
     per_block = []
     for transform, _ in random.blocks:
-        T = torch.from_numpy(transform)  # D x m
-        z = _draw(random.distribution, (random.samples, batch, T.shape[1]), generator)
-        per_block.append(z @ T.T)
-    directions = torch.cat(per_block)
+        shape = (random.samples, batch, transform.shape[1])
+        z = _draw(random.distribution, shape, generator, draw_dtype)
+        if not _is_identity(transform):  # the plain Laplacian's: v = z
+            z = z @ torch.from_numpy(transform).to(draw_dtype).T  # D x m
+        per_block.append(z)
+    directions = per_block[0] if len(per_block) == 1 else torch.cat(per_block)
     return directions.reshape(random.count, batch, *input_shape).to(dtype)
