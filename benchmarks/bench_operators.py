@@ -17,7 +17,8 @@ as when the operator is part of a PINN loss (the paper's "differentiable"
 setting); the backward pass is not timed. The IREE backend runs outside
 autograd (its result does not require grad). Every strategy is warmed up once,
 then the strategies' calls are interleaved round by round and the median per
-strategy is reported. Compile time (export, passes, backend compilation, first
+strategy is reported; each ratio to jet comes with the quartiles of its
+per-round ratios (each round against the same round's jet). Compile time (export, passes, backend compilation, first
 call; for jet: tracing and CSE) is its own column and not part of the time.
 Exact results are checked against torch.func nested autograd.
 
@@ -51,6 +52,7 @@ import os
 import platform
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -76,8 +78,8 @@ from strategies import (  # noqa: E402
 
 from taylor_mlir.benchmarking import (  # noqa: E402
     TOLERANCE,
+    interleaved_samples,
     repeats_for_budget,
-    time_interleaved,
 )
 
 JET_MEMORY = "jet collapsed"  # the reference of the memory targets (issue 13)
@@ -121,6 +123,10 @@ class Measurement:
     load: float | None = None  # 1-minute load average after the timing
     note: str = ""
     ratios: dict[str, float] = field(default_factory=dict)
+    # seconds of each interleaved round, in round order: the spread of a ratio
+    # is that of its per-round ratios (both calls timed in the same round)
+    round_seconds: list[float] = field(default_factory=list)
+    train_round_seconds: list[float] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ set-up
@@ -246,17 +252,19 @@ def benchmark_workload(
             if floor is not None:
                 floor_of[name] = f"GEMM floor {floor[0]}"
                 calls[floor_of[name]] = floor[1]
-        medians = _time_for_budget(calls, budget, min_repeats)
+        rounds = _rounds_for_budget(calls, budget, min_repeats)
+        medians = {name: statistics.median(times) for name, times in rounds.items()}
         print(f"  N={batch}: medians of interleaved calls", flush=True)
-        trained = {}
+        train_rounds = {}
         if training:
             steps = {
                 name: (lambda op=op, x=x: train_step(model, op, x))
                 for name, op in operators.items()
                 if _trainable(op, x)
             }
-            trained = _time_for_budget(steps, budget, min_repeats)
+            train_rounds = _rounds_for_budget(steps, budget, min_repeats)
             print(f"  N={batch}: training steps timed", flush=True)
+        trained = {name: statistics.median(t) for name, t in train_rounds.items()}
         load = os.getloadavg()[0]
         for name in names:
             measurements.append(
@@ -272,21 +280,26 @@ def benchmark_workload(
                     train_seconds=trained.get(name),
                     load=load,
                     note=notes.get(name, ""),
+                    round_seconds=rounds.get(name, []),
+                    train_round_seconds=train_rounds.get(name, []),
                 )
             )
     add_ratios(measurements)
     return measurements
 
 
-def _time_for_budget(calls, budget: float, min_repeats: int) -> dict[str, float]:
-    """Medians of interleaved rounds of `calls`, as many as fill the budget."""
+def _rounds_for_budget(
+    calls, budget: float, min_repeats: int
+) -> dict[str, list[float]]:
+    """Seconds per call of `calls` in interleaved rounds, as many rounds as
+    fill the budget."""
     start = time.perf_counter()
     for call in calls.values():
         call()
     repeats = repeats_for_budget(
         time.perf_counter() - start, budget, low=min_repeats, high=50
     )
-    return time_interleaved(calls, repeats)
+    return interleaved_samples(calls, repeats)
 
 
 def _trainable(operator, x: torch.Tensor) -> bool:
@@ -310,31 +323,52 @@ def add_ratios(measurements: list[Measurement]) -> None:
     """At each point: each time divided by the baseline's ("nested") and by the
     faster of jet eager and jet under torch.compile ("jet"), the GEMM floor
     divided by the time ("floor"), and each training step divided by jet's
-    fastest ("train vs jet")."""
+    fastest ("train vs jet"). Against jet, also the quartiles of the per-round
+    ratios ("jet q1", "jet q3", "train vs jet q1", ...): how far one round's
+    ratio strays from the ratio of the medians."""
 
-    def fastest(m: Measurement, names, attribute: str) -> float | None:
-        times = [
-            getattr(o, attribute)
+    def fastest(m: Measurement, names, attribute: str) -> Measurement | None:
+        timed = [
+            o
             for o in measurements
             if (o.workload, o.batch) == (m.workload, m.batch)
             and o.strategy in names
             and getattr(o, attribute)
         ]
-        return min(times, default=None)
+        return min(timed, key=lambda o: getattr(o, attribute), default=None)
 
     for m in measurements:
-        references = {
-            "nested": fastest(m, (BASELINE,), "seconds"),
-            "jet": fastest(m, JET_REFERENCES, "seconds"),
-        }
-        for label, other in references.items():
-            if m.seconds and other:
-                m.ratios[label] = m.seconds / other
+        nested = fastest(m, (BASELINE,), "seconds")
+        if m.seconds and nested:
+            m.ratios["nested"] = m.seconds / nested.seconds
         if m.seconds and m.floor_seconds:
             m.ratios["floor"] = m.floor_seconds / m.seconds
-        jet_train = fastest(m, JET_REFERENCES, "train_seconds")
-        if m.train_seconds and jet_train:
-            m.ratios["train vs jet"] = m.train_seconds / jet_train
+        for label, attribute, rounds in (
+            ("jet", "seconds", "round_seconds"),
+            ("train vs jet", "train_seconds", "train_round_seconds"),
+        ):
+            jet = fastest(m, JET_REFERENCES, attribute)
+            if not getattr(m, attribute) or jet is None:
+                continue
+            m.ratios[label] = getattr(m, attribute) / getattr(jet, attribute)
+            spread = _quartiles_of_ratios(getattr(m, rounds), getattr(jet, rounds))
+            if spread is not None and jet is not m:
+                m.ratios[f"{label} q1"], m.ratios[f"{label} q3"] = spread
+
+
+def _quartiles_of_ratios(
+    times: Sequence[float], references: Sequence[float]
+) -> tuple[float, float] | None:
+    """First and third quartile of `times[i] / references[i]` over the rounds
+    (None unless both were timed in the same two or more rounds)."""
+    if len(times) < 2 or len(times) != len(references):
+        return None
+    q1, _, q3 = statistics.quantiles(
+        [t / r for t, r in zip(times, references, strict=True)],
+        n=4,
+        method="inclusive",
+    )
+    return q1, q3
 
 
 # ------------------------------------------------------------------ memory
@@ -456,7 +490,7 @@ def format_table(measurements: Sequence[Measurement]) -> str:
             str(m.batch),
             m.strategy,
             _format_seconds(m.seconds),
-            _format_ratio(m.ratios.get("jet")),
+            format_ratio_spread(m.ratios, "jet"),
             _format_ratio(m.ratios.get("nested")),
             "-" if m.floor_seconds is None else _format_seconds(m.floor_seconds),
             "-" if "floor" not in m.ratios else f"{m.ratios['floor']:.2f}",
@@ -468,7 +502,7 @@ def format_table(measurements: Sequence[Measurement]) -> str:
         if training:
             row += (
                 "-" if m.train_seconds is None else _format_seconds(m.train_seconds),
-                _format_ratio(m.ratios.get("train vs jet")),
+                format_ratio_spread(m.ratios, "train vs jet"),
             )
         rows.append(row)
     full_rows = [r for r in rows if len(r) == len(header)]
@@ -514,6 +548,16 @@ def _format_seconds(seconds: float) -> str:
 
 def _format_ratio(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def format_ratio_spread(ratios: dict[str, float], label: str) -> str:
+    """`1.10x [1.05-1.14]`: the ratio of the medians, and in brackets the
+    quartiles of the per-round ratios where they were recorded."""
+    text = _format_ratio(ratios.get(label))
+    low, high = ratios.get(f"{label} q1"), ratios.get(f"{label} q3")
+    if low is not None and high is not None:
+        text += f" [{low:.2f}-{high:.2f}]"
+    return text
 
 
 def plot(measurements: Sequence[Measurement], path: Path) -> str:

@@ -6,7 +6,8 @@ The README's benchmark table, rendered from a results file of bench_operators.py
 
 One row per workload, batch size and strategy, in the terms the issue-13
 targets are stated in: time per call, its ratio to the faster jet (eager or
-torch.compile), GEMM floor / time, compile time (the first call in brackets
+torch.compile; in brackets the quartiles of the per-round ratios when the
+file has each round's time), GEMM floor / time, compile time (the first call in brackets
 where torch.compile compiles there), peak memory without grad and of a
 training step against jet collapsed (eager), and the training step against the
 faster jet. Above it, one line on the run: date, commit, threads, load range.
@@ -30,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_operators import (  # noqa: E402
     TOLERANCE,
     _dtype_of,
-    _format_ratio,
     _format_seconds,
+    format_ratio_spread,
 )
 
 from taylor_mlir.errors import CLIError  # noqa: E402
@@ -94,11 +95,11 @@ def _cells(m: dict) -> tuple[str, ...]:
     return (
         strategy,
         _format_seconds(m["seconds"]),
-        _format_ratio(ratios.get("jet")),
+        format_ratio_spread(ratios, "jet"),
         "-" if floor is None else f"{floor:.2f}",
         _compile(m),
         _memory(m),
-        _with_time(ratios.get("train vs jet"), m.get("train_seconds")),
+        _with_time(ratios, m.get("train_seconds")),
     )
 
 
@@ -130,10 +131,11 @@ def _memory(m: dict) -> str:
     )
 
 
-def _with_time(ratio: float | None, seconds: float | None) -> str:
-    if ratio is None:
+def _with_time(ratios: dict, seconds: float | None) -> str:
+    """The training step against the faster jet, and its time."""
+    if ratios.get("train vs jet") is None:
         return "-" if seconds is None else f"- ({_format_seconds(seconds)})"
-    return f"{_format_ratio(ratio)} ({_format_seconds(seconds)})"
+    return f"{format_ratio_spread(ratios, 'train vs jet')} ({_format_seconds(seconds)})"
 
 
 def run_line(run: dict, measurements: Sequence[dict]) -> str:

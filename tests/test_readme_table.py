@@ -7,6 +7,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from taylor_mlir.errors import CLIError
@@ -79,6 +80,38 @@ def test_cells_are_the_measured_ratios(table):
     # training step against the faster jet: 2.0 / 1.6
     assert big["train step vs jet best"] == "1.25x (2.000 s)"
     assert cells[F32, "256", OURS]["vs jet best"] == "0.50x"
+
+
+def test_ratios_against_jet_show_the_quartiles_of_the_per_round_ratios():
+    """Timed in the same interleaved rounds, each strategy's round over the
+    faster jet's same round: the quartiles of those ratios in brackets (numpy's
+    linear percentiles as the independent reference)."""
+    M = bench.Measurement
+    jet_rounds = [0.10, 0.12, 0.11, 0.10, 0.13]
+    ours_rounds = [0.11, 0.12, 0.10, 0.12, 0.12]
+    rows = [
+        M(F64, 256, JET, seconds=0.2, round_seconds=[0.2] * 5),
+        M(F64, 256, JET_COMPILED, seconds=0.11, round_seconds=jet_rounds,
+          train_seconds=0.3, train_round_seconds=[0.3, 0.3]),
+        M(F64, 256, OURS, seconds=0.12, round_seconds=ours_rounds,
+          train_seconds=0.33, train_round_seconds=[0.30, 0.36]),
+        M(F64, 256, "ours standard (torch)", seconds=0.3, round_seconds=[0.3] * 4),
+    ]  # fmt: skip
+    bench.add_ratios(rows)
+    per_round = np.array(ours_rounds) / np.array(jet_rounds)
+    q1, q3 = np.percentile(per_round, [25, 75])
+    cells = parse(readme_table.render({}, [asdict(m) for m in rows]))
+    ours = cells[F64, "256", OURS]
+    assert ours["vs jet best"] == f"1.09x [{q1:.2f}-{q3:.2f}]"  # 0.12 / 0.11
+    t1, t3 = np.percentile([1.0, 1.2], [25, 75])
+    assert ours["train step vs jet best"] == f"1.10x [{t1:.2f}-{t3:.2f}] (330.00 ms)"
+    # the reference itself has no spread; rounds that do not pair up have none
+    assert cells[F64, "256", JET_COMPILED]["vs jet best"] == "1.00x"
+    assert cells[F64, "256", "ours standard (torch)"]["vs jet best"] == "2.73x"
+    j1, j3 = np.percentile(0.2 / np.array(jet_rounds), [25, 75])
+    assert cells[F64, "256", JET]["vs jet best"] == f"1.82x [{j1:.2f}-{j3:.2f}]"
+    console = bench.format_table(rows)
+    assert f"1.09x [{q1:.2f}-{q3:.2f}]" in console
 
 
 def test_compile_shows_the_first_call_where_torch_compile_compiles(table):
