@@ -9,7 +9,6 @@ every draw.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from taylor_mlir.operators.spec import RandomDirections
@@ -28,11 +27,6 @@ def _draw(
     return bits.mul_(2).sub_(1)
 
 
-def _is_identity(transform: np.ndarray) -> bool:
-    rows, columns = transform.shape
-    return rows == columns and np.array_equal(transform, np.eye(rows))
-
-
 def sample_directions(
     random: RandomDirections,
     batch: int,
@@ -47,10 +41,12 @@ def sample_directions(
     # stochastic Laplacian call (S = 16, N = 256, D = 50, float32).
     draw_dtype = torch.promote_types(dtype, torch.float32)
     per_block = []
-    for transform, _ in random.blocks:
+    for (transform, _), identity in zip(
+        random.blocks, random.identity_blocks, strict=True
+    ):
         shape = (random.samples, batch, transform.shape[1])
         z = _draw(random.distribution, shape, generator, draw_dtype)
-        if not _is_identity(transform):  # the plain Laplacian's: v = z
+        if not identity:  # the plain Laplacian's is: v = z
             z = z @ torch.from_numpy(transform).to(draw_dtype).T  # D x m
         per_block.append(z)
     directions = per_block[0] if len(per_block) == 1 else torch.cat(per_block)

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,15 @@ class RandomDirections:
     @property
     def count(self) -> int:
         return self.samples * len(self.blocks)
+
+    @cached_property
+    def identity_blocks(self) -> tuple[bool, ...]:
+        """Per block, whether its transform is the identity (`v = z`, nothing
+        to multiply at a call): decided once, not at every draw."""
+        return tuple(
+            T.shape[0] == T.shape[1] and np.array_equal(T, np.eye(T.shape[0]))
+            for T, _ in self.blocks
+        )
 
     def weights(self) -> list[float]:
         return [
