@@ -18,8 +18,9 @@ setting); the backward pass is not timed. The IREE backend runs outside
 autograd (its result does not require grad). Every strategy is warmed up once,
 then the strategies' calls are interleaved round by round and the median per
 strategy is reported; each ratio to jet comes with the quartiles of its
-per-round ratios (each round against the same round's jet). Compile time (export, passes, backend compilation, first
-call; for jet: tracing and CSE) is its own column and not part of the time.
+per-round ratios (each round against the same round's jet). Compile time
+(export, passes, backend compilation, first call; for jet: tracing and CSE) is
+its own column and not part of the time.
 Exact results are checked against torch.func nested autograd.
 
 The GEMM floor of each of our strategies is timed in the same interleaved

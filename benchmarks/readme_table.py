@@ -7,8 +7,8 @@ The README's benchmark table, rendered from a results file of bench_operators.py
 One row per workload, batch size and strategy, in the terms the issue-13
 targets are stated in: time per call, its ratio to the faster jet (eager or
 torch.compile; in brackets the quartiles of the per-round ratios when the
-file has each round's time), GEMM floor / time, compile time (the first call in brackets
-where torch.compile compiles there), peak memory without grad and of a
+file has each round's time), GEMM floor / time, compile time (the first call
+in brackets where torch.compile compiles there), peak memory without grad and of a
 training step against jet collapsed (eager), and the training step against the
 faster jet. Above it, one line on the run: date, commit, threads, load range.
 A missing value is "-"; a result off the torch.func reference by more than
