@@ -18,6 +18,7 @@ from taylor_mlir.backends.fused_ops import (
     MAX_ADDCMUL_CHAIN,
     eager_module,
     scale_and_sum_of_squares,
+    scale_sum_and_matmul,
     sum_of_squares,
 )
 from taylor_mlir.backends.torch_backend import TorchExecutable
@@ -284,7 +285,9 @@ def test_laplacian_training_gradients_with_the_fused_op():
     op = tm.laplacian(f, x)
     targets = [n.target for n in op._executable._run.graph.nodes]
     assert sum_of_squares in targets  # the first layer's (no scale after it)
-    assert scale_and_sum_of_squares in targets
+    # every scaled sum feeds the next layer's matmul: fused with it
+    assert scale_sum_and_matmul in targets
+    assert scale_and_sum_of_squares not in targets
     loss = op(x).square().mean()
     grads = torch.autograd.grad(loss, list(f.parameters()), allow_unused=True)
     reference = ref.laplacian(f, x)
@@ -356,4 +359,148 @@ def test_vmap_of_a_compiled_operator(example_batch):
     want = torch.stack([ref.laplacian(f, x) for x in stacked])
     torch.testing.assert_close(
         torch.func.vmap(op)(stacked), want, rtol=1e-10, atol=1e-12
+    )
+
+
+def _plain_scaled_matmul(z, s, init, w):
+    return (s * z).reshape(-1, z.shape[-1]) @ w, _plain(z, init)
+
+
+@pytest.mark.parametrize("directions", SIZES)
+@pytest.mark.parametrize("with_init", [False, True])
+def test_scale_sum_and_matmul_match_plain_torch(directions, with_init):
+    z = torch.randn(directions, 4, 3, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    init = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    inputs = (z, s, w, init) if with_init else (z, s, w)
+
+    def fused(z, s, w, init=None):
+        return scale_sum_and_matmul(z, s, init, [-1, 3], w)
+
+    for got, want in zip(
+        fused(*inputs),
+        _plain_scaled_matmul(z, s, init if with_init else None, w),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-14, atol=1e-15)
+    assert torch.autograd.gradcheck(fused, inputs)
+    assert torch.autograd.gradgradcheck(fused, inputs)
+    assert torch.autograd.gradcheck(fused, inputs, check_forward_ad=True)
+
+
+@pytest.mark.parametrize("used", [0, 1])
+def test_scale_sum_and_matmul_with_one_output_unused(used):
+    z = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    got = torch.autograd.grad(
+        scale_sum_and_matmul(z, s, None, [-1, 4], w)[used].sum(),
+        (z, s, w),
+        allow_unused=True,
+    )
+    want = torch.autograd.grad(
+        _plain_scaled_matmul(z, s, None, w)[used].sum(), (z, s, w), allow_unused=True
+    )
+    for g, x in zip(got, want, strict=True):
+        if x is None:
+            assert g is None
+        else:
+            torch.testing.assert_close(g, x, rtol=1e-14, atol=1e-15)
+
+
+def test_scale_sum_and_matmul_under_torch_func():
+    z = torch.randn(6, 3, 5, 4, dtype=torch.float64)
+    s = torch.randn(6, 5, 4, dtype=torch.float64)
+    init = torch.randn(6, 5, 4, dtype=torch.float64)
+    w = torch.randn(6, 4, 2, dtype=torch.float64)
+
+    def fused(z, s, init, w):
+        return scale_sum_and_matmul(z, s, init, [-1, 4], w)
+
+    for transform in (
+        lambda g: torch.func.vmap(g)(z, s, init, w),
+        lambda g: torch.func.jvp(
+            g, (z[0], s[0], init[0], w[0]), (z[1], s[1], init[1], w[1])
+        ),
+        lambda g: torch.func.jvp(  # only init has a tangent
+            lambda i: g(z[0], s[0], i, w[0]), (init[0],), (init[1],)
+        ),
+        lambda g: torch.func.jacrev(g, argnums=(0, 1, 2, 3))(z[0], s[0], init[0], w[0]),
+    ):
+        torch.testing.assert_close(
+            transform(fused),
+            transform(_plain_scaled_matmul),
+            rtol=1e-13,
+            atol=1e-13,
+        )
+
+
+def test_scale_sum_and_matmul_keeps_no_scaled_tangents():
+    """A differentiable call saves z, s and w, not `s * z`: the tensors
+    autograd keeps are one z-sized tensor smaller than the plain ops'."""
+    z = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+
+    def saved_elements(call) -> int:
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t.numel()) or t, lambda t: t
+        ):
+            call()
+        return sum(saved)
+
+    fused = saved_elements(lambda: scale_sum_and_matmul(z, s, None, [-1, 4], w))
+    plain = saved_elements(lambda: _plain_scaled_matmul(z, s, None, w))
+    assert fused == z.numel() + s.numel() + w.numel()
+    assert plain - fused >= z.numel()
+
+
+def test_scale_sum_and_matmul_without_derivatives_writes_over_z():
+    z = torch.randn(3, 5, 4, dtype=torch.float64)
+    s = torch.randn(5, 4, dtype=torch.float64)
+    init = torch.randn(5, 4, dtype=torch.float64)
+    w = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    want = _plain_scaled_matmul(z, s, init, w.detach())
+    kept = z.clone()
+    with torch.no_grad():
+        got = scale_sum_and_matmul(z, s, init, [-1, 4], w, overwrite=True)
+    assert got[0].grad_fn is None
+    for g, x in zip(got, want, strict=True):
+        torch.testing.assert_close(g, x, rtol=1e-14, atol=1e-15)
+    assert torch.equal(z, s * kept)  # nothing needs z: the scaled tangents took it
+
+
+def _scaled_sum_then_matmul(z, s, w, scaled_also_returned: bool):
+    aten = torch.ops.aten
+    total = aten.sum.dim_IntList(aten.mul.Tensor(z, z), [0])
+    u = aten.mul.Tensor(aten.expand.default(s, [3, -1, -1]), z)
+    product = aten.mm.default(aten.reshape.default(u, [-1, 4]), w)
+    return (product, total, u) if scaled_also_returned else (product, total)
+
+
+@pytest.mark.parametrize("scaled_also_returned", [False, True])
+def test_eager_module_fuses_the_matmul_of_the_scaled_tangents(scaled_also_returned):
+    """`mm(reshape(s * z), w)` after the scaled sum becomes one
+    `scale_sum_and_matmul` when the matmul is the scaled tangents' only
+    reader; not when they are also returned."""
+    traced = torch.fx.symbolic_trace(
+        lambda z, s, w: _scaled_sum_then_matmul(z, s, w, scaled_also_returned)
+    )
+    eager = eager_module(traced)
+    targets = [n.target for n in eager.graph.nodes]
+    assert (scale_sum_and_matmul in targets) is not scaled_also_returned
+    assert (torch.ops.aten.mm.default in targets) is scaled_also_returned
+    z = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    for got, want in zip(
+        eager(z, s, w),
+        _scaled_sum_then_matmul(z, s, w, scaled_also_returned),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-14, atol=1e-15)
+    assert torch.autograd.gradcheck(
+        lambda *t: sum(o.sum() for o in eager(*t)), (z, s, w)
     )
