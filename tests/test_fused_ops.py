@@ -17,6 +17,7 @@ from taylor_mlir import models
 from taylor_mlir.backends.fused_ops import (
     MAX_ADDCMUL_CHAIN,
     eager_module,
+    product_matmul,
     scale_and_sum_of_squares,
     scale_sum_and_matmul,
     sum_of_squares,
@@ -503,4 +504,100 @@ def test_eager_module_fuses_the_matmul_of_the_scaled_tangents(scaled_also_return
         torch.testing.assert_close(got, want, rtol=1e-14, atol=1e-15)
     assert torch.autograd.gradcheck(
         lambda *t: sum(o.sum() for o in eager(*t)), (z, s, w)
+    )
+
+
+def _plain_product_matmul(x, y, w):
+    return (x * y).reshape(-1, w.shape[0]) @ w
+
+
+def _broadcast_operands(directions: int):
+    """The first layer's operands: s' of shape (N, H) and a block of weight
+    columns (R, 1, H), broadcast against each other."""
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(directions, 1, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    return x, y, w
+
+
+@pytest.mark.parametrize("directions", [1, 3])
+def test_product_matmul_matches_plain_torch(directions):
+    x, y, w = _broadcast_operands(directions)
+
+    def fused(x, y, w):
+        return product_matmul(x, y, [-1, 3], w)
+
+    torch.testing.assert_close(
+        fused(x, y, w), _plain_product_matmul(x, y, w), rtol=1e-14, atol=1e-15
+    )
+    assert torch.autograd.gradcheck(fused, (x, y, w))
+    assert torch.autograd.gradgradcheck(fused, (x, y, w))
+    assert torch.autograd.gradcheck(fused, (x, y, w), check_forward_ad=True)
+
+
+def test_product_matmul_under_torch_func():
+    x = torch.randn(5, 4, 3, dtype=torch.float64)
+    y = torch.randn(5, 2, 1, 3, dtype=torch.float64)
+    w = torch.randn(5, 3, 2, dtype=torch.float64)
+
+    def fused(x, y, w):
+        return product_matmul(x, y, [-1, 3], w)
+
+    for transform in (
+        lambda g: torch.func.vmap(g)(x, y, w),
+        lambda g: torch.func.jvp(g, (x[0], y[0], w[0]), (x[1], y[1], w[1])),
+        lambda g: torch.func.jvp(lambda y: g(x[0], y, w[0]), (y[0],), (y[1],)),
+        lambda g: torch.func.jacrev(g, argnums=(0, 1, 2))(x[0], y[0], w[0]),
+    ):
+        torch.testing.assert_close(
+            transform(fused), transform(_plain_product_matmul), rtol=1e-13, atol=1e-13
+        )
+
+
+def test_product_matmul_keeps_no_product():
+    x, y, w = _broadcast_operands(3)
+    x_wide, y_wide = x.expand(3, 4, 3), y.expand(3, 4, 3)  # as the emitter's expands
+
+    def saved_bytes(call) -> int:
+        saved = {}
+        with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: (
+                saved.update(
+                    {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()}
+                )
+                or t
+            ),
+            lambda t: t,
+        ):
+            call()
+        return sum(saved.values())
+
+    fused = saved_bytes(lambda: product_matmul(x_wide, y_wide, [-1, 3], w))
+    plain = saved_bytes(lambda: _plain_product_matmul(x_wide, y_wide, w))
+    # x's, y's and w's storage; the plain ops keep the 3 x 4 x 3 product too
+    assert fused == 8 * (x.numel() + y.numel() + w.numel())
+    assert plain - fused == 8 * 3 * 4 * 3
+
+
+def _product_then_matmul(x, y, w, product_also_returned: bool):
+    aten = torch.ops.aten
+    product = aten.mul.Tensor(x, y)
+    out = aten.mm.default(aten.reshape.default(product, [-1, 3]), w)
+    return (out, product) if product_also_returned else (out,)
+
+
+@pytest.mark.parametrize("product_also_returned", [False, True])
+def test_eager_module_fuses_the_matmul_of_a_product(product_also_returned):
+    traced = torch.fx.symbolic_trace(
+        lambda x, y, w: _product_then_matmul(x, y, w, product_also_returned)
+    )
+    eager = eager_module(traced)
+    targets = [n.target for n in eager.graph.nodes]
+    assert (product_matmul in targets) is not product_also_returned
+    x, y, w = _broadcast_operands(3)
+    want = _product_then_matmul(x, y, w, product_also_returned)
+    for got, expected in zip(eager(x, y, w), want, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-14, atol=1e-15)
+    assert torch.autograd.gradcheck(
+        lambda *t: sum(o.sum() for o in eager(*t)), (x, y, w)
     )

@@ -26,6 +26,10 @@ needs.
   (which the pair keeps anyway), not `s * z` for the weight's gradient: the
   backward recomputes it, one elementwise pass. A differentiable call of the
   paper MLP's Laplacian keeps 297 instead of 422 MiB (f64, N = 256).
+- `product_matmul(x, y, shape, w)` is `reshape(x * y, shape) @ w` keeping x
+  and y (which the product's backward keeps anyway), not `x * y`: the first
+  layer's tangents, `s'` times a block of the weight's columns, both
+  broadcast views of small tensors (`fuse_product_matmuls`).
 
 When no derivative can read their inputs (no grad needed, no forward-mode
 tangent, no torch.func transform), both are plain ATen calls, with no autograd
@@ -251,15 +255,15 @@ class ScaleSumAndMatmul(torch.autograd.Function):
         z, scale, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
         grad_scaled = grad_weight = None
-        if grad_product is not None:
-            if needs[0] or needs[1]:
-                grad_scaled = torch.mm(grad_product, weight.t()).reshape(z.shape)
-            if needs[4]:
-                scaled = (scale * z).reshape(ctx.shape)  # recomputed, not kept
-                grad_weight = torch.mm(scaled.t(), grad_product)
+        if grad_product is not None and (needs[0] or needs[1]):
+            grad_scaled = torch.mm(grad_product, weight.t()).reshape(z.shape)
         grad_z, grad_scale = _scaled_sum_backward(
             needs[:2], z, scale, grad_scaled, grad_total
         )
+        if grad_product is not None and needs[4]:
+            # recomputed, not kept: into grad_scaled, which is read by now
+            scaled = _product_into(scale, z, grad_scaled).reshape(ctx.shape)
+            grad_weight = torch.mm(scaled.t(), grad_product)
         grad_init = grad_total if ctx.has_init else None
         return grad_z, grad_scale, grad_init, None, grad_weight
 
@@ -278,6 +282,81 @@ class ScaleSumAndMatmul(torch.autograd.Function):
         if product is None:  # only init has a tangent
             product = z.new_zeros(z.numel() // weight.shape[0], weight.shape[1])
         return product, _tangent(total, z[0])
+
+
+class ProductMatmul(torch.autograd.Function):
+    """`reshape(x * y, shape) @ w` (x, y broadcast), saving x, y and w: the
+    backward recomputes `x * y` for w's gradient."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, y, shape, weight):
+        return torch.mm((x * y).reshape(shape), weight)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, y, shape, weight = inputs
+        ctx.save_for_backward(x, y, weight)
+        ctx.save_for_forward(x, y, weight)
+        ctx.shape = shape
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, y, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_x = grad_y = grad_weight = grad_product = None
+        if needs[0] or needs[1]:
+            grad_product = torch.mm(grad, weight.t()).reshape(
+                torch.broadcast_shapes(x.shape, y.shape)
+            )
+            if needs[0]:
+                grad_x = (grad_product * y).sum_to_size(x.shape)
+            if needs[1]:
+                grad_y = (grad_product * x).sum_to_size(y.shape)
+        if needs[3]:
+            product = _product_into(x, y, grad_product)  # recomputed, not kept
+            grad_weight = torch.mm(product.reshape(ctx.shape).t(), grad)
+        return grad_x, grad_y, None, grad_weight
+
+    @staticmethod
+    def jvp(ctx, x_tangent, y_tangent, _shape, weight_tangent):
+        x, y, weight = ctx.saved_tensors
+        product = None
+        if x_tangent is not None:
+            product = x_tangent * y
+        if y_tangent is not None:
+            product = _add(product, x * y_tangent)
+        out = None if product is None else torch.mm(product.reshape(ctx.shape), weight)
+        if weight_tangent is not None:
+            plain = (x * y).reshape(ctx.shape)
+            out = _add(out, torch.mm(plain, weight_tangent))
+        return out
+
+
+def _product_into(
+    a: torch.Tensor, b: torch.Tensor, spent: torch.Tensor | None
+) -> torch.Tensor:
+    """`a * b`, written into `spent` (a tensor of the product's shape that
+    this backward made and no longer reads) unless the backward is itself
+    differentiated: no fresh block-sized allocation per node."""
+    if (
+        spent is None
+        or torch.is_grad_enabled()
+        or torch._C._functorch.is_functorch_wrapped_tensor(spent)
+    ):
+        return a * b
+    return torch.mul(a, b, out=spent)
+
+
+def product_matmul(
+    x: torch.Tensor, y: torch.Tensor, shape: list[int], weight: torch.Tensor
+) -> torch.Tensor:
+    """`reshape(x * y, shape) @ weight`, one autograd node that does not keep
+    `x * y`."""
+    if not _derivatives_need(x, y, weight):
+        return torch.mm((x * y).reshape(shape), weight)
+    return _apply(ProductMatmul, x, y, shape, weight)
 
 
 def scale_sum_and_matmul(
@@ -331,6 +410,7 @@ def eager_module(traced: torch.fx.GraphModule) -> torch.fx.GraphModule:
     add_running_totals(graph)
     fuse_scaled_sums(graph)
     fuse_scaled_matmuls(graph)
+    fuse_product_matmuls(graph)
     read_sizes_as_methods(graph)  # last: the fusions match emitted size reads
     graph.eliminate_dead_code()
     graph.lint()
@@ -479,6 +559,29 @@ def fuse_scaled_matmuls(graph: torch.fx.Graph) -> None:
         for node in (matmul, reshape, scaled, total, pair):
             if node is not None:
                 graph.erase_node(node)
+
+
+def fuse_product_matmuls(graph: torch.fx.Graph) -> None:
+    """`mm(reshape(mul(x, y), shape), w)` -> `product_matmul(x, y, shape, w)`
+    when the product of two tensors has no other reader (placed where the
+    matmul was: every input is defined by then)."""
+    for product in list(graph.nodes):
+        if product.target is not aten.mul.Tensor or len(product.args) != 2:
+            continue
+        x, y = product.args
+        if not (isinstance(x, torch.fx.Node) and isinstance(y, torch.fx.Node)):
+            continue
+        reshape = _only_user(product, aten.reshape.default)
+        matmul = reshape and _only_user(reshape, aten.mm.default)
+        if matmul is None or matmul.args[0] is not reshape:
+            continue
+        with graph.inserting_before(matmul):
+            fused = graph.call_function(
+                product_matmul, (x, y, reshape.args[1], matmul.args[1])
+            )
+        matmul.replace_all_uses_with(fused)
+        for node in (matmul, reshape, product):
+            graph.erase_node(node)
 
 
 def _only_user(node: torch.fx.Node, target) -> torch.fx.Node | None:
