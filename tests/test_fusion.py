@@ -23,6 +23,7 @@ from xdsl.parser import Parser
 
 import taylor_mlir as tm
 from taylor_mlir import models, pipeline
+from taylor_mlir.backends.fused_ops import product_matmul, scale_sum_and_matmul
 from taylor_mlir.backends.torch_backend import TorchExecutable
 from taylor_mlir.context import make_context
 from taylor_mlir.stats import peak_bytes_per_datum
@@ -252,7 +253,8 @@ def _blocks_run(op, batch: int) -> int:
     """How many matmuls of the first hidden layer's weight a call on `batch`
     data runs (one per block of directions, one for the primal)."""
     graph = op._executable_for(batch)._run.graph
-    return sum(1 for n in graph.nodes if n.target is torch.ops.aten.mm.default)
+    matmuls = (torch.ops.aten.mm.default, product_matmul, scale_sum_and_matmul)
+    return sum(1 for n in graph.nodes if n.target in matmuls)
 
 
 def test_calls_at_another_batch_class_run_a_retuned_program(monkeypatch):
