@@ -33,6 +33,14 @@ def _plain(u: torch.Tensor, init: torch.Tensor | None) -> torch.Tensor:
     return total if init is None else total + init
 
 
+def _assert_transforms_agree(transforms, fused, plain) -> None:
+    """Each torch.func transform of the fused op equals that of plain torch."""
+    for transform in transforms:
+        torch.testing.assert_close(
+            transform(fused), transform(plain), rtol=1e-13, atol=1e-13
+        )
+
+
 @pytest.mark.parametrize("directions", SIZES)
 @pytest.mark.parametrize("with_init", [False, True])
 def test_values_and_derivatives_match_plain_torch(directions, with_init):
@@ -67,14 +75,15 @@ def test_torch_func_transforms():
     u = torch.randn(6, 3, 4, dtype=torch.float64)
     init = torch.randn(6, 4, dtype=torch.float64)
     tangent = torch.randn_like(u)
-    for transform in (
-        lambda g: torch.func.vmap(g)(u, init),
-        lambda g: torch.func.jvp(g, (u[0], init[0]), (tangent[0], init[1])),
-        lambda g: torch.func.jacrev(g, argnums=(0, 1))(u[0], init[0]),
-    ):
-        torch.testing.assert_close(
-            transform(sum_of_squares), transform(_plain), rtol=1e-13, atol=1e-13
-        )
+    _assert_transforms_agree(
+        (
+            lambda g: torch.func.vmap(g)(u, init),
+            lambda g: torch.func.jvp(g, (u[0], init[0]), (tangent[0], init[1])),
+            lambda g: torch.func.jacrev(g, argnums=(0, 1))(u[0], init[0]),
+        ),
+        sum_of_squares,
+        _plain,
+    )
 
 
 def _plain_scaled(z, s, init):
@@ -121,17 +130,15 @@ def test_scale_and_sum_of_squares_under_torch_func():
     z = torch.randn(6, 3, 4, dtype=torch.float64)
     s = torch.randn(6, 4, dtype=torch.float64)
     init = torch.randn(6, 4, dtype=torch.float64)
-    for transform in (
-        lambda g: torch.func.vmap(g)(z, s, init),
-        lambda g: torch.func.jvp(g, (z[0], s[0], init[0]), (z[1], s[1], init[1])),
-        lambda g: torch.func.jacrev(g, argnums=(0, 1, 2))(z[0], s[0], init[0]),
-    ):
-        torch.testing.assert_close(
-            transform(scale_and_sum_of_squares),
-            transform(_plain_scaled),
-            rtol=1e-13,
-            atol=1e-13,
-        )
+    _assert_transforms_agree(
+        (
+            lambda g: torch.func.vmap(g)(z, s, init),
+            lambda g: torch.func.jvp(g, (z[0], s[0], init[0]), (z[1], s[1], init[1])),
+            lambda g: torch.func.jacrev(g, argnums=(0, 1, 2))(z[0], s[0], init[0]),
+        ),
+        scale_and_sum_of_squares,
+        _plain_scaled,
+    )
 
 
 def test_no_autograd_node_when_nothing_needs_a_derivative():
@@ -419,22 +426,22 @@ def test_scale_sum_and_matmul_under_torch_func():
     def fused(z, s, init, w):
         return scale_sum_and_matmul(z, s, init, [-1, 4], w)
 
-    for transform in (
-        lambda g: torch.func.vmap(g)(z, s, init, w),
-        lambda g: torch.func.jvp(
-            g, (z[0], s[0], init[0], w[0]), (z[1], s[1], init[1], w[1])
+    _assert_transforms_agree(
+        (
+            lambda g: torch.func.vmap(g)(z, s, init, w),
+            lambda g: torch.func.jvp(
+                g, (z[0], s[0], init[0], w[0]), (z[1], s[1], init[1], w[1])
+            ),
+            lambda g: torch.func.jvp(  # only init has a tangent
+                lambda i: g(z[0], s[0], i, w[0]), (init[0],), (init[1],)
+            ),
+            lambda g: torch.func.jacrev(g, argnums=(0, 1, 2, 3))(
+                z[0], s[0], init[0], w[0]
+            ),
         ),
-        lambda g: torch.func.jvp(  # only init has a tangent
-            lambda i: g(z[0], s[0], i, w[0]), (init[0],), (init[1],)
-        ),
-        lambda g: torch.func.jacrev(g, argnums=(0, 1, 2, 3))(z[0], s[0], init[0], w[0]),
-    ):
-        torch.testing.assert_close(
-            transform(fused),
-            transform(_plain_scaled_matmul),
-            rtol=1e-13,
-            atol=1e-13,
-        )
+        fused,
+        _plain_scaled_matmul,
+    )
 
 
 def test_scale_sum_and_matmul_keeps_no_scaled_tangents():
@@ -543,15 +550,16 @@ def test_product_matmul_under_torch_func():
     def fused(x, y, w):
         return product_matmul(x, y, [-1, 3], w)
 
-    for transform in (
-        lambda g: torch.func.vmap(g)(x, y, w),
-        lambda g: torch.func.jvp(g, (x[0], y[0], w[0]), (x[1], y[1], w[1])),
-        lambda g: torch.func.jvp(lambda y: g(x[0], y, w[0]), (y[0],), (y[1],)),
-        lambda g: torch.func.jacrev(g, argnums=(0, 1, 2))(x[0], y[0], w[0]),
-    ):
-        torch.testing.assert_close(
-            transform(fused), transform(_plain_product_matmul), rtol=1e-13, atol=1e-13
-        )
+    _assert_transforms_agree(
+        (
+            lambda g: torch.func.vmap(g)(x, y, w),
+            lambda g: torch.func.jvp(g, (x[0], y[0], w[0]), (x[1], y[1], w[1])),
+            lambda g: torch.func.jvp(lambda y: g(x[0], y, w[0]), (y[0],), (y[1],)),
+            lambda g: torch.func.jacrev(g, argnums=(0, 1, 2))(x[0], y[0], w[0]),
+        ),
+        fused,
+        _plain_product_matmul,
+    )
 
 
 def test_product_matmul_keeps_no_product():
