@@ -115,9 +115,10 @@ def _polynomial_derivatives(
     out.append(first)
     p = chain
     for _ in range(1, order):
-        factor = _horner(ops, u, _poly_derivative(p))
+        derivative = _poly_derivative(p)
+        factor = _horner(ops, u, derivative)
         out.append(None if factor is None else ops.mul(factor, first))
-        p = _poly_mul(_poly_derivative(p), chain)
+        p = _poly_mul(derivative, chain)
     return out
 
 
