@@ -531,10 +531,9 @@ def fuse_scaled_matmuls(graph: torch.fx.Graph) -> None:
         scaled, total = outputs.get(0), outputs.get(1)
         if scaled is None or len(pair.users) != len(outputs):
             continue
-        reshape = _only_user(scaled, aten.reshape.default)
-        matmul = reshape and _only_user(reshape, aten.mm.default)
-        if matmul is None or matmul.args[0] is not reshape:
+        if (found := _sole_matmul_of(scaled)) is None:
             continue
+        reshape, matmul = found
         weight = matmul.args[1]
         if order[weight] < order[pair]:
             place = pair
@@ -571,10 +570,9 @@ def fuse_product_matmuls(graph: torch.fx.Graph) -> None:
         x, y = product.args
         if not (isinstance(x, torch.fx.Node) and isinstance(y, torch.fx.Node)):
             continue
-        reshape = _only_user(product, aten.reshape.default)
-        matmul = reshape and _only_user(reshape, aten.mm.default)
-        if matmul is None or matmul.args[0] is not reshape:
+        if (found := _sole_matmul_of(product)) is None:
             continue
+        reshape, matmul = found
         with graph.inserting_before(matmul):
             fused = graph.call_function(
                 product_matmul, (x, y, reshape.args[1], matmul.args[1])
@@ -582,6 +580,18 @@ def fuse_product_matmuls(graph: torch.fx.Graph) -> None:
         matmul.replace_all_uses_with(fused)
         for node in (matmul, reshape, product):
             graph.erase_node(node)
+
+
+def _sole_matmul_of(
+    node: torch.fx.Node,
+) -> tuple[torch.fx.Node, torch.fx.Node] | None:
+    """`(reshape, mm)` when node's only reader is a reshape whose only reader
+    is a matmul taking it as its left operand."""
+    reshape = _only_user(node, aten.reshape.default)
+    matmul = reshape and _only_user(reshape, aten.mm.default)
+    if matmul is None or matmul.args[0] is not reshape:
+        return None
+    return reshape, matmul
 
 
 def _only_user(node: torch.fx.Node, target) -> torch.fx.Node | None:
