@@ -1,6 +1,6 @@
 """
-`batch-linear-maps` (transforms/batch_linear_maps.py): standard-mode programs
-whose layers map all coefficients in one GEMM compute the same operators
+`batch-linear-maps` (transforms/batch_linear_maps.py): programs (standard and
+collapsed mode) whose layers map all coefficients in one GEMM compute the same operators
 (values against torch.func in float64 at 1e-10, parameter gradients against
 autograd through torch.func) on the torch backend and on iree-cpu; the cost
 model batches the paper MLP at one datum and not at 16.
@@ -46,29 +46,23 @@ def _concats(op) -> int:
 
 _C = torch.tensor([[2.0, 0.5, 0, 0], [0.5, 1, 0, 0.3], [0, 0, 3, 0], [0, 0.3, 0, 1]])
 _OPERATORS = {
-    "laplacian": (lambda f, x: tm.laplacian(f, x, collapsed=False), laplacian),
+    "laplacian": (lambda f, x, c: tm.laplacian(f, x, collapsed=c), laplacian),
     "weighted_laplacian": (
-        lambda f, x: tm.weighted_laplacian(f, x, _C.double().numpy(), collapsed=False),
+        lambda f, x, c: tm.weighted_laplacian(f, x, _C.double().numpy(), collapsed=c),
         lambda f, x: weighted_laplacian(f, x, _C.double()),
     ),
     "biharmonic_interpolated": (
-        lambda f, x: tm.biharmonic(f, x, collapsed=False, strategy="interpolated"),
+        lambda f, x, c: tm.biharmonic(f, x, collapsed=c, strategy="interpolated"),
         biharmonic,
     ),
     "biharmonic_nested": (
-        lambda f, x: tm.biharmonic(f, x, collapsed=False, strategy="nested"),
+        lambda f, x, c: tm.biharmonic(f, x, collapsed=c, strategy="nested"),
         biharmonic,
     ),
 }
 
 
-@pytest.mark.parametrize("name", list(_OPERATORS))
-def test_values_and_parameter_gradients(always, name):
-    compile_op, reference = _OPERATORS[name]
-    f = _net()
-    x = torch.rand(5, D, dtype=torch.float64)
-    op = compile_op(f, x)
-    assert _concats(op) > 0  # the pass ran
+def _assert_values_and_parameter_gradients(op, f, x, reference) -> None:
     got = op(x)
     exact = reference(f, x)
     torch.testing.assert_close(got.reshape(exact.shape), exact, rtol=TOL, atol=TOL)
@@ -79,6 +73,17 @@ def test_values_and_parameter_gradients(always, name):
         zero = torch.zeros_like(p)  # the last bias: no second derivative
         g, e = zero if g is None else g, zero if e is None else e
         torch.testing.assert_close(g, e, rtol=TOL, atol=TOL)
+
+
+@pytest.mark.parametrize("collapsed", [False, True], ids=["standard", "collapsed"])
+@pytest.mark.parametrize("name", list(_OPERATORS))
+def test_values_and_parameter_gradients(always, name, collapsed):
+    compile_op, reference = _OPERATORS[name]
+    f = _net()
+    x = torch.rand(5, D, dtype=torch.float64)
+    op = compile_op(f, x, collapsed)
+    assert _concats(op) > 0  # the pass ran
+    _assert_values_and_parameter_gradients(op, f, x, reference)
 
 
 def test_other_batch_sizes(always):
@@ -93,8 +98,11 @@ def test_other_batch_sizes(always):
         )
 
 
-def test_with_tile_directions(always, monkeypatch):
-    """Tiled, each block of directions maps its coefficients together."""
+@pytest.mark.parametrize("collapsed", [False, True], ids=["standard", "collapsed"])
+def test_with_tile_directions(always, monkeypatch, collapsed):
+    """Tiled, each block of directions maps its coefficients together; the
+    blocks stay apart. Collapsed, a block is one map, and the 8 -> 6 layer's
+    second-order input (from the first layer's folded seeds) joins one."""
     linalg = tuple(
         "tile-directions{block=2}" if p == "tile-directions" else p
         for p in pipeline.STAGES["linalg"]
@@ -102,17 +110,30 @@ def test_with_tile_directions(always, monkeypatch):
     monkeypatch.setitem(pipeline.STAGES, "linalg", linalg)
     f = _net()
     x = torch.rand(5, D, dtype=torch.float64)
-    op = tm.laplacian(f, x, collapsed=False)
-    assert _concats(op) == 2  # two blocks (of 2 directions) of the 8 -> 6 layer
+    op = tm.laplacian(f, x, collapsed=collapsed)
+    if collapsed:
+        assert _concats(op) == 1
+        assert "(tensor<2x?x8xf64>, tensor<1x?x8xf64>)" in op.mlir("linalg")
+    else:
+        assert _concats(op) == 2  # two blocks (of 2 directions) of the 8 -> 6 layer
     exact = laplacian(f, x)
     torch.testing.assert_close(op(x).reshape(exact.shape), exact, rtol=TOL, atol=TOL)
 
 
-def test_collapsed_mode_is_left_alone(always):
-    """One map per layer: nothing to batch."""
+def test_collapsed_second_order_joins_its_layer(always):
+    """Collapsed, a layer maps the primal, the tangents and the second-order
+    coefficient together: the second-order chain, computed after all layers'
+    tangents, is moved up to its layer. Here that is the 8 -> 6 layer: the
+    first takes the folded seeds, the last maps the second-order coefficient
+    alone (the Laplacian needs neither its primal nor its tangents)."""
     f = _net()
-    op = tm.laplacian(f, torch.rand(5, D, dtype=torch.float64))
-    assert _concats(op) == 0
+    x = torch.rand(5, D, dtype=torch.float64)
+    op = tm.laplacian(f, x)
+    linalg = op.mlir("linalg")
+    assert linalg.count("tensor.concat") == 1
+    assert "(tensor<1x?x8xf64>, tensor<4x?x8xf64>, tensor<1x?x8xf64>)" in linalg
+    assert linalg.count("linalg.matmul") == 3  # one a layer
+    _assert_values_and_parameter_gradients(op, f, x, laplacian)
 
 
 @needs_iree
@@ -120,27 +141,32 @@ def test_iree_runs_the_batched_program(always, tmp_path, monkeypatch):
     monkeypatch.setenv("TAYLOR_MLIR_CACHE", str(tmp_path))
     f = _net()
     x = torch.rand(5, D, dtype=torch.float64)
-    op = tm.laplacian(f, x, collapsed=False, backend="iree-cpu")
-    assert _concats(op) > 0
-    exact = laplacian(f, x)
-    torch.testing.assert_close(op(x).reshape(exact.shape), exact, rtol=TOL, atol=TOL)
+    for collapsed in (False, True):
+        op = tm.laplacian(f, x, collapsed=collapsed, backend="iree-cpu")
+        assert _concats(op) > 0
+        exact = laplacian(f, x)
+        got = op(x).reshape(exact.shape)
+        torch.testing.assert_close(got, exact, rtol=TOL, atol=TOL)
 
 
-def test_cost_model_on_the_paper_mlp():
-    """Batched at one datum ((1 + 50 + 50) rows through 768- and 512-wide
-    layers), not at 16 (1616 rows: MKL's GEMM is as efficient at 800)."""
+@pytest.mark.parametrize("collapsed", [False, True], ids=["standard", "collapsed"])
+def test_cost_model_on_the_paper_mlp(collapsed):
+    """Batched at one datum ((1 + 50 + 50) rows in standard mode, 1 + 50 + 1
+    collapsed, through 768- and 512-wide layers), not at 16 (1616 and 832
+    rows: MKL's GEMM is as efficient at 800)."""
     torch.manual_seed(0)
     f = paper_mlp(50).double()
     x = torch.rand(1, 50, dtype=torch.float64)
-    one = tm.laplacian(f, x, collapsed=False)
+    one = tm.laplacian(f, x, collapsed=collapsed)
     assert _concats(one) == 3  # layers 2-4; layer 1 takes the seeds, 5 is 1 wide
     exact = laplacian(f, x)
     torch.testing.assert_close(one(x).reshape(exact.shape), exact, rtol=TOL, atol=TOL)
-    sixteen = tm.laplacian(f, torch.rand(16, 50, dtype=torch.float64), collapsed=False)
-    assert _concats(sixteen) == 0
+    x16 = torch.rand(16, 50, dtype=torch.float64)
+    assert _concats(tm.laplacian(f, x16, collapsed=collapsed)) == 0
 
 
 def test_worth_batching():
     assert batch_linear_maps.worth_batching(101, 768)
+    assert batch_linear_maps.worth_batching(104, 512)  # collapsed, two data
     assert not batch_linear_maps.worth_batching(1616, 768)
     assert not batch_linear_maps.worth_batching(101, 1)

@@ -24,16 +24,32 @@ axis once (an inlined body's input is one slice) and gives each its
 The maps of a group have structurally equal bodies (so the same captured
 values); an inlined copy is an op equal to a one-op body's op on other inputs.
 The body acts on each slice separately (`taylor.linear_map`), so concatenating
-the slices changes no value. The merged map takes the place of the group's
-first member, and a later member joins only when its inputs are defined before
-that op: no op moves, and no member's input can depend on another member's
-result. A group has at least two maps (with one, in collapsed mode, the
-coefficients are one GEMM already); its first member is the earliest that
-leaves two. That keeps the blocks of `tile-directions` apart (a later block's
+the slices changes no value. A group has at least two members, one of them a
+map; the merged map takes the place of its first member, the earliest that
+leaves two. A later map joins only when its inputs are defined before that
+op: no map moves, and no member's input can depend on another member's
+result. That keeps the blocks of `tile-directions` apart (a later block's
 inputs are computed after the first block's maps) and leaves their primal out
-(its matmul comes before all blocks). A body that
-captures no dynamically sized value does not tie its slices' sizes to one
-another; such maps are left alone when their slices have dynamic sizes.
+(its matmul comes before all blocks).
+
+Collapsed mode has one map a layer (the tangents) and two inlined copies:
+the primal and the second-order coefficient. The collapse computes the
+second-order chain after all layers' tangents, so its input to a layer is
+defined late. An inlined copy's input joins anyway when the ops computing it
+can move before the first member (`_computed_after`: none of them is a map or
+a member): they move, in program order.
+
+```mlir
+// before                                        // after
+%p = linalg.matmul ins(%x, %w ...)               %c = arith.mulf %s, %s
+%u = taylor.linear_map %a ... { matmul %w }      %cat = tensor.concat dim(0) %x1, %a, %c1
+%t = math.tanh %u                                %m = taylor.linear_map %cat ... { matmul %w }
+%c = arith.mulf %s, %s                           %p, %u, %q = slices of %m
+%q = linalg.matmul ins(%c, %w ...)               %t = math.tanh %u
+```
+
+A body that captures no dynamically sized value does not tie its slices' sizes
+to one another; such maps are left alone when their slices have dynamic sizes.
 
 The rewrite adds a copy (the concat) and pays only where a bigger GEMM is more
 efficient: at few rows and a wide output (`worth_batching`). It runs when the
@@ -75,10 +91,19 @@ from taylor_mlir.ir.builder import TensorBuilder, shape_of
 # 0.99-1.02): N=1 0.80 f64, 0.88 f32; N=2 1.00, 0.99; N=4 0.99, 1.01;
 # N=8 1.03, 1.03; N=16 1.00, 1.01; N=256 (tiled: 2 x 5 x 256 rows per GEMM
 # of a block) 1.12, 1.05.
-# A GEMM of a hundred rows re-reads the weight per call; from a few hundred
-# rows on, MKL's GEMM is as efficient as it gets and the copy is pure cost, as
-# it is for narrow outputs (the copy is as large as the product's work).
-_MAX_ROWS = 128
+# Collapsed, [N, 50N, N] rows, and standard mode again (AMD EPYC, AVX2,
+# 2 cores; the paper MLP's Laplacian batched against not, interleaved,
+# medians of per-round ratios), no grad / a training step, f64 and f32:
+#   collapsed N=1 0.86, 0.98 / 0.55, 0.59   N=4 0.97, 0.96 / 0.77, 0.76
+#             N=8 1.01, 0.99 / 0.89, 0.86   N=16 1.03, 1.01 / 0.96, 0.96
+#             N=64 1.03, 1.02 / 1.00, 1.00
+#   standard  N=2 1.02, 0.91 / 0.69, 0.74   N=4 0.99, 0.92 / 0.84, 0.83
+# The training step gains most: each use of a weight has its own gradient
+# GEMM (an outer product as large as the weight at few rows) and autograd
+# adds them up; batched, a layer has one. Up to 512 rows (collapsed N <= 9,
+# standard N <= 5) a call is within 4% either way and a step gains 11-45%; at
+# 832 rows a call loses 1-3% and a step gains 4%.
+_MAX_ROWS = 512
 _MIN_WIDTH = 512
 
 
@@ -157,52 +182,84 @@ class _Member:
         return [self.op.operands[i] for i in self.operands]
 
 
-def _defined_before(
-    value: SSAValue, block: Block, position: dict[Operation, int], at: int
-) -> bool:
-    owner = value.owner
-    if isinstance(owner, Block):
-        return True  # a block argument
-    if owner.parent_block() is not block:
-        return True  # defined above the block: dominates it
-    return position[owner] < at
+def _computed_after(
+    values: Sequence[SSAValue], block: Block, position: dict[Operation, int], at: int
+) -> set[Operation] | None:
+    """The ops of `block` from position `at` on that `values` are computed
+    from (through operands and the values their regions capture): what must
+    move before `at` for them to be defined there. None when that would move a
+    linear map (a block of `tile-directions`, which stays apart) or the op at
+    `at` itself."""
+    found: set[Operation] = set()
+    stack = [v.owner for v in values]
+    while stack:
+        owner = stack.pop()
+        if isinstance(owner, Block):
+            continue  # a block argument
+        if owner.parent_block() is not block:
+            continue  # defined above the block: dominates it
+        if position[owner] < at or owner in found:
+            continue
+        if isinstance(owner, LinearMapOp) or position[owner] == at:
+            return None
+        found.add(owner)
+        for nested in owner.walk():
+            stack.extend(operand.owner for operand in nested.operands)
+    return found
 
 
-def find_groups(block: Block) -> list[list[_Member]]:
-    """The groups of `block`, each in program order, its first member first."""
+@dataclass
+class _Group:
+    members: list[_Member]  # in program order, the first where the merged map goes
+    hoisted: list[Operation]  # computing later members' inputs: moved before it
+
+
+def _members_of(leader: LinearMapOp, ops: list[Operation]) -> list[_Member]:
+    """The maps with the leader's body and the body's inlined copies."""
+    members = [
+        _Member(op, list(range(len(op.inputs))), op.directions, False)
+        for op in ops
+        if isinstance(op, LinearMapOp)
+        and op.body.is_structurally_equivalent(leader.body)
+    ]
+    for op in ops:
+        operands = _inlined_operands(leader, op)
+        if operands is not None:
+            members.append(_Member(op, operands, 1, True))
+    return members
+
+
+def next_group(block: Block, taken: set[Operation]) -> _Group | None:
+    """The first group of `block` none of whose members is in `taken`: at
+    least two members, one a map, the first the earliest that leaves two.
+    A later member joins when its inputs are computed before the first, or,
+    for an inlined body, can be (`_computed_after`): in collapsed mode the
+    second-order chain comes after all layers' tangents and is moved up to
+    its layer. A map's inputs are not moved: that keeps the blocks of
+    `tile-directions` apart."""
     ops = list(block.ops)
     position = {op: i for i, op in enumerate(ops)}
-    taken: set[Operation] = set()
-    groups = []
-    for i, leader in enumerate(ops):
+    for leader in ops:
         if not isinstance(leader, LinearMapOp) or leader in taken:
             continue
         if not _batchable(leader):
             continue
-        members = [
-            _Member(op, list(range(len(op.inputs))), op.directions, False)
-            for op in ops[i:]
-            if isinstance(op, LinearMapOp)
-            and op not in taken
-            and op.body.is_structurally_equivalent(leader.body)
-        ]
-        for op in ops:
-            operands = None if op in taken else _inlined_operands(leader, op)
-            if operands is not None:
-                members.append(_Member(op, operands, 1, True))
+        members = [m for m in _members_of(leader, ops) if m.op not in taken]
         members.sort(key=lambda m: position[m.op])
         for k, first in enumerate(members):
             at = position[first.op]
-            group = [
-                m
-                for m in members[k:]
-                if all(_defined_before(v, block, position, at) for v in m.inputs)
-            ]
-            if sum(not m.inlined for m in group) >= 2:
-                groups.append(group)
-                taken.update(m.op for m in group)
-                break
-    return groups
+            group, hoisted = [first], set()
+            for m in members[k + 1 :]:
+                needed = _computed_after(m.inputs, block, position, at)
+                if needed is None or any(n.op in needed for n in members):
+                    continue  # computed from the group's results
+                if needed and not m.inlined:
+                    continue  # a map's inputs stay put: blocks of directions apart
+                group.append(m)
+                hoisted |= needed
+            if len(group) >= 2 and any(not m.inlined for m in group):
+                return _Group(group, sorted(hoisted, key=position.__getitem__))
+    return None
 
 
 def _rows_and_width(group: Sequence[_Member], batch: int) -> tuple[int, int]:
@@ -217,10 +274,15 @@ def _rows_and_width(group: Sequence[_Member], batch: int) -> tuple[int, int]:
 # ------------------------------------------------------------------- rewrite
 
 
-def batch_group(group: Sequence[_Member]) -> None:
-    """Replaces the members by slices of one map of their concatenated inputs,
-    placed where the first member was."""
+def batch_group(found: _Group) -> LinearMapOp:
+    """Moves the ops computing later members' inputs before the first member,
+    then replaces the members by slices of one map of their concatenated
+    inputs, placed where the first member was."""
+    group = found.members
     first = group[0].op
+    for op in found.hoisted:  # in program order: each after what it reads
+        op.detach()
+        first.parent_block().insert_op_before(op, first)
     linear_map = next(m.op for m in group if isinstance(m.op, LinearMapOp))
     b = TensorBuilder(InsertPoint.before(first))
     inputs = []
@@ -252,6 +314,7 @@ def batch_group(group: Sequence[_Member]) -> None:
         offset += m.directions
     for m in group:
         Rewriter.erase_op(m.op)
+    return merged.owner  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -273,6 +336,9 @@ class BatchLinearMapsPass(ModulePass):
         for function in op.walk():
             if not isinstance(function, func.FuncOp) or not function.body.blocks:
                 continue
-            for group in find_groups(function.body.block):
-                if self.always or worth_batching(*_rows_and_width(group, self.batch)):
-                    batch_group(group)
+            block, taken = function.body.block, set()
+            while (group := next_group(block, taken)) is not None:
+                taken.update(m.op for m in group.members)
+                rows_and_width = _rows_and_width(group.members, self.batch)
+                if self.always or worth_batching(*rows_and_width):
+                    taken.add(batch_group(group))  # its members' last group

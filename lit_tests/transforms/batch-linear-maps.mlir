@@ -196,3 +196,91 @@ func.func @tiled(%a: tensor<3x?x2xf64>, %b: tensor<3x?x2xf64>, %w: tensor<2x4xf6
   %s = taylor.sum %t : tensor<3x?x4xf64> -> tensor<?x4xf64>
   func.return %s : tensor<?x4xf64>
 }
+
+// -----
+
+// Collapsed mode: the second-order coefficient is one inlined copy of the
+// body whose input is computed after the layer's tangents (here %c). The ops
+// computing it move before the primal's matmul and it joins the group as the
+// last slice. The cost model batches it at 16: (1 + 3 + 1) x 16 rows, 512 wide.
+
+// CHECK-LABEL: func.func @collapsed_layer
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x2xf64>, %[[A:.*]]: tensor<3x?x2xf64>, %[[S:.*]]: tensor<?x2xf64>, %[[W:.*]]: tensor<2x512xf64>, %[[Z:.*]]: tensor<?x512xf64>)
+// CHECK-NEXT:    %[[C:.*]] = arith.mulf %[[S]], %[[S]] : tensor<?x2xf64>
+// CHECK:         %[[X1:.*]] = tensor.expand_shape %[[X]] {{.*}} into tensor<1x?x2xf64>
+// CHECK:         %[[C1:.*]] = tensor.expand_shape %[[C]] {{.*}} into tensor<1x?x2xf64>
+// CHECK-NEXT:    %[[CAT:.*]] = tensor.concat dim(0) %[[X1]], %[[A]], %[[C1]] : (tensor<1x?x2xf64>, tensor<3x?x2xf64>, tensor<1x?x2xf64>) -> tensor<5x?x2xf64>
+// CHECK-NEXT:    %[[M:.*]] = taylor.linear_map %[[CAT]] : tensor<5x?x2xf64> -> tensor<5x?x512xf64> {
+// CHECK:         %[[S0:.*]] = tensor.extract_slice %[[M]][0, 0, 0] [1, %{{.*}}, 512] [1, 1, 1]
+// CHECK-NEXT:    %[[P:.*]] = tensor.collapse_shape %[[S0]]
+// CHECK-NEXT:    %[[U:.*]] = tensor.extract_slice %[[M]][1, 0, 0] [3, %{{.*}}, 512] [1, 1, 1]
+// CHECK-NEXT:    %[[S2:.*]] = tensor.extract_slice %[[M]][4, 0, 0] [1, %{{.*}}, 512] [1, 1, 1]
+// CHECK-NEXT:    %[[Q:.*]] = tensor.collapse_shape %[[S2]]
+// CHECK-NEXT:    %[[T:.*]] = math.tanh %[[U]] : tensor<3x?x512xf64>
+// CHECK-NEXT:    func.return %[[P]], %[[T]], %[[Q]]
+// COST-LABEL: func.func @collapsed_layer
+// COST:         tensor.concat dim(0) %{{.*}}, %{{.*}}, %{{.*}} : (tensor<1x?x2xf64>, tensor<3x?x2xf64>, tensor<1x?x2xf64>) -> tensor<5x?x2xf64>
+func.func @collapsed_layer(%x: tensor<?x2xf64>, %a: tensor<3x?x2xf64>, %s: tensor<?x2xf64>, %w: tensor<2x512xf64>, %z: tensor<?x512xf64>) -> (tensor<?x512xf64>, tensor<3x?x512xf64>, tensor<?x512xf64>) {
+  %p = linalg.matmul ins(%x, %w : tensor<?x2xf64>, tensor<2x512xf64>) outs(%z : tensor<?x512xf64>) -> tensor<?x512xf64>
+  %u = taylor.linear_map %a : tensor<3x?x2xf64> -> tensor<3x?x512xf64> {
+  ^bb0(%v: tensor<?x2xf64>):
+    %m = linalg.matmul ins(%v, %w : tensor<?x2xf64>, tensor<2x512xf64>) outs(%z : tensor<?x512xf64>) -> tensor<?x512xf64>
+    taylor.yield %m : tensor<?x512xf64>
+  }
+  %t = math.tanh %u : tensor<3x?x512xf64>
+  %c = arith.mulf %s, %s : tensor<?x2xf64>
+  %q = linalg.matmul ins(%c, %w : tensor<?x2xf64>, tensor<2x512xf64>) outs(%z : tensor<?x512xf64>) -> tensor<?x512xf64>
+  func.return %p, %t, %q : tensor<?x512xf64>, tensor<3x?x512xf64>, tensor<?x512xf64>
+}
+
+// -----
+
+// An inlined copy whose input is computed from the group's own map (the
+// next layer's input, the same weight applied twice) stays out: the primal
+// and the map are batched, the later matmul is left where it is.
+
+// CHECK-LABEL: func.func @from_the_tangents
+// CHECK:         %[[CAT:.*]] = tensor.concat dim(0) %{{.*}}, %{{.*}} : (tensor<1x?x2xf64>, tensor<3x?x2xf64>) -> tensor<4x?x2xf64>
+// CHECK:         %[[U:.*]] = tensor.extract_slice %{{.*}}[1, 0, 0] [3, %{{.*}}, 2] [1, 1, 1]
+// CHECK-NEXT:    %[[C:.*]] = taylor.sum %[[U]]
+// CHECK-NEXT:    linalg.matmul ins(%[[C]], %{{.*}} : tensor<?x2xf64>, tensor<2x2xf64>)
+// CHECK-NOT:     tensor.concat
+func.func @from_the_tangents(%x: tensor<?x2xf64>, %a: tensor<3x?x2xf64>, %w: tensor<2x2xf64>, %z: tensor<?x2xf64>) -> (tensor<?x2xf64>, tensor<?x2xf64>) {
+  %p = linalg.matmul ins(%x, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+  %u = taylor.linear_map %a : tensor<3x?x2xf64> -> tensor<3x?x2xf64> {
+  ^bb0(%v: tensor<?x2xf64>):
+    %m = linalg.matmul ins(%v, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+    taylor.yield %m : tensor<?x2xf64>
+  }
+  %c = taylor.sum %u : tensor<3x?x2xf64> -> tensor<?x2xf64>
+  %q = linalg.matmul ins(%c, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+  func.return %p, %q : tensor<?x2xf64>, tensor<?x2xf64>
+}
+
+// -----
+
+// Nor does one whose input comes through another map (of another weight):
+// moving maps would merge the blocks of tile-directions.
+
+// CHECK-LABEL: func.func @through_another_map
+// CHECK:         tensor.concat dim(0) %{{.*}}, %{{.*}} : (tensor<1x?x2xf64>, tensor<3x?x2xf64>) -> tensor<4x?x2xf64>
+// CHECK:         %[[E:.*]] = taylor.linear_map %{{.*}} : tensor<3x?x2xf64> -> tensor<3x?x2xf64>
+// CHECK:         %[[C:.*]] = taylor.sum %[[E]]
+// CHECK-NEXT:    linalg.matmul ins(%[[C]], %{{.*}} : tensor<?x2xf64>, tensor<2x2xf64>)
+// CHECK-NOT:     tensor.concat
+func.func @through_another_map(%x: tensor<?x2xf64>, %a: tensor<3x?x2xf64>, %b: tensor<3x?x2xf64>, %w: tensor<2x2xf64>, %w2: tensor<2x2xf64>, %z: tensor<?x2xf64>) -> (tensor<?x2xf64>, tensor<3x?x2xf64>, tensor<?x2xf64>) {
+  %p = linalg.matmul ins(%x, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+  %u = taylor.linear_map %a : tensor<3x?x2xf64> -> tensor<3x?x2xf64> {
+  ^bb0(%v: tensor<?x2xf64>):
+    %m = linalg.matmul ins(%v, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+    taylor.yield %m : tensor<?x2xf64>
+  }
+  %e = taylor.linear_map %b : tensor<3x?x2xf64> -> tensor<3x?x2xf64> {
+  ^bb0(%v: tensor<?x2xf64>):
+    %m = linalg.matmul ins(%v, %w2 : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+    taylor.yield %m : tensor<?x2xf64>
+  }
+  %c = taylor.sum %e : tensor<3x?x2xf64> -> tensor<?x2xf64>
+  %q = linalg.matmul ins(%c, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+  func.return %p, %u, %q : tensor<?x2xf64>, tensor<3x?x2xf64>, tensor<?x2xf64>
+}
