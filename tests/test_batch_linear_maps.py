@@ -18,6 +18,7 @@ from torch import nn
 import taylor_mlir as tm
 from taylor_mlir import pipeline
 from taylor_mlir.models import paper_mlp
+from taylor_mlir.operators.sampling import sample_directions
 from taylor_mlir.transforms import batch_linear_maps
 
 TOL = 1e-10
@@ -134,6 +135,81 @@ def test_collapsed_second_order_joins_its_layer(always):
     assert "(tensor<1x?x8xf64>, tensor<4x?x8xf64>, tensor<1x?x8xf64>)" in linalg
     assert linalg.count("linalg.matmul") == 3  # one a layer
     _assert_values_and_parameter_gradients(op, f, x, laplacian)
+
+
+class _TiedResidual(nn.Module):
+    """One weight used twice in a row and a skip connection around it, and
+    two outputs: the second application's input is computed from the first's
+    results, so the two must not be one group."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.inp, self.hidden = nn.Linear(D, 8), nn.Linear(8, 8)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        h = torch.tanh(self.inp(x))
+        g = torch.sin(self.hidden(h))
+        g = torch.tanh(self.hidden(g)) + h
+        return self.out(g), (g * g).sum(-1)
+
+
+@pytest.mark.parametrize("collapsed", [False, True], ids=["standard", "collapsed"])
+def test_tied_weights_skips_and_several_outputs(always, collapsed):
+    f = _TiedResidual().double()
+    x = torch.rand(3, D, dtype=torch.float64)
+    op = tm.laplacian(f, x, collapsed=collapsed)
+    assert _concats(op) > 0
+    got = op(x)
+    for o in range(2):
+        exact = laplacian(lambda v, o=o: f(v)[o], x)
+        torch.testing.assert_close(
+            got[o].reshape(exact.shape), exact, rtol=TOL, atol=TOL
+        )
+    params = list(f.parameters())
+    grads = torch.autograd.grad(got[0].sum() + got[1].sum(), params, allow_unused=True)
+    exact_total = laplacian(lambda v: f(v)[0], x).sum()
+    exact_total = exact_total + laplacian(lambda v: f(v)[1], x).sum()
+    exact_grads = torch.autograd.grad(exact_total, params, allow_unused=True)
+    for p, g, e in zip(params, grads, exact_grads, strict=True):
+        zero = torch.zeros_like(p)  # the last bias: no second derivative
+        g, e = zero if g is None else g, zero if e is None else e
+        torch.testing.assert_close(g, e, rtol=TOL, atol=TOL)
+
+
+def test_returns_value_and_gradient(always):
+    """The value and gradient returned beside the operator come out of the
+    batched maps' slices too."""
+    f = _net()
+    x = torch.rand(4, D, dtype=torch.float64)
+    op = tm.laplacian(f, x, returns=("value", "gradient", "operator"))
+    assert _concats(op) > 0
+    value, gradient, lap = op(x)
+    torch.testing.assert_close(value, f(x), rtol=TOL, atol=TOL)
+    exact_gradient = torch.func.vmap(torch.func.jacrev(lambda v: f(v)[0]))(x)
+    torch.testing.assert_close(
+        gradient.reshape(exact_gradient.shape), exact_gradient, rtol=TOL, atol=TOL
+    )
+    exact = laplacian(f, x)
+    torch.testing.assert_close(lap.reshape(exact.shape), exact, rtol=TOL, atol=TOL)
+
+
+def test_randomized_directions(always):
+    """Directions drawn per call go through the batched maps: the estimate is
+    the mean of v^T H v over the directions drawn (torch.func's Hessian)."""
+    f = _net()
+    x = torch.rand(4, D, dtype=torch.float64)
+    op = tm.laplacian(f, x, randomization=("rademacher", 3), seed=0)
+    assert op.strategy.chosen == "randomized"
+    assert _concats(op) > 0
+    estimate = op(x)
+    (group,) = op.spec.groups
+    generator = torch.Generator().manual_seed(0)  # the directions of the first call
+    v = sample_directions(group.random, 4, (D,), torch.float64, generator)
+    hessians = torch.func.vmap(torch.func.hessian(lambda u: f(u)[0]))(x)
+    exact = torch.einsum("rni,nij,rnj->n", v, hessians, v) / v.shape[0]
+    torch.testing.assert_close(estimate.reshape(exact.shape), exact, rtol=TOL, atol=TOL)
 
 
 @needs_iree

@@ -284,3 +284,27 @@ func.func @through_another_map(%x: tensor<?x2xf64>, %a: tensor<3x?x2xf64>, %b: t
   %q = linalg.matmul ins(%c, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
   func.return %p, %u, %q : tensor<?x2xf64>, tensor<3x?x2xf64>, tensor<?x2xf64>
 }
+
+// -----
+
+// Nor one whose input is computed from another member that is not the first
+// (here the primal's matmul after the map): the map and the primal are
+// batched, the matmul of tanh(%p) stays after them.
+
+// CHECK-LABEL: func.func @from_another_member
+// CHECK:         tensor.concat dim(0) %{{.*}}, %{{.*}} : (tensor<3x?x2xf64>, tensor<1x?x2xf64>) -> tensor<4x?x2xf64>
+// CHECK:         %[[P:.*]] = tensor.collapse_shape
+// CHECK-NEXT:    %[[T:.*]] = math.tanh %[[P]]
+// CHECK-NEXT:    %[[Q:.*]] = linalg.matmul ins(%[[T]], %{{.*}} : tensor<?x2xf64>, tensor<2x2xf64>)
+// CHECK-NEXT:    func.return %{{.*}}, %[[Q]]
+func.func @from_another_member(%x: tensor<?x2xf64>, %a: tensor<3x?x2xf64>, %w: tensor<2x2xf64>, %z: tensor<?x2xf64>) -> (tensor<3x?x2xf64>, tensor<?x2xf64>) {
+  %u = taylor.linear_map %a : tensor<3x?x2xf64> -> tensor<3x?x2xf64> {
+  ^bb0(%v: tensor<?x2xf64>):
+    %m = linalg.matmul ins(%v, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+    taylor.yield %m : tensor<?x2xf64>
+  }
+  %p = linalg.matmul ins(%x, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+  %t = math.tanh %p : tensor<?x2xf64>
+  %q = linalg.matmul ins(%t, %w : tensor<?x2xf64>, tensor<2x2xf64>) outs(%z : tensor<?x2xf64>) -> tensor<?x2xf64>
+  func.return %u, %q : tensor<3x?x2xf64>, tensor<?x2xf64>
+}
