@@ -222,15 +222,22 @@ def _members_of(leader: LinearMapOp, ops: list[Operation]) -> list[_Member]:
         if isinstance(op, LinearMapOp)
         and op.body.is_structurally_equivalent(leader.body)
     ]
+    body_op = _body_op(leader)
     for op in ops:
+        if body_op is None or op.name != body_op.name:
+            continue  # a cheap test first: this runs for every op of the block
         operands = _inlined_operands(leader, op)
         if operands is not None:
             members.append(_Member(op, operands, 1, True))
     return members
 
 
-def next_group(block: Block, taken: set[Operation]) -> _Group | None:
-    """The first group of `block` none of whose members is in `taken`: at
+def next_group(
+    block: Block, taken: set[Operation], alone: set[Operation]
+) -> _Group | None:
+    """The first group of `block` none of whose members is in `taken`, its
+    leader (the first map of its body) not in `alone`, where the leaders that
+    found no group are added: at
     least two members, one a map, the first the earliest that leaves two.
     A later member joins when its inputs are computed before the first, or,
     for an inlined body, can be (`_computed_after`): in collapsed mode the
@@ -240,9 +247,10 @@ def next_group(block: Block, taken: set[Operation]) -> _Group | None:
     ops = list(block.ops)
     position = {op: i for i, op in enumerate(ops)}
     for leader in ops:
-        if not isinstance(leader, LinearMapOp) or leader in taken:
+        if not isinstance(leader, LinearMapOp) or leader in taken or leader in alone:
             continue
         if not _batchable(leader):
+            alone.add(leader)
             continue
         members = [m for m in _members_of(leader, ops) if m.op not in taken]
         members.sort(key=lambda m: position[m.op])
@@ -259,6 +267,7 @@ def next_group(block: Block, taken: set[Operation]) -> _Group | None:
                 hoisted |= needed
             if len(group) >= 2 and any(not m.inlined for m in group):
                 return _Group(group, sorted(hoisted, key=position.__getitem__))
+        alone.add(leader)
     return None
 
 
@@ -336,8 +345,8 @@ class BatchLinearMapsPass(ModulePass):
         for function in op.walk():
             if not isinstance(function, func.FuncOp) or not function.body.blocks:
                 continue
-            block, taken = function.body.block, set()
-            while (group := next_group(block, taken)) is not None:
+            block, taken, alone = function.body.block, set(), set()
+            while (group := next_group(block, taken, alone)) is not None:
                 taken.update(m.op for m in group.members)
                 rows_and_width = _rows_and_width(group.members, self.batch)
                 if self.always or worth_batching(*rows_and_width):
