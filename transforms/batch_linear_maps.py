@@ -126,11 +126,12 @@ def _body_op(linear_map: LinearMapOp) -> Operation | None:
     return ops[0]
 
 
-def _inlined_operands(linear_map: LinearMapOp, op: Operation) -> list[int] | None:
+def _inlined_operands(
+    linear_map: LinearMapOp, body_op: Operation, op: Operation
+) -> list[int] | None:
     """The operands of `op` (by position) on which it is the map's one-op body
-    inlined, one per block argument; None when it is not."""
-    body_op = _body_op(linear_map)
-    if body_op is None or op is body_op or len(op.operands) != len(body_op.operands):
+    (`body_op`) inlined, one per block argument; None when it is not."""
+    if op is body_op or len(op.operands) != len(body_op.operands):
         return None
     args = linear_map.body.block.args
     found: dict[SSAValue, int] = {}
@@ -223,10 +224,12 @@ def _members_of(leader: LinearMapOp, ops: list[Operation]) -> list[_Member]:
         and op.body.is_structurally_equivalent(leader.body)
     ]
     body_op = _body_op(leader)
+    if body_op is None:
+        return members  # a body of several ops has no inlined copies
     for op in ops:
-        if body_op is None or op.name != body_op.name:
+        if op.name != body_op.name:
             continue  # a cheap test first: this runs for every op of the block
-        operands = _inlined_operands(leader, op)
+        operands = _inlined_operands(leader, body_op, op)
         if operands is not None:
             members.append(_Member(op, operands, 1, True))
     return members
@@ -235,15 +238,14 @@ def _members_of(leader: LinearMapOp, ops: list[Operation]) -> list[_Member]:
 def next_group(
     block: Block, taken: set[Operation], alone: set[Operation]
 ) -> _Group | None:
-    """The first group of `block` none of whose members is in `taken`, its
-    leader (the first map of its body) not in `alone`, where the leaders that
-    found no group are added: at
-    least two members, one a map, the first the earliest that leaves two.
-    A later member joins when its inputs are computed before the first, or,
-    for an inlined body, can be (`_computed_after`): in collapsed mode the
-    second-order chain comes after all layers' tangents and is moved up to
-    its layer. A map's inputs are not moved: that keeps the blocks of
-    `tile-directions` apart."""
+    """The first group of `block`: at least two members, one a map, the first
+    the earliest that leaves two. None of its members is in `taken`, and its
+    leader (the first map of its body) is not in `alone`, to which the leaders
+    that find no group are added. A later member joins when its inputs are
+    computed before the first, or, for an inlined body, can be
+    (`_computed_after`): in collapsed mode the second-order chain comes after
+    all layers' tangents and is moved up to its layer. A map's inputs are not
+    moved: that keeps the blocks of `tile-directions` apart."""
     ops = list(block.ops)
     position = {op: i for i, op in enumerate(ops)}
     for leader in ops:
@@ -350,4 +352,4 @@ class BatchLinearMapsPass(ModulePass):
                 taken.update(m.op for m in group.members)
                 rows_and_width = _rows_and_width(group.members, self.batch)
                 if self.always or worth_batching(*rows_and_width):
-                    taken.add(batch_group(group))  # its members' last group
+                    taken.add(batch_group(group))  # the merged map leads no group
