@@ -300,9 +300,13 @@ def test_block_cost_model():
     mib = 1 << 20
     # everything fits: no tiling
     assert direction_block(50, 1, 768, 8, 2 * mib) == 50
-    # N = 256: at least _MIN_ROWS rows per matmul, at most _MAX_BLOCKS blocks
+    # N = 256: at least min_rows rows per matmul, at most _MAX_BLOCKS blocks
     block = direction_block(50, 256, 768, 8, 2 * mib)
-    assert 1 < block < 50 and block * 256 >= tile_directions._MIN_ROWS
+    assert 1 < block < 50 and block * 256 >= tile_directions.min_rows(8)
+    # the rows bound decides where the blocks bound allows smaller blocks: S = 16
+    # directions at N = 256 take blocks of 8 (2048 rows) in f64, 4 in f32
+    assert direction_block(16, 256, 768, 8, 2 * mib) == 2048 // 256
+    assert direction_block(16, 256, 768, 4, 2 * mib) == 1024 // 256
     assert -(-50 // block) <= tile_directions._MAX_BLOCKS
     assert block_sizes(50, 4) == [4] * 11 + [3] * 2  # as even as possible
     assert block_sizes(3, 2) == [2, 1] and block_sizes(6, 3) == [3, 3]

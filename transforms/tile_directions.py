@@ -74,11 +74,17 @@ from taylor_mlir.ir.builder import ELEMENTWISE_OPS, Dim, TensorBuilder, shape_of
 # The per-direction tensors of one layer that a block keeps busy at once: the
 # matmul's input and output and the elementwise products of the output.
 _LIVE_PER_LAYER = 3
-# Fewer rows than this make a matmul of a block less efficient than one of all
-# directions: on 2 cores (torch 2.13, MKL), a (rows x 768) @ (768 x 768) product
-# runs at 0.54 (f64) / 0.75 (f32) of the 12800-row rate at 256 rows, 0.86 / 0.78
-# at 512 and 0.98 / 1.02 at 1024.
-_MIN_ROWS = 1024
+# Fewer rows than this (by element size) make a block's matmuls less efficient
+# than one of all directions: on 2 cores (torch 2.13, MKL), a (rows x 768) @
+# (768 x 768) product runs at 0.54 (f64) / 0.75 (f32) of the 12800-row rate at
+# 256 rows, 0.86 / 0.78 at 512 and 0.98 / 1.02 at 1024. In whole programs f64
+# wants more: on an AMD EPYC Zen 4 (one process, interleaved, against jet +
+# torch.compile) 2048 rather than 1024 rows took the stochastic Laplacian (S =
+# 16, N = 256) from 1.03x to 0.96x per call and 1.15x to 1.08x per training
+# step, and the D = 50 Laplacian at N = 64 from 1.03x to 0.99x; in f32 2048
+# rows were 0-4% slower.
+_MIN_ROWS = {8: 2048, 4: 1024}
+_MIN_ROWS_OTHER = 1024  # element sizes not measured (f16, bf16)
 # At most this many blocks: each block is a dozen ATen calls (three per layer)
 # of fixed overhead (dispatch, the threads' fork and join; on a loaded machine
 # a call can wait a scheduler time slice for its second thread). Measured on
@@ -93,15 +99,20 @@ def direction_block(
 ) -> int:
     """Directions per block: as many as keep one layer's per-direction tensors
     (`_LIVE_PER_LAYER` of `batch x width` elements per direction) in a cache of
-    `cache_bytes`, but at least enough for `_MIN_ROWS` rows per matmul and
-    for at most `_MAX_BLOCKS` blocks. `directions` (no tiling) when all fit at
-    once or one block would hold them all."""
+    `cache_bytes`, but at least enough for `min_rows(itemsize)` rows per matmul
+    and for at most `_MAX_BLOCKS` blocks. `directions` (no tiling) when all fit
+    at once or one block would hold them all."""
     per_direction = _LIVE_PER_LAYER * max(batch, 1) * width * itemsize
     if directions * per_direction <= cache_bytes:
         return directions
-    rows = -(-_MIN_ROWS // max(batch, 1))
+    rows = -(-min_rows(itemsize) // max(batch, 1))
     fewest = -(-directions // _MAX_BLOCKS)
     return min(directions, max(1, cache_bytes // per_direction, rows, fewest))
+
+
+def min_rows(itemsize: int) -> int:
+    """The fewest rows a block's matmul should have, for elements of `itemsize` bytes."""
+    return _MIN_ROWS.get(itemsize, _MIN_ROWS_OTHER)
 
 
 def block_sizes(directions: int, block: int) -> list[int]:

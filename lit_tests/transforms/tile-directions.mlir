@@ -1,10 +1,11 @@
 // RUN: taylor-opt %s -p "tile-directions{block=2}" --split-input-file | filecheck %s
-// RUN: taylor-opt %s -p "tile-directions{batch=512 cache-kib=64}" --split-input-file | filecheck %s
+// RUN: taylor-opt %s -p "tile-directions{batch=1024 cache-kib=64}" --split-input-file | filecheck %s
 
-// The second run lets the cost model choose: one direction of 512 data holds
-// at most 3 x 512 x 3 f64 (36 KiB; three tensors of the widest per-direction
-// size), so one or two fit in 64 KiB, and 1024 rows per matmul need two:
-// blocks of 2, as in the first run. (In @one_block both directions fit.)
+// The second run lets the cost model choose: one direction of 1024 data holds
+// at most 3 x 1024 x 3 f64 (72 KiB; three tensors of the widest per-direction
+// size), so none fits in 64 KiB, and the 2048 rows an f64 matmul wants need
+// two: blocks of 2, as in the first run. (In @one_block the two directions
+// are one block.)
 
 // The chain (broadcast seeds, linear map, replicate, products) runs once per
 // block of 2 directions on slices of the seeds; the weighted sum's blocks add
