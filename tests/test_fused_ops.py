@@ -14,7 +14,9 @@ from xdsl.parser import Parser
 
 import taylor_mlir as tm
 from taylor_mlir import models
+from taylor_mlir.backends import fused_ops
 from taylor_mlir.backends.fused_ops import (
+    LONG_CHAIN_SLICE,
     MAX_ADDCMUL_CHAIN,
     eager_module,
     product_matmul,
@@ -58,6 +60,40 @@ def test_values_and_derivatives_match_plain_torch(directions, with_init):
     assert torch.autograd.gradcheck(fused, inputs)
     assert torch.autograd.gradgradcheck(fused, inputs)
     assert torch.autograd.gradcheck(fused, inputs, check_forward_ad=True)
+
+
+@pytest.mark.parametrize("slice_elements", [LONG_CHAIN_SLICE - 1, LONG_CHAIN_SLICE])
+def test_long_sums_chain_only_over_large_slices(slice_elements, monkeypatch):
+    """Past MAX_ADDCMUL_CHAIN directions, a sum runs as addcmuls only when each
+    direction's slice is large; either way value and gradients are those of
+    plain torch (in the forward and in the backward of scale_sum_and_matmul)."""
+    directions = MAX_ADDCMUL_CHAIN + 4
+    calls = []
+    chain = fused_ops._sum_of_products
+    monkeypatch.setattr(
+        fused_ops,
+        "_sum_of_products",
+        lambda a, b, init=None: calls.append(fused_ops._chains(a)) or chain(a, b, init),
+    )
+    z = torch.randn(directions, slice_elements, dtype=torch.float64, requires_grad=True)
+    scale = torch.randn(slice_elements, dtype=torch.float64, requires_grad=True)
+    init = torch.randn(slice_elements, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(slice_elements, 3, dtype=torch.float64, requires_grad=True)
+    shape = [directions, slice_elements]
+    out, total = scale_sum_and_matmul(z, scale, init, shape, weight)
+    (out.sin().sum() + total.cos().sum()).backward()
+    fused_grads = [t.grad for t in (z, scale, init, weight)]
+    for t in (z, scale, init, weight):
+        t.grad = None
+    plain_out = (scale * z).reshape(shape) @ weight
+    plain_total = init + (z * z).sum(0)
+    (plain_out.sin().sum() + plain_total.cos().sum()).backward()
+    torch.testing.assert_close(out, plain_out, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(total, plain_total, rtol=1e-13, atol=1e-13)
+    plain_grads = (z.grad, scale.grad, init.grad, weight.grad)
+    for fused, plain in zip(fused_grads, plain_grads, strict=True):
+        torch.testing.assert_close(fused, plain, rtol=1e-12, atol=1e-12)
+    assert calls == [slice_elements >= LONG_CHAIN_SLICE] * 2  # forward, backward
 
 
 def test_the_inputs_are_not_written():
