@@ -59,16 +59,16 @@ OperatorLike = OperatorSpec | str | Callable[[int], OperatorSpec]
 _DTYPES = (torch.float32, torch.float64)
 
 
-def _check_example(x: Any) -> torch.Tensor:
+def _check_example(x: Any, what: str = "x") -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise OptionError(
-            f"x must be a torch.Tensor example input, got {type(x).__name__}"
+            f"{what} must be a torch.Tensor example input, got {type(x).__name__}"
         )
     if x.dtype not in _DTYPES:
-        raise DtypeError(f"x must be float32 or float64, got {x.dtype}")
+        raise DtypeError(f"{what} must be float32 or float64, got {x.dtype}")
     if x.dim() < 2:
         raise OptionError(
-            f"x must be a batch of shape (N, *S) with at least one entry per datum, "
+            f"{what} must be a batch of shape (N, *S) with at least one entry per datum, "
             f"got shape {tuple(x.shape)}"
             + (
                 ": for N scalars, pass x[:, None] (shape (N, 1)) and let f take it"
@@ -92,7 +92,9 @@ def _example_inputs(x: Any) -> tuple[torch.Tensor, ...]:
     inputs = tuple(x) if isinstance(x, tuple | list) else (x,)
     if not inputs:
         raise OptionError("x must be a tensor or a non-empty tuple of tensors")
-    return tuple(_check_example(t) for t in inputs)
+    if len(inputs) == 1:
+        return (_check_example(inputs[0]),)
+    return tuple(_check_example(t, f"input {i} of x") for i, t in enumerate(inputs))
 
 
 def _check_wrt(wrt: Any, count: int) -> int:
@@ -481,14 +483,20 @@ class CompiledJet(_CompiledProgram):
     """The K-jet of f: `jet(x0, [x1..xK]) -> (f0, [f1..fK])` with
     `f_k = d^k/dt^k f(x(t))` at t = 0 for `x(t) = sum_k t^k/k! x_k` (like
     `jax.experimental.jet`, in the plain-derivative convention). Missing trailing
-    coefficients are zero."""
+    coefficients are zero.
+
+    For f of several inputs every input has a series, as in JAX:
+    `jet((x0, y0), ([x1, x2], [y1]))`; an input given no coefficients (`[]`)
+    stays constant. For f returning a tuple or dict, the result is
+    `(f0, series)` with f0 in f's structure and series in the same structure,
+    each leaf the list `[f1..fK]` of that output."""
 
     function_name = "jet"
 
     def __init__(
         self,
         f: Callable,
-        x: torch.Tensor,
+        x: torch.Tensor | Sequence[torch.Tensor],
         order: int,
         *,
         collapsed: bool = True,
@@ -497,7 +505,7 @@ class CompiledJet(_CompiledProgram):
     ):
         if not isinstance(order, int) or isinstance(order, bool) or order < 1:
             raise OptionError(f"the jet order must be an integer >= 1, got {order!r}")
-        super().__init__(f, x, collapsed, backend, imported)
+        super().__init__(f, x, collapsed, backend, imported, wrt=0)
         self.order = order
         self._compile(
             build_jet(
@@ -509,35 +517,81 @@ class CompiledJet(_CompiledProgram):
             )
         )
 
-    def __call__(
-        self, x0: torch.Tensor, coefficients: Sequence[torch.Tensor]
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        if len(self.input_shapes) != 1:
-            raise CallError("compiled jets are for functions of one input")
-        x0 = self._check_input(x0, "x0")
-        if isinstance(coefficients, torch.Tensor) or not isinstance(
-            coefficients, Sequence
+    def __call__(self, primals: Any, series: Any) -> tuple[Any, Any]:
+        several = len(self.input_shapes) > 1
+        if several:
+            if isinstance(primals, torch.Tensor) or not isinstance(primals, Sequence):
+                raise CallError(
+                    f"f takes {len(self.input_shapes)} inputs: call the jet with a "
+                    "tuple of them and one list of coefficients per input, e.g. "
+                    "jet((x0, y0), ([x1], [y1]))"
+                )
+            inputs = self._check_inputs(list(primals))
+            per_input = self._series_per_input(series)
+        else:
+            inputs = [self._check_input(primals, "x0")]
+            per_input = [self._coefficients(series, "the second argument")]
+        coefficients: list[torch.Tensor] = []
+        for i, (x0, given) in enumerate(zip(inputs, per_input, strict=True)):
+            for k, x_k in enumerate(given, start=1):
+                what = f"x{k}" if not several else f"coefficient {k} of input {i}"
+                self._check_input(x_k, what, tuple(x0.shape[1:]))
+                if x_k.shape != x0.shape:
+                    raise CallError(
+                        f"{what} has shape {tuple(x_k.shape)}, its input has "
+                        f"{tuple(x0.shape)}"
+                    )
+            coefficients += given
+            coefficients += [torch.zeros_like(x0)] * (self.order - len(given))
+        executable = self._executable_for(inputs[0].shape[0])
+        flat = executable(*inputs, *self._parameters(inputs[0]), *coefficients)
+        return self._regroup(flat)
+
+    def _coefficients(self, given: Any, what: str) -> list[torch.Tensor]:
+        """One input's coefficients `[x1..xk]` (k <= K), as a list."""
+        if isinstance(given, torch.Tensor) or not isinstance(given, Sequence):
+            takes, example = (
+                ("x0 and a list", "jet(x0, [v])")
+                if len(self.input_shapes) == 1
+                else ("per input a list", "jet((x0, y0), ([x1], [y1]))")
+            )
+            raise CallError(
+                f"the jet takes {takes} of its Taylor coefficients [x1, ..., xK] "
+                f"(K <= {self.order}), e.g. {example}; got {type(given).__name__} "
+                f"as {what}"
+            )
+        given = list(given)
+        if len(given) > self.order:
+            raise CallError(
+                f"{len(given)} coefficients given to a jet of order {self.order}"
+            )
+        return given
+
+    def _series_per_input(self, series: Any) -> list[list[torch.Tensor]]:
+        count = len(self.input_shapes)
+        if (
+            isinstance(series, torch.Tensor)
+            or not isinstance(series, Sequence)
+            or len(series) != count
         ):
             raise CallError(
-                f"the jet takes x0 and a list of its Taylor coefficients "
-                f"[x1, ..., xK] (K <= {self.order}), e.g. jet(x0, [v]); got "
-                f"{type(coefficients).__name__} as the second argument"
+                f"f takes {count} inputs: give one list of coefficients per input "
+                "(in the order of f's inputs; [] keeps an input constant), e.g. "
+                "jet((x0, y0), ([x1], [y1]))"
             )
-        coefficients = list(coefficients)
-        if len(coefficients) > self.order:
-            raise CallError(
-                f"{len(coefficients)} coefficients given to a jet of order {self.order}"
-            )
-        for k, x_k in enumerate(coefficients, start=1):
-            self._check_input(x_k, f"x{k}")
-            if x_k.shape != x0.shape:
-                raise CallError(
-                    f"x{k} has shape {tuple(x_k.shape)}, x0 has {tuple(x0.shape)}"
-                )
-        coefficients += [torch.zeros_like(x0)] * (self.order - len(coefficients))
-        executable = self._executable_for(x0.shape[0])
-        f0, *rest = executable(x0, *self._parameters(x0), *coefficients)
-        return f0, list(rest)
+        return [
+            self._coefficients(given, f"the coefficients of input {i}")
+            for i, given in enumerate(series)
+        ]
+
+    def _regroup(self, flat: Sequence[torch.Tensor]) -> tuple[Any, Any]:
+        """The program's results (order-major) as `(f0, series)` in the
+        structure f returns."""
+        outputs = len(self.imported.output_types)
+        values = list(flat[:outputs])
+        series = [list(flat[outputs + o :: outputs]) for o in range(outputs)]
+        spec = self.imported.output_spec
+        return pytree.tree_unflatten(values, spec), pytree.tree_unflatten(series, spec)
 
 
 def _check_returns(returns: str | Sequence[str], spec: OperatorSpec) -> tuple[str, ...]:
@@ -944,7 +998,7 @@ class CompiledCombination:
 
 def jet(
     f: Callable,
-    x: torch.Tensor,
+    x: torch.Tensor | Sequence[torch.Tensor],
     order: int,
     *,
     collapsed: bool = True,
@@ -952,7 +1006,9 @@ def jet(
     imported: ImportedProgram | None = None,
     **unknown: Any,
 ) -> CompiledJet:
-    """The compiled K-jet of f (see `CompiledJet`); `imported` as in `compile`."""
+    """The compiled K-jet of f (see `CompiledJet`) at inputs shaped like x (a
+    batch, or a tuple of batches for f of several inputs); `imported` as in
+    `compile`."""
     _reject_unknown(unknown, jet)
     return CompiledJet(
         f, x, order, collapsed=collapsed, backend=backend, imported=imported

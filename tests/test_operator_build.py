@@ -106,6 +106,45 @@ def test_jet_function(primal):
     assert [str(t) for t in op.function_type.outputs] == ["tensor<?x3xf64>"] * 4
 
 
+TWO_INPUT_PRIMAL = """
+func.func @forward(%x: tensor<?x2xf64>, %y: tensor<?x2xf64>) -> (tensor<?x2xf64>, tensor<?x2xf64>) {
+  %p = arith.mulf %x, %y : tensor<?x2xf64>
+  %s = math.sin %x : tensor<?x2xf64>
+  func.return %p, %s : tensor<?x2xf64>, tensor<?x2xf64>
+}
+"""
+
+
+def test_jet_of_two_inputs_and_outputs():
+    """Both inputs seeded (their K coefficients trail, input-major) and one
+    call; results order-major: (f0, g0, f1, g1, f2, g2)."""
+    module = build_jet(
+        Parser(make_context(), TWO_INPUT_PRIMAL).parse_module(), 2, num_inputs=2
+    )
+    module.verify()
+    op = functions(module)["jet"]
+    assert [str(t) for t in op.function_type.inputs] == ["tensor<?x2xf64>"] * 6
+    assert [str(t) for t in op.function_type.outputs] == ["tensor<?x2xf64>"] * 6
+    seeds = ops_of(op, SeedOp)
+    args = op.body.block.args
+    assert [seed.primal for seed in seeds] == [args[0], args[1]]
+    (call,) = ops_of(op, CallOp)
+    assert list(call.arguments) == [seed.result for seed in seeds]
+
+
+def test_jet_of_an_integer_input_is_refused():
+    primal = Parser(
+        make_context(),
+        """
+func.func @forward(%x: tensor<?x2xf64>, %i: tensor<?x2xi64>) -> tensor<?x2xf64> {
+  func.return %x : tensor<?x2xf64>
+}
+""",
+    ).parse_module()
+    with pytest.raises(InvalidIRError, match="only floating-point inputs"):
+        build_jet(primal, 2, num_inputs=2)
+
+
 ROUND_TRIP_SPECS = [
     S.laplacian(2),
     S.biharmonic(2),

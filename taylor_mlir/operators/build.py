@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import AnyFloat, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Block, Region, SSAValue
 
 from taylor_mlir.dialects.taylor import (
@@ -78,20 +78,32 @@ class _OperatorFunction:
             )
         self.wrt = wrt
         self.user_types = list(inputs[:num_inputs])
-        self.input_type = inputs[wrt]
+        self.input_type = self.checked_input(wrt)
         self.parameter_types = list(inputs[num_inputs:])
         self.output_types = list(outputs)
-        if not isinstance(self.input_type, TensorType):
+        self.datum_shape = tuple(self.input_type.get_shape()[1:])
+
+    def checked_input(self, index: int) -> TensorType:
+        """The type of user input `index`, which a seed will differentiate: a
+        batch `(N, *S)` of floats with static S."""
+        forward = self.forward.sym_name.data
+        input_type = self.user_types[index]
+        if not isinstance(input_type, TensorType):
             raise InvalidIRError(
-                f"@{forward}'s input must be a tensor, got {self.input_type}"
+                f"@{forward}'s input must be a tensor, got {input_type}"
             )
-        shape = self.input_type.get_shape()
+        shape = input_type.get_shape()
         if len(shape) < 2 or any(d < 0 for d in shape[1:]):
             raise InvalidIRError(
                 f"@{forward}'s input must be a batch (N, *S) with static S, got "
-                f"{self.input_type}"
+                f"{input_type}"
             )
-        self.datum_shape = tuple(shape[1:])
+        if not isinstance(input_type.get_element_type(), AnyFloat):
+            raise InvalidIRError(
+                f"@{forward}'s input {index} is {input_type}: only floating-point "
+                "inputs have Taylor coefficients"
+            )
+        return input_type
 
     @property
     def output_type(self) -> TensorType:
@@ -122,16 +134,25 @@ class _OperatorFunction:
         )
 
     def call(
-        self, seed: SeedOp, inputs, parameters, order: int, directions: int
+        self,
+        seeds: SeedOp | dict[int, SeedOp],
+        inputs,
+        parameters,
+        order: int,
+        directions: int,
     ) -> list[SSAValue]:
-        """The jets of every output of the primal at the seeded input."""
+        """The jets of every output of the primal at the seeded input (`wrt`),
+        or at several seeded inputs (by index)."""
+        if isinstance(seeds, SeedOp):
+            seeds = {self.wrt: seeds}
         arguments = list(inputs)
-        arguments[self.wrt] = seed.result
+        for index, seed in seeds.items():
+            arguments[index] = seed.result
         result_types = [JetType(order, directions, t) for t in self.output_types]
         call = CallOp(
             self.forward.sym_name.data, [*arguments, *parameters], result_types
         )
-        seed.parent_block().add_op(call)
+        next(iter(seeds.values())).parent_block().add_op(call)
         return list(call.res)
 
 
@@ -313,36 +334,45 @@ def build_jet(
     num_inputs: int = 1,
     name: str = "jet",
 ) -> ModuleOp:
-    """The primal module with `@name(x0, params..., x1..xK) -> (f0, f1..fK)`:
-    the K-jet of `@forward` along one direction (R = 1). The given
-    coefficients trail, as the directions of randomized operators do."""
+    """The primal module with `@name(inputs..., params..., series...) ->
+    (f0..., f1..., ..., fK...)`: the K-jet of `@forward` along one direction
+    (R = 1) of every input at once. `series` is input-major (the K
+    coefficients of input 0, then of input 1, ...) and trails, as the
+    directions of randomized operators do; the results are order-major (every
+    output's coefficient 0, then every output's coefficient 1, ...)."""
     if not isinstance(order, int) or isinstance(order, bool) or order < 1:
         raise InvalidIRError(f"the jet order must be an integer >= 1, got {order!r}")
     target = _OperatorFunction(primal, forward, num_inputs, name)
-    if len(target.output_types) != 1 or num_inputs != 1:
-        raise InvalidIRError(
-            "compiled jets are for functions of one input returning one tensor"
-        )
-    coefficient_types = [target.input_type] * order
-    outputs = [target.output_type] * (order + 1)
+    input_types = [target.checked_input(i) for i in range(num_inputs)]
+    coefficient_types = [t for t in input_types for _ in range(order)]
+    outputs = target.output_types * (order + 1)
     _, block = target.create(coefficient_types, outputs)
     builder = TensorBuilder(block)
     inputs, parameters, given = target.split(block)
-    x0 = inputs[0]
-    rank = len(shape_of(x0))
-    batch = builder.dim(x0, 0)
-    lift = [[0, 1], *[[i + 1] for i in range(1, rank)]]
-    seeded = [
-        builder.expand(x_k, lift, [1, batch, *target.datum_shape]) for x_k in given
-    ]
-    seed = SeedOp(x0, seeded, JetType(order, 1, target.input_type))
-    builder.insert(seed)
-    (y,) = target.call(seed, inputs, parameters, order, 1)
-    results = [builder.insert(CoefficientOp(y, 0)).results[0]]
-    out_rank = len(target.output_type.get_shape())
-    drop = [[0, 1], *[[i + 1] for i in range(1, out_rank)]]
+    batch = builder.dim(inputs[0], 0)
+    seeds: dict[int, SeedOp] = {}
+    for index, (x0, input_type) in enumerate(zip(inputs, input_types, strict=True)):
+        series = given[index * order : (index + 1) * order]
+        lifted = [_lift_direction(builder, x_k, batch) for x_k in series]
+        seeds[index] = builder.insert(SeedOp(x0, lifted, JetType(order, 1, input_type)))
+    ys = target.call(seeds, inputs, parameters, order, 1)
+    results = [builder.insert(CoefficientOp(y, 0)).results[0] for y in ys]
     for k in range(1, order + 1):
-        y_k = builder.insert(CoefficientOp(y, k)).results[0]
-        results.append(builder.collapse(y_k, drop))
+        for y in ys:
+            y_k = builder.insert(CoefficientOp(y, k)).results[0]
+            results.append(builder.collapse(y_k, _unit_direction_groups(y_k)))
     builder.insert(func.ReturnOp(*results))
     return target.module
+
+
+def _lift_direction(builder: TensorBuilder, x_k: SSAValue, batch) -> SSAValue:
+    """A coefficient `(N, *S)` as the one direction of a jet: `(1, N, *S)`."""
+    shape = shape_of(x_k)
+    groups = [[0, 1], *[[i + 1] for i in range(1, len(shape))]]
+    return builder.expand(x_k, groups, [1, batch, *shape[1:]])
+
+
+def _unit_direction_groups(y_k: SSAValue) -> list[list[int]]:
+    """The reassociation that drops a coefficient's one direction, `(1, N, *T)`
+    to `(N, *T)`."""
+    return [[0, 1], *[[i] for i in range(2, len(shape_of(y_k)))]]
