@@ -36,6 +36,7 @@ from taylor_mlir.backends import (
 )
 from taylor_mlir.errors import CallError, DtypeError, OptionError
 from taylor_mlir.frontend import ImportedProgram, import_torch
+from taylor_mlir.frontend.structure import InputStructure
 from taylor_mlir.operators import spec as specs
 from taylor_mlir.operators.build import build_jet, build_operator, gradient_group
 from taylor_mlir.operators.sampling import sample_directions
@@ -87,14 +88,24 @@ def _make_generator(seed: int | None, generator: torch.Generator | None):
     return generator
 
 
-def _example_inputs(x: Any) -> tuple[torch.Tensor, ...]:
-    """The example input(s): a tensor, or a tuple of tensors for f(t, x, ...)."""
-    inputs = tuple(x) if isinstance(x, tuple | list) else (x,)
-    if not inputs:
-        raise OptionError("x must be a tensor or a non-empty tuple of tensors")
-    if len(inputs) == 1:
-        return (_check_example(inputs[0]),)
-    return tuple(_check_example(t, f"input {i} of x") for i, t in enumerate(inputs))
+def _example(x: Any) -> InputStructure:
+    """The example input(s): a tensor, or a tuple of inputs for f(t, x, ...),
+    each a tensor or a dict, list or tuple of tensors; every leaf checked."""
+    structure = InputStructure.of_example(x)
+    for name, leaf in zip(structure.names, structure.leaves, strict=True):
+        _check_example(leaf, name)
+    return structure
+
+
+def _wrt_leaf(structure: InputStructure, wrt: Any) -> int:
+    """The program argument (leaf) of the input the operator differentiates."""
+    return structure.leaf_of(_check_wrt(wrt, structure.count))
+
+
+def _import(f: Callable, structure: InputStructure) -> ImportedProgram:
+    return import_torch(
+        structure.function_of_leaves(f), structure.leaves, dynamic_batch=True
+    )
 
 
 def _check_wrt(wrt: Any, count: int) -> int:
@@ -145,6 +156,8 @@ class _CompiledProgram:
     function_name: str
     strategy: StrategyChoice | None = None
     """For an operator with several programs: which one this is (`strategy.py`)."""
+    of_every_input = False
+    """A jet has a series for every input; an operator differentiates one (wrt=)."""
 
     def __init__(
         self,
@@ -155,8 +168,9 @@ class _CompiledProgram:
         imported: ImportedProgram | None = None,
         wrt: int | None = None,
     ):
-        inputs = _example_inputs(x)
-        self.wrt = _check_wrt(wrt, len(inputs))
+        self.structure = _example(x)
+        inputs = self.structure.leaves
+        self.wrt = 0 if self.of_every_input else _wrt_leaf(self.structure, wrt)
         x = inputs[self.wrt]
         check_backend(backend)
         if not isinstance(collapsed, bool):
@@ -169,7 +183,7 @@ class _CompiledProgram:
         self.example_batch = x.shape[0]  # the batch the pipeline tunes for
         self.input_shapes = [tuple(t.shape[1:]) for t in inputs]
         if imported is None:
-            imported = import_torch(f, inputs, dynamic_batch=True)
+            imported = _import(f, self.structure)
         self.imported = _check_imported(imported, inputs)
 
     def _compile(self, operator_module, load: bool = True) -> None:
@@ -222,19 +236,30 @@ class _CompiledProgram:
 
     # ------------------------------------------------------------- calling
 
-    def _check_inputs(self, inputs: Sequence[Any]) -> list[torch.Tensor]:
-        """The call's inputs, one per input of f, each checked."""
-        if len(inputs) != len(self.input_shapes):
+    def _check_inputs(
+        self, inputs: Sequence[Any], names: Sequence[str] | None = None
+    ) -> list[torch.Tensor]:
+        """The call's inputs, one per input of f, as the program's leaves, each
+        checked (`names`: of the inputs in messages, if not "x", "input 1")."""
+        if len(inputs) != self.structure.count:
             raise CallError(
-                f"this program takes {len(self.input_shapes)} input(s) (as f), got "
+                f"this program takes {self.structure.count} input(s) (as f), got "
                 f"{len(inputs)}"
             )
-        names = (
-            ["x"] if len(inputs) == 1 else [f"input {i}" for i in range(len(inputs))]
-        )
+        leaves = self.structure.flatten(inputs)
+        leaf_names = self.structure.names
+        if names is not None:
+            leaf_names = [
+                names[top] + path
+                for top, path in zip(
+                    self.structure.input_of_leaf, self.structure.paths, strict=True
+                )
+            ]
         checked = [
             self._check_input(x, what, shape)
-            for x, what, shape in zip(inputs, names, self.input_shapes, strict=True)
+            for x, what, shape in zip(
+                leaves, leaf_names, self.input_shapes, strict=True
+            )
         ]
         tracing = torch.compiler.is_compiling()  # symbolic sizes: torch checks
         batches = [] if tracing else [int(x.shape[0]) for x in checked]
@@ -310,7 +335,7 @@ class _CompiledProgram:
                 self.levels[level],
                 self.function_name,
                 level,
-                num_inputs=1,
+                num_inputs=self.imported.num_inputs,
                 parameter_names=self.imported.parameter_names,
             )
             for level in ("expanded", "collapsed")
@@ -492,6 +517,7 @@ class CompiledJet(_CompiledProgram):
     each leaf the list `[f1..fK]` of that output."""
 
     function_name = "jet"
+    of_every_input = True
 
     def __init__(
         self,
@@ -505,7 +531,7 @@ class CompiledJet(_CompiledProgram):
     ):
         if not isinstance(order, int) or isinstance(order, bool) or order < 1:
             raise OptionError(f"the jet order must be an integer >= 1, got {order!r}")
-        super().__init__(f, x, collapsed, backend, imported, wrt=0)
+        super().__init__(f, x, collapsed, backend, imported)
         self.order = order
         self._compile(
             build_jet(
@@ -518,31 +544,40 @@ class CompiledJet(_CompiledProgram):
         )
 
     def __call__(self, primals: Any, series: Any) -> tuple[Any, Any]:
-        several = len(self.input_shapes) > 1
-        if several:
+        count = self.structure.count
+        if count > 1:
             if isinstance(primals, torch.Tensor) or not isinstance(primals, Sequence):
                 raise CallError(
-                    f"f takes {len(self.input_shapes)} inputs: call the jet with a "
-                    "tuple of them and one list of coefficients per input, e.g. "
+                    f"f takes {count} inputs: call the jet with a tuple of them and "
+                    "one list of coefficients per input, e.g. "
                     "jet((x0, y0), ([x1], [y1]))"
                 )
             inputs = self._check_inputs(list(primals))
             per_input = self._series_per_input(series)
         else:
-            inputs = [self._check_input(primals, "x0")]
+            inputs = self._check_inputs([primals], names=["x0"])
             per_input = [self._coefficients(series, "the second argument")]
-        coefficients: list[torch.Tensor] = []
-        for i, (x0, given) in enumerate(zip(inputs, per_input, strict=True)):
-            for k, x_k in enumerate(given, start=1):
-                what = f"x{k}" if not several else f"coefficient {k} of input {i}"
-                self._check_input(x_k, what, tuple(x0.shape[1:]))
-                if x_k.shape != x0.shape:
-                    raise CallError(
-                        f"{what} has shape {tuple(x_k.shape)}, its input has "
-                        f"{tuple(x0.shape)}"
-                    )
-            coefficients += given
-            coefficients += [torch.zeros_like(x0)] * (self.order - len(given))
+        per_leaf: list[list[torch.Tensor]] = [[] for _ in inputs]
+        for i, given in enumerate(per_input):
+            leaves = self.structure.leaves_of_input(i)
+            for k, value in enumerate(given, start=1):
+                what = f"x{k}" if count == 1 else f"coefficient {k} of input {i}"
+                parts = self.structure.flatten_input(i, value, what)
+                for leaf, x_k in zip(leaves, parts, strict=True):
+                    name = what + self.structure.paths[leaf]
+                    x0 = inputs[leaf]
+                    self._check_input(x_k, name, tuple(x0.shape[1:]))
+                    if x_k.shape != x0.shape:
+                        raise CallError(
+                            f"{name} has shape {tuple(x_k.shape)}, its input has "
+                            f"{tuple(x0.shape)}"
+                        )
+                    per_leaf[leaf].append(x_k)
+        coefficients = [
+            x_k
+            for x0, given in zip(inputs, per_leaf, strict=True)
+            for x_k in given + [torch.zeros_like(x0)] * (self.order - len(given))
+        ]
         executable = self._executable_for(inputs[0].shape[0])
         flat = executable(*inputs, *self._parameters(inputs[0]), *coefficients)
         return self._regroup(flat)
@@ -552,7 +587,7 @@ class CompiledJet(_CompiledProgram):
         if isinstance(given, torch.Tensor) or not isinstance(given, Sequence):
             takes, example = (
                 ("x0 and a list", "jet(x0, [v])")
-                if len(self.input_shapes) == 1
+                if self.structure.count == 1
                 else ("per input a list", "jet((x0, y0), ([x1], [y1]))")
             )
             raise CallError(
@@ -567,8 +602,8 @@ class CompiledJet(_CompiledProgram):
             )
         return given
 
-    def _series_per_input(self, series: Any) -> list[list[torch.Tensor]]:
-        count = len(self.input_shapes)
+    def _series_per_input(self, series: Any) -> list[list[Any]]:
+        count = self.structure.count
         if (
             isinstance(series, torch.Tensor)
             or not isinstance(series, Sequence)
@@ -805,21 +840,21 @@ def _exact_or_randomized(
     check_strategy(strategy, ESTIMATOR_STRATEGIES, excluded)
     if random["randomization"] is None:
         return compile(f, x, operator, **options, **random)  # no choice
-    inputs = _example_inputs(x)
-    wrt = _check_wrt(options["wrt"], len(inputs))
-    imported = import_torch(f, inputs, dynamic_batch=True)  # one export for both
+    structure = _example(x)
+    leaf = _wrt_leaf(structure, options["wrt"])
+    imported = _import(f, structure)  # one export for both
     common = dict(options, imported=imported, load=False)
     builders = {
         "exact": lambda: CompiledOperator(f, x, operator, **common),
         "randomized": lambda: CompiledOperator(f, x, operator, **common, **random),
     }
-    size = math.prod(inputs[wrt].shape[1:])
+    size = math.prod(structure.leaves[leaf].shape[1:])
     spec_options = {k: v for k, v in options.items() if k in ("coefficients", "factor")}
     named = specs.NAMED_OPERATORS[operator]
     bounds = estimator_bounds(
         imported.module,
         imported.func_name,
-        wrt,
+        leaf,
         named(size, **spec_options),
         named(size, **spec_options, randomization=random["randomization"]),
         options["collapsed"],
@@ -855,12 +890,12 @@ def biharmonic(
     seeded = seed is not None or generator is not None
     excluded = biharmonic_exclusions(randomization, returns, seeded)
     check_strategy(strategy, BIHARMONIC_STRATEGIES, excluded)
-    inputs = _example_inputs(x)
-    wrt = _check_wrt(wrt, len(inputs))
+    structure = _example(x)
+    leaf = _wrt_leaf(structure, wrt)
     check_backend(backend)
-    size = math.prod(inputs[wrt].shape[1:])
+    size = math.prod(structure.leaves[leaf].shape[1:])
     specs.biharmonic(size, randomization)  # checks it
-    imported = import_torch(f, inputs, dynamic_batch=True)  # one export for all
+    imported = _import(f, structure)  # one export for all
     common = dict(collapsed=collapsed, wrt=wrt, load=False)
     of_f = dict(common, backend=backend, imported=imported, returns=returns)
 
@@ -883,7 +918,7 @@ def biharmonic(
         "randomized": randomized,
     }
     bounds = biharmonic_bounds(
-        imported.module, imported.func_name, wrt, size, collapsed, randomization
+        imported.module, imported.func_name, leaf, size, collapsed, randomization
     )  # candidates that cannot win are not compiled
     program, choice = choose(strategy, builders, excluded, bounds)
     program.strategy = choice
@@ -923,7 +958,7 @@ def linear_operator(
             "returns= is for linear operators with constant coefficients; with "
             "tensor coefficients the operator alone is returned"
         )
-    imported = import_torch(f, _example_inputs(x), dynamic_batch=True)
+    imported = _import(f, _example(x))
     constant = {k: c for k, c in terms.items() if k not in runtime}
     by_coefficient: dict[int, tuple[torch.Tensor, dict]] = {}
     for key, coefficient in runtime.items():  # one program per coefficient tensor

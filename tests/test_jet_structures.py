@@ -212,7 +212,7 @@ def test_an_integer_input_is_named():
     def f(x, index):
         return x * index
 
-    with pytest.raises(DtypeError, match="input 1 of x must be float32 or float64"):
+    with pytest.raises(DtypeError, match="input 1 must be float32 or float64"):
         tm.jet(f, (batch(2), torch.ones(N, 2, dtype=torch.int64)), 2)
 
 

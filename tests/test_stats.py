@@ -144,3 +144,19 @@ def test_stats_of_a_laplacian_of_a_compiled_laplacian():
     # standard Taylor mode measures the same expanded program
     _, _, _, standard = _laplacian_of_laplacian(collapsed=False)
     assert standard.stats()["expanded"] == stats["expanded"]
+
+
+def test_stats_of_a_function_of_several_inputs_name_its_weights():
+    """f(t, x): the program's first two arguments are inputs, the parameters
+    follow (the stats once counted input t as the first parameter, naming
+    each layer by the tensor after its weight)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)
+    ).double()
+    t, x = torch.rand(2, 1, dtype=torch.float64), torch.rand(2, 3, dtype=torch.float64)
+    stats = tm.laplacian(lambda t, x: net(x) * t, (t, x), wrt=1).stats()
+    assert stats["collapsed"].vectors_per_layer == {
+        "net.0.weight": 1 + 3,
+        "net.2.weight": 1,
+    }

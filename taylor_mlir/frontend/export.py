@@ -10,6 +10,7 @@ a batch of 2 for the trace: the rows are independent, the values do not matter.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 import re
@@ -88,7 +89,7 @@ def export(
         module = f
     else:
         module = FunctionModule(f)
-        _record_source_lines_of(f)
+        _record_source_lines_of(inspect.unwrap(f))  # the user's f, not a wrapper
     args = tuple(example_args)
     dynamic_shapes = None
     if dynamic_batch:
@@ -97,7 +98,8 @@ def export(
         batch = Dim("batch")
         per_input = tuple({0: batch} for _ in args)
         dynamic_shapes = per_input if module is f else (per_input,)
-    name = getattr(f, "__qualname__", type(f).__name__)
+    user = inspect.unwrap(f)
+    name = getattr(user, "__qualname__", type(user).__name__)
     try:
         with warnings.catch_warnings():
             # torch.export's own use of its deprecated pytree API
