@@ -460,6 +460,33 @@ def test_one_aten_call_per_op():
     ]  # fmt: skip
 
 
+WHOLE_BATCH_SLICE = """
+func.func @split(%x: tensor<3x?x4xf64>) -> (tensor<1x?x4xf64>, tensor<2x?x4xf64>) {
+  %c1 = arith.constant 1 : index
+  %n = tensor.dim %x, %c1 : tensor<3x?x4xf64>
+  %a = tensor.extract_slice %x[0, 0, 0] [1, %n, 4] [1, 1, 1] : tensor<3x?x4xf64> to tensor<1x?x4xf64>
+  %b = tensor.extract_slice %x[1, 0, 0] [2, %n, 4] [1, 1, 1] : tensor<3x?x4xf64> to tensor<2x?x4xf64>
+  func.return %a, %b : tensor<1x?x4xf64>, tensor<2x?x4xf64>
+}
+"""
+
+
+def test_a_slice_of_the_whole_batch_is_no_aten_call():
+    """Sizes `tensor.dim` of the source in that dimension take it whole: only
+    the leading dimension is sliced (the split of a batched GEMM's result)."""
+    module = Parser(make_context(), WHOLE_BATCH_SLICE).parse_module()
+    graph_module = to_fx(module, "split")
+    slices = [
+        n.args[1]
+        for n in graph_module.graph.nodes
+        if n.target is torch.ops.aten.slice.Tensor
+    ]
+    assert slices == [0, 0]
+    x = torch.rand(3, 5, 4, dtype=torch.float64)
+    a, b = graph_module(x)
+    assert torch.equal(a, x[:1]) and torch.equal(b, x[1:])
+
+
 def test_fill_feeding_only_elementwise_ops_is_a_scalar():
     code = to_fx(program("f64"), "scalars").code
     assert "aten.add.Scalar(arg0, 2.0)" in code

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.fx
-from xdsl.dialects import func
+from xdsl.dialects import arith, func, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     AffineMapAttr,
@@ -553,10 +553,11 @@ class FXEmitter:
         sizes = self.mixed(op.static_sizes, op.sizes)
         strides = self.mixed(op.static_strides, op.strides)
         source_shape = source.type.get_shape()
+        whole = _whole_dimensions(op)
         for d, (offset, size, stride) in enumerate(
             zip(offsets, sizes, strides, strict=True)
         ):
-            if offset == 0 and stride == 1 and size == source_shape[d]:
+            if offset == 0 and stride == 1 and (size == source_shape[d] or d in whole):
                 continue  # the whole dimension
             extent = self.index_arith(operator.mul, size, stride)
             end = self.index_arith(operator.add, offset, extent)
@@ -590,6 +591,26 @@ class FXEmitter:
 
     def emit_return(self, op: Operation) -> None:
         self.graph.output(tuple(self.tensor(v) for v in op.operands))
+
+
+def _whole_dimensions(op: Operation) -> set[int]:
+    """The dynamic dimensions an extract_slice takes whole: its size there is
+    `tensor.dim` of the source in that dimension (a slice of the batch then
+    costs no ATen call)."""
+    dynamic = iter(op.sizes)
+    whole = set()
+    for d, size in enumerate(op.static_sizes.get_values()):
+        if size != DYNAMIC_INDEX:
+            continue
+        owner = next(dynamic).owner
+        if (
+            isinstance(owner, tensor.DimOp)
+            and owner.source == op.source
+            and isinstance(index := owner.index.owner, arith.ConstantOp)
+            and index.value.value.data == d
+        ):
+            whole.add(d)
+    return whole
 
 
 def _dropped_unit_dims(

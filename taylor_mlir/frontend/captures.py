@@ -113,8 +113,10 @@ def _is_library(value: object) -> bool:
     return module.split(".")[0] in _LIBRARIES
 
 
-def attribute_path(root: object, path: str) -> object:
-    return functools.reduce(getattr, path.split("."), root)
+def path_reader(read: Reader, path: str) -> Reader:
+    """Reads the attribute at a dotted path (`0.weight`) of what `read` reads."""
+    names = path.split(".")  # once: the reader runs at every call
+    return lambda: functools.reduce(getattr, names, read())
 
 
 class _Walker:
@@ -180,7 +182,7 @@ class _Walker:
                 if isinstance(item, torch.Tensor):  # a plain tensor attribute
                     tensors.append((_join(sub_path, attr), item))
         for path, tensor in tensors:
-            self.found.add_tensor(tensor, _join(name, path), _path(read, path))
+            self.found.add_tensor(tensor, _join(name, path), path_reader(read, path))
         for sub_path, sub in module.named_modules(remove_duplicate=False):
             self.seen.add(id(sub))
             forward = getattr(type(sub), "forward", None)
@@ -188,7 +190,7 @@ class _Walker:
                 self.function(forward, depth)
             for attr, item in vars(sub).items():
                 if not attr.startswith("_") and not isinstance(item, torch.Tensor):
-                    sub_read = _path(read, sub_path) if sub_path else read
+                    sub_read = path_reader(read, sub_path) if sub_path else read
                     self.walk(
                         item,
                         _join(_join(name, sub_path), attr),
@@ -246,10 +248,6 @@ def _state_item(read: Reader, key: str) -> Reader:
 
 def _attr(read: Reader, attribute: str) -> Reader:
     return lambda: getattr(read(), attribute)
-
-
-def _path(read: Reader, path: str) -> Reader:
-    return lambda: attribute_path(read(), path)
 
 
 def live_tensor_requiring_grad(constant: torch.Tensor) -> bool:

@@ -40,9 +40,9 @@ from taylor_mlir.frontend.captures import (
     Captures,
     ProgramState,
     StateArgument,
-    attribute_path,
     find_captures,
     live_tensor_requiring_grad,
+    path_reader,
     refuse_untracked,
 )
 from taylor_mlir.frontend.export import SUPPORTED_DTYPES, check_example_args, export
@@ -349,7 +349,7 @@ class GraphImporter:
         current value: a module's own state by its path, a captured tensor
         through its closure cell, global or attribute (captures.py)."""
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
-            return spec.target, lambda: attribute_path(f, spec.target)
+            return spec.target, path_reader(lambda: f, spec.target)
         original = self.exported.constants[spec.target]
         captured = captures.match(original)
         if captured is not None:

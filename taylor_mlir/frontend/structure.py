@@ -78,6 +78,8 @@ class InputStructure:
     def flatten(self, inputs: Sequence[Any]) -> list[Any]:
         """A call's inputs as the program's leaves; a CallError when they nest
         otherwise than the example's."""
+        if not self.nested and all(isinstance(x, torch.Tensor) for x in inputs):
+            return list(inputs)  # the common case, without pytree's cost per call
         leaves, spec = pytree.tree_flatten(tuple(inputs))
         if spec != self.spec:
             raise CallError(
