@@ -198,3 +198,18 @@ def test_an_unsupported_op_names_the_users_line():
         UnsupportedOperatorError, match=r"test_nested_inputs.py:\d+ in f: return torch"
     ):
         tm.laplacian(f, ({"a": batch(2)}, batch(2)), wrt=1)
+
+
+def test_a_single_dict_input_is_named_for_an_operator():
+    with pytest.raises(OptionError, match=r"x is a dict of tensors: .* \(params, x\)"):
+        tm.laplacian(lambda d: torch.sin(d["a"]), {"a": batch(2)})
+
+
+def test_a_single_input_jet_called_otherwise_names_the_input():
+    jet = tm.jet(
+        lambda d: torch.sin(d["a"]) * d["b"], {"a": batch(2), "b": batch(2)}, 1
+    )
+    with pytest.raises(
+        CallError, match=r"x is shaped as \[T, T\]; .* compiled for \{'a': T, 'b': T\}"
+    ):
+        jet([batch(2), batch(2)], [])

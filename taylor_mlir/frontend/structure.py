@@ -68,9 +68,14 @@ class InputStructure:
         """The leaf of input `index`, which must be a tensor (an operator
         differentiates it)."""
         if not issubclass(self.kinds[index], torch.Tensor):
+            kind = self.kinds[index].__name__
             raise OptionError(
-                f"wrt={index} names an input that is a {self.kinds[index].__name__} "
-                "of tensors: the input an operator differentiates must be one tensor"
+                f"x is a {kind} of tensors: an operator differentiates one tensor "
+                "input; pass the others beside it, e.g. tm.laplacian(f, (params, x), "
+                "wrt=1) for f(params, x)"
+                if self.count == 1
+                else f"wrt={index} names an input that is a {kind} of tensors: the "
+                "input an operator differentiates must be one tensor"
             )
         (leaf,) = self.leaves_of_input(index)
         return leaf
@@ -82,9 +87,10 @@ class InputStructure:
             return list(inputs)  # the common case, without pytree's cost per call
         leaves, spec = pytree.tree_flatten(tuple(inputs))
         if spec != self.spec:
+            what = "x is" if self.count == 1 else "the inputs are"
             raise CallError(
-                f"the inputs are shaped as {self.outline(spec)}; this program was "
-                f"compiled for {self.outline(self.spec)}"
+                f"{what} shaped as {self.outline(spec, self.count == 1)}; this "
+                f"program was compiled for {self.outline(self.spec, self.count == 1)}"
             )
         return leaves
 
@@ -100,9 +106,11 @@ class InputStructure:
         return leaves
 
     @staticmethod
-    def outline(spec: pytree.TreeSpec) -> str:
-        """The nesting with every leaf written T: `({'scale': T}, T)`."""
-        return repr(pytree.tree_unflatten([_Leaf()] * spec.num_leaves, spec))
+    def outline(spec: pytree.TreeSpec, first: bool = False) -> str:
+        """The nesting with every leaf written T: `({'scale': T}, T)`; `first`:
+        of the first of a tuple of inputs."""
+        tree = pytree.tree_unflatten([_Leaf()] * spec.num_leaves, spec)
+        return repr(tree[0] if first and isinstance(tree, tuple) and tree else tree)
 
     def function_of_leaves(self, f: Callable) -> Callable:
         """f as a function of the leaves (what torch.export traces)."""
