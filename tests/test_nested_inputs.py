@@ -213,3 +213,46 @@ def test_a_single_input_jet_called_otherwise_names_the_input():
         CallError, match=r"x is shaped as \[T, T\]; .* compiled for \{'a': T, 'b': T\}"
     ):
         jet([batch(2), batch(2)], [])
+
+
+class ScaledLayer(torch.nn.Module):
+    """A module whose forward takes a dict beside x."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 1, dtype=torch.float64)
+
+    def forward(self, d, x):
+        return self.lin(torch.tanh(x) * d["s"])
+
+
+def test_a_module_of_a_dict_input_keeps_its_parameters():
+    """Its weights are read at every call under their own names, get their
+    gradient, and its train/eval mode is checked, as for a module of tensors."""
+    torch.manual_seed(0)
+    module = ScaledLayer()
+    d, x = {"s": batch(3)}, batch(3)
+    lap = tm.laplacian(module, (d, x), wrt=1)
+    assert lap.stats()["collapsed"].vectors_per_layer == {"lin.weight": 1}
+
+    def reference(weight):
+        def one(s, x):
+            def g(z):
+                return torch.nn.functional.linear(
+                    torch.tanh(z) * s, weight, module.lin.bias
+                ).squeeze(-1)
+
+            return torch.func.hessian(g)(x).diagonal().sum()
+
+        return torch.func.vmap(one)(d["s"], x)
+
+    weight = module.lin.weight
+    assert_close(lap(d, x).squeeze(-1), reference(weight))
+    (got,) = torch.autograd.grad(lap(d, x).sum(), [weight])
+    assert_close(got, torch.func.grad(lambda w: reference(w).sum())(weight.detach()))
+    with torch.no_grad():
+        weight.mul_(2.0)
+    assert_close(lap(d, x).squeeze(-1), reference(weight))
+    module.eval()
+    with pytest.raises(CallError, match="compiled in training mode"):
+        lap(d, x)

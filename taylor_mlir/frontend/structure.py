@@ -136,4 +136,4 @@ class _OfLeaves:
         return self.f(*pytree.tree_unflatten(list(leaves), self.spec))
 
     def captured_state(self) -> dict[str, Any]:
-        return {"f": self.f}
+        return {"": self.f}  # f's state under f's own names
