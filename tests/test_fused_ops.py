@@ -645,3 +645,130 @@ def test_eager_module_fuses_the_matmul_of_a_product(product_also_returned):
     assert torch.autograd.gradcheck(
         lambda *t: sum(o.sum() for o in eager(*t)), (x, y, w)
     )
+
+
+# ------------------------------------------------------------------ peepholes
+
+aten = torch.ops.aten
+
+
+def _rewritten(function, rewrite, *args):
+    """function traced to ATen calls, the graph before and after `rewrite`,
+    and both evaluated on args."""
+    traced = torch.fx.symbolic_trace(function)
+    before = [n.target for n in traced.graph.nodes if n.op == "call_function"]
+    rewrite(traced.graph)
+    traced.graph.eliminate_dead_code()
+    traced.graph.lint()
+    traced.recompile()
+    after = [n.target for n in traced.graph.nodes if n.op == "call_function"]
+    return before, after, function(*args), traced(*args)
+
+
+def _tensors(*shapes):
+    return [torch.rand(*s, dtype=torch.float64) for s in shapes]
+
+
+def test_factor_scaled_sums():
+    """`((k t) s) total + s q` -> `s (q + k t total)`."""
+
+    def update(t, s, total, q):
+        second = aten.mul.Tensor(aten.mul.Scalar(t, -2.0), s)
+        return aten.add.Tensor(aten.mul.Tensor(second, total), aten.mul.Tensor(s, q))
+
+    before, after, plain, fused = _rewritten(
+        update, fused_ops.factor_scaled_sums, *_tensors(*[(4, 3)] * 4)
+    )
+    assert before.count(aten.mul.Tensor) == 3 and aten.add.Tensor in before
+    assert after == [aten.addcmul.default, aten.mul.Tensor]
+    torch.testing.assert_close(fused, plain, rtol=1e-15, atol=1e-15)
+
+
+def test_factor_scaled_sums_keeps_a_second_derivative_read_elsewhere():
+    def update(t, s, total, q):
+        second = aten.mul.Tensor(aten.mul.Scalar(t, -2.0), s)
+        out = aten.add.Tensor(aten.mul.Tensor(second, total), aten.mul.Tensor(s, q))
+        return out, second
+
+    before, after, _, _ = _rewritten(
+        update, fused_ops.factor_scaled_sums, *_tensors(*[(4, 3)] * 4)
+    )
+    assert after == before
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_fuse_multiply_adds(scaled):
+    def update(a, b, c):
+        a = aten.mul.Scalar(a, 3.0) if scaled else a
+        return aten.add.Tensor(c, aten.mul.Tensor(a, b))
+
+    before, after, plain, fused = _rewritten(
+        update, fused_ops.fuse_multiply_adds, *_tensors((4, 3), (4, 3), (4, 3))
+    )
+    assert aten.add.Tensor in before
+    assert after == [aten.addcmul.default]
+    torch.testing.assert_close(fused, plain, rtol=1e-15, atol=1e-15)
+
+
+def test_fuse_multiply_adds_keeps_a_product_read_elsewhere():
+    def update(a, b, c):
+        product = aten.mul.Tensor(a, b)
+        return aten.add.Tensor(product, c), product
+
+    before, after, _, _ = _rewritten(
+        update, fused_ops.fuse_multiply_adds, *_tensors((4, 3), (4, 3), (4, 3))
+    )
+    assert after == before
+
+
+def test_fuse_bias_matmuls():
+    def layer(x, w, bias):
+        return aten.add.Tensor(
+            aten.mm.default(x, w), aten.expand.default(bias, [5, -1])
+        )
+
+    before, after, plain, fused = _rewritten(
+        layer, fused_ops.fuse_bias_matmuls, *_tensors((5, 4), (4, 3), (3,))
+    )
+    assert before == [aten.mm.default, aten.expand.default, aten.add.Tensor]
+    assert after == [aten.addmm.default]
+    torch.testing.assert_close(fused, plain, rtol=1e-15, atol=1e-15)
+
+
+def test_fuse_negated_products():
+    """tanh's `1 - t^2` as emitted, `(t * -1) * t + 1`: one pass fewer, the
+    same bits."""
+
+    def derivative(t):
+        return aten.add.Scalar(aten.mul.Tensor(aten.mul.Scalar(t, -1.0), t), 1.0)
+
+    before, after, plain, fused = _rewritten(
+        derivative, fused_ops.fuse_negated_products, *_tensors((6, 5))
+    )
+    assert before == [aten.mul.Scalar, aten.mul.Tensor, aten.add.Scalar]
+    assert after == [aten.mul.Tensor, aten.rsub.Scalar]
+    assert torch.equal(fused, plain)
+
+
+def test_eager_laplacian_of_a_tanh_mlp_uses_the_peepholes():
+    """The second-order update is `s' (q - 2 t total)`, each layer's bias is
+    added by its matmul and s' is `1 - t^2`: the values and the parameter
+    gradients match torch.func."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.Tanh(),
+        torch.nn.Linear(8, 1),
+    ).double()  # fmt: skip
+    x = torch.rand(5, 3, dtype=torch.float64)
+    lap = tm.laplacian(net, x)
+    targets = [
+        n.target for n in lap._executable._eager.graph.nodes if n.op == "call_function"
+    ]
+    assert aten.addmm.default in targets and aten.rsub.Scalar in targets
+    assert aten.addcmul.default in targets
+    torch.testing.assert_close(lap(x), ref.laplacian(net, x), rtol=1e-12, atol=1e-12)
+    params = list(net.parameters())[:-1]  # the last bias has no Laplacian
+    got = torch.autograd.grad(lap(x).square().sum(), params)
+    want = torch.autograd.grad(ref.laplacian(net, x).square().sum(), params)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
