@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
-from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import DYNAMIC_INDEX, ModuleOp
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -51,7 +51,7 @@ from taylor_mlir.ir.builder import (
     element_of,
     shape_of,
 )
-from taylor_mlir.ir.matchers import is_sum_reduce, is_zero, splat_value
+from taylor_mlir.ir.matchers import constant_int, is_sum_reduce, is_zero, splat_value
 
 
 class LowerReplicate(RewritePattern):
@@ -284,14 +284,12 @@ def _batch_elementwise(batcher: _Batcher, op: Operation) -> SSAValue:
 
 def _batch_dim(batcher: _Batcher, op: tensor.DimOp) -> SSAValue:
     """tensor.dim %x, i -> tensor.dim %batched_x, i + 1 (an unbatched size)."""
-    index = batcher.value(op.index).owner
-    if not isinstance(index, arith.ConstantOp) or not isinstance(
-        index.value, IntegerAttr
-    ):
+    index = constant_int(batcher.value(op.index))
+    if index is None:
         raise UnsupportedOperatorError(
             op.name, detail="the dimension must be a constant inside taylor.linear_map"
         )
-    size = batcher.b.dim(batcher.batched[op.source], index.value.value.data + 1)
+    size = batcher.b.dim(batcher.batched[op.source], index + 1)
     return batcher.b.index(size) if isinstance(size, int) else size
 
 

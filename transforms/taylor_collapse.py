@@ -30,7 +30,6 @@ from xdsl.context import Context
 from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
-    IntegerAttr,
     ModuleOp,
 )
 from xdsl.dialects.linalg import ops as linalg
@@ -59,7 +58,7 @@ from taylor_mlir.ir.builder import (
     element_of,
     shape_of,
 )
-from taylor_mlir.ir.matchers import empty_sizes, is_zero, splat_value
+from taylor_mlir.ir.matchers import constant_int, empty_sizes, is_zero, splat_value
 from taylor_mlir.transforms.canonicalization_patterns.taylor import (
     FactorUniformWeights,
     SumOfReplicate,
@@ -486,8 +485,8 @@ def _index_from_above(
     owner = index.owner
     if isinstance(index, BlockArgument) or owner.parent_block() is not body:
         return index
-    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, IntegerAttr):
-        return owner.value.value.data
+    if (constant := constant_int(index)) is not None:
+        return constant
     if isinstance(owner, tensor.DimOp):
         position = _index_from_above(owner.index, body, arguments)
         sizes = _sizes_from_above(owner.source, body, arguments)

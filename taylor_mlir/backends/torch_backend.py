@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.fx
-from xdsl.dialects import arith, func, tensor
+from xdsl.dialects import func, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     AffineMapAttr,
@@ -53,7 +53,7 @@ from taylor_mlir.backends import fused_ops
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.errors import CallError, InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.frontend.aten_linalg import INVERSE
-from taylor_mlir.ir.matchers import find_function, is_sum_reduce
+from taylor_mlir.ir.matchers import constant_int, find_function, is_sum_reduce
 
 aten = torch.ops.aten
 
@@ -606,8 +606,7 @@ def _whole_dimensions(op: Operation) -> set[int]:
         if (
             isinstance(owner, tensor.DimOp)
             and owner.source == op.source
-            and isinstance(index := owner.index.owner, arith.ConstantOp)
-            and index.value.value.data == d
+            and constant_int(owner.index) == d
         ):
             whole.add(d)
     return whole

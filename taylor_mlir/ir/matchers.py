@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     DenseIntOrFPElementsAttr,
     FloatAttr,
+    IntegerAttr,
     ModuleOp,
     TensorType,
 )
@@ -26,6 +27,14 @@ from xdsl.ir import SSAValue
 from xdsl.traits import SymbolTable
 
 from taylor_mlir.errors import InvalidIRError
+
+
+def constant_int(value: SSAValue) -> int | None:
+    """The integer an `arith.constant` (an index, say) holds; None otherwise."""
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, IntegerAttr):
+        return owner.value.value.data
+    return None
 
 
 def splat_value(value: SSAValue) -> float | None:
