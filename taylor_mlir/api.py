@@ -64,6 +64,12 @@ def _check_example(x: Any, what: str = "x") -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise OptionError(
             f"{what} must be a torch.Tensor example input, got {type(x).__name__}"
+            + (
+                ""
+                if what == "x"
+                else " (an input may be a tensor or a dict, list or tuple of "
+                "tensors; pass other values through a closure)"
+            )
         )
     if x.dtype not in _DTYPES:
         raise DtypeError(f"{what} must be float32 or float64, got {x.dtype}")
@@ -247,14 +253,9 @@ class _CompiledProgram:
                 f"{len(inputs)}"
             )
         leaves = self.structure.flatten(inputs)
-        leaf_names = self.structure.names
-        if names is not None:
-            leaf_names = [
-                names[top] + path
-                for top, path in zip(
-                    self.structure.input_of_leaf, self.structure.paths, strict=True
-                )
-            ]
+        leaf_names = (
+            self.structure.names if names is None else self.structure.leaf_names(names)
+        )
         checked = [
             self._check_input(x, what, shape)
             for x, what, shape in zip(

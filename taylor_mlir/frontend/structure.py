@@ -29,10 +29,7 @@ class InputStructure:
         self.leaves: list[Any] = [leaf for _, leaf in with_paths]
         self.input_of_leaf = [path[0].idx for path, _ in with_paths]
         self.paths = [pytree.keystr(path[1:]) for path, _ in with_paths]
-        self.names = [
-            self.input_name(top) + inner
-            for top, inner in zip(self.input_of_leaf, self.paths, strict=True)
-        ]
+        self.names = self.leaf_names([self.input_name(i) for i in range(self.count)])
         self.kinds = [type(x) for x in inputs]
         self.input_specs = [pytree.tree_structure(x) for x in inputs]
         self.nested = not all(issubclass(kind, torch.Tensor) for kind in self.kinds)
@@ -43,23 +40,17 @@ class InputStructure:
         structure = cls(tuple(x) if isinstance(x, tuple | list) else (x,))
         if not structure.leaves:
             raise OptionError("x must be a tensor or a non-empty tuple of tensors")
-        for name, leaf in zip(structure.names, structure.leaves, strict=True):
-            if not isinstance(leaf, torch.Tensor):
-                raise OptionError(
-                    f"{name} must be a torch.Tensor example input, got "
-                    f"{type(leaf).__name__}"
-                    + (
-                        ""
-                        if name == "x"
-                        else " (an input may be a tensor or a "
-                        "dict, list or tuple of tensors; pass other values through "
-                        "a closure)"
-                    )
-                )
         return structure
 
     def input_name(self, index: int) -> str:
         return "x" if self.count == 1 else f"input {index}"
+
+    def leaf_names(self, input_names: Sequence[str]) -> list[str]:
+        """Each leaf named by its input's name and its path (`input 0['bias']`)."""
+        return [
+            input_names[top] + path
+            for top, path in zip(self.input_of_leaf, self.paths, strict=True)
+        ]
 
     def leaves_of_input(self, index: int) -> list[int]:
         return [i for i, top in enumerate(self.input_of_leaf) if top == index]

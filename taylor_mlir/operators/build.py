@@ -76,7 +76,6 @@ class _OperatorFunction:
                 f"@{forward} must return tensors, it returns "
                 f"({', '.join(map(str, outputs))})"
             )
-        self.wrt = wrt
         self.user_types = list(inputs[:num_inputs])
         self.input_type = self.checked_input(wrt)
         self.parameter_types = list(inputs[num_inputs:])
@@ -134,17 +133,10 @@ class _OperatorFunction:
         )
 
     def call(
-        self,
-        seeds: SeedOp | dict[int, SeedOp],
-        inputs,
-        parameters,
-        order: int,
-        directions: int,
+        self, seeds: dict[int, SeedOp], inputs, parameters, order: int, directions: int
     ) -> list[SSAValue]:
-        """The jets of every output of the primal at the seeded input (`wrt`),
-        or at several seeded inputs (by index)."""
-        if isinstance(seeds, SeedOp):
-            seeds = {self.wrt: seeds}
+        """The jets of every output of the primal at the seeded inputs (by
+        input index)."""
         arguments = list(inputs)
         for index, seed in seeds.items():
             arguments[index] = seed.result
@@ -258,7 +250,7 @@ def build_operator(
             x, [directions], JetType(group.order, group.count, target.input_type)
         )
         builder.insert(seed)
-        ys = target.call(seed, inputs, parameters, group.order, group.count)
+        ys = target.call({wrt: seed}, inputs, parameters, group.order, group.count)
         jets.append(ys)
         summed = [
             builder.insert(
