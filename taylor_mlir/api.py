@@ -18,9 +18,11 @@ randomized operators, directions drawn for this call.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -155,7 +157,77 @@ def _check_imported(
     return imported
 
 
-class _CompiledProgram:
+# ------------------------------------------------------------------ pickling
+# A compiled program holds xDSL IR and backend executables, which do not
+# pickle. It pickles as the call that built it: the entry point, f, the
+# example's shapes and dtypes (not its values) and the options; unpickling
+# compiles again (a seeded generator's state travels with it).
+
+
+@dataclass(frozen=True)
+class _ExampleLeaf:
+    """An example tensor without its values (what compiling reads of it)."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: str
+
+    def materialize(self) -> torch.Tensor:
+        values = torch.rand(
+            self.shape, dtype=self.dtype, generator=torch.Generator().manual_seed(0)
+        )
+        return values.to(self.device)
+
+
+def _rebuilt_when_unpickled(entry: Callable) -> Callable:
+    """Marks what the public entry point returns with the call that built it
+    (outer calls overwrite inner ones), for `_CompiledProgram.__reduce__`. A
+    program built from `imported=` has no such call: that import does not
+    pickle."""
+
+    @functools.wraps(entry)
+    def build(f: Callable, x: Any, *args: Any, **options: Any):
+        program = entry(f, x, *args, **options)
+        example = pytree.tree_map_only(
+            torch.Tensor,
+            lambda t: _ExampleLeaf(tuple(t.shape), t.dtype, str(t.device)),
+            x,
+        )
+        built_by = (entry.__name__, f, example, args, options)
+        program._built_by = None if options.get("imported") is not None else built_by
+        return program
+
+    return build
+
+
+def _rebuild(entry: str, f: Callable, example: Any, args: tuple, options: dict) -> Any:
+    """The program `entry(f, x, *args, **options)` compiled again (unpickling)."""
+    x = pytree.tree_map_only(_ExampleLeaf, _ExampleLeaf.materialize, example)
+    return globals()[entry](f, x, *args, **options)
+
+
+class _PicklesAsItsBuild:
+    """Pickles (and copies) as the entry-point call that built it."""
+
+    _built_by: tuple | None = None
+
+    def __reduce__(self):
+        if self._built_by is None:
+            raise OptionError(
+                f"this {type(self).__name__} cannot be pickled or copied: it was "
+                "built with imported= or by its class, and it pickles as the call "
+                "that built it; build it with tm.compile, tm.laplacian, "
+                "tm.weighted_laplacian, tm.biharmonic, tm.linear_operator or tm.jet "
+                "from f (without imported=)"
+            )
+        entry, f, example, args, options = self._built_by
+        generator = getattr(self, "generator", None)
+        if generator is not None:  # the stream goes on where it is, not at seed=
+            options = dict(options, seed=None, generator=generator)
+        return _rebuild, (entry, f, example, args, options)
+
+
+class _CompiledProgram(_PicklesAsItsBuild):
     """Import, build, lower and load one function of the primal; shared by
     operators and jets."""
 
@@ -713,6 +785,7 @@ def _resolve_operator(
 # ------------------------------------------------------------------ helpers
 
 
+@_rebuilt_when_unpickled
 def compile(  # noqa: A001 (the public name of the design)
     f: Callable,
     x: torch.Tensor,
@@ -755,6 +828,7 @@ def compile(  # noqa: A001 (the public name of the design)
     )
 
 
+@_rebuilt_when_unpickled
 def laplacian(
     f: Callable,
     x: torch.Tensor,
@@ -789,6 +863,7 @@ def laplacian(
     )
 
 
+@_rebuilt_when_unpickled
 def weighted_laplacian(
     f: Callable,
     x: torch.Tensor,
@@ -866,6 +941,7 @@ def _exact_or_randomized(
     return program
 
 
+@_rebuilt_when_unpickled
 def biharmonic(
     f: Callable,
     x: torch.Tensor,
@@ -927,6 +1003,7 @@ def biharmonic(
     return program
 
 
+@_rebuilt_when_unpickled
 def linear_operator(
     f: Callable,
     x: torch.Tensor,
@@ -979,7 +1056,7 @@ def linear_operator(
     return CompiledCombination(parts, fixed)
 
 
-class CompiledCombination:
+class CompiledCombination(_PicklesAsItsBuild):
     """`fixed(x) + sum_i c_i * op_i(x)`: a linear operator whose coefficients
     `c_i` are tensors, read at every call and differentiable. Each `op_i` is
     the compiled operator of one term (one import of f serves all)."""
@@ -1032,6 +1109,7 @@ class CompiledCombination:
         return [op.stats() for op in self.operators()]
 
 
+@_rebuilt_when_unpickled
 def jet(
     f: Callable,
     x: torch.Tensor | Sequence[torch.Tensor],
