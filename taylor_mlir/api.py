@@ -179,14 +179,28 @@ class _ExampleLeaf:
         return values.to(self.device)
 
 
-def _rebuilt_when_unpickled(entry: Callable) -> Callable:
-    """Marks what the public entry point returns with the call that built it
-    (outer calls overwrite inner ones), for `_CompiledProgram.__reduce__`. A
-    program built from `imported=` has no such call: that import does not
-    pickle."""
+def _entry_point(entry: Callable) -> Callable:
+    """A public entry point: several inputs of f given as separate arguments
+    are an OptionError that shows the tuple to pass, and what it returns is
+    marked with the call that built it (outer calls overwrite inner ones) for
+    `_PicklesAsItsBuild`. A program built from `imported=` has no such call:
+    that import does not pickle."""
+    parameters = inspect.signature(entry).parameters
+    positional = [
+        p.name for p in parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
+    usage = ", ".join(
+        ["f", "(x, t)", *positional[2:]] + ["wrt=0"] * ("wrt" in parameters)
+    )
 
     @functools.wraps(entry)
     def build(f: Callable, x: Any, *args: Any, **options: Any):
+        if 2 + len(args) > len(positional):
+            raise OptionError(
+                f"{entry.__name__}() takes {', '.join(positional)} positionally, got "
+                f"{2 + len(args)} arguments: f's inputs are one argument, a tuple for "
+                f"several (for f(x, t): tm.{entry.__name__}({usage}))"
+            )
         program = entry(f, x, *args, **options)
         example = pytree.tree_map_only(
             torch.Tensor,
@@ -785,7 +799,7 @@ def _resolve_operator(
 # ------------------------------------------------------------------ helpers
 
 
-@_rebuilt_when_unpickled
+@_entry_point
 def compile(  # noqa: A001 (the public name of the design)
     f: Callable,
     x: torch.Tensor,
@@ -828,7 +842,7 @@ def compile(  # noqa: A001 (the public name of the design)
     )
 
 
-@_rebuilt_when_unpickled
+@_entry_point
 def laplacian(
     f: Callable,
     x: torch.Tensor,
@@ -863,7 +877,7 @@ def laplacian(
     )
 
 
-@_rebuilt_when_unpickled
+@_entry_point
 def weighted_laplacian(
     f: Callable,
     x: torch.Tensor,
@@ -941,7 +955,7 @@ def _exact_or_randomized(
     return program
 
 
-@_rebuilt_when_unpickled
+@_entry_point
 def biharmonic(
     f: Callable,
     x: torch.Tensor,
@@ -1003,7 +1017,7 @@ def biharmonic(
     return program
 
 
-@_rebuilt_when_unpickled
+@_entry_point
 def linear_operator(
     f: Callable,
     x: torch.Tensor,
@@ -1109,7 +1123,7 @@ class CompiledCombination(_PicklesAsItsBuild):
         return [op.stats() for op in self.operators()]
 
 
-@_rebuilt_when_unpickled
+@_entry_point
 def jet(
     f: Callable,
     x: torch.Tensor | Sequence[torch.Tensor],

@@ -116,3 +116,32 @@ def test_errors_share_the_base_class(net, x):
 def test_an_example_without_a_datum_axis_says_how_to_add_one(example, message):
     with pytest.raises(OptionError, match=message):
         tm.laplacian(torch.sin, example)
+
+
+@pytest.mark.parametrize(
+    "call, usage",
+    [
+        (lambda f, x, t: tm.laplacian(f, x, t), r"tm\.laplacian\(f, \(x, t\), wrt=0\)"),
+        (
+            lambda f, x, t: tm.biharmonic(f, x, t),
+            r"tm\.biharmonic\(f, \(x, t\), wrt=0\)",
+        ),
+        (
+            lambda f, x, t: tm.compile(f, x, t, "laplacian"),
+            r"tm\.compile\(f, \(x, t\), operator, wrt=0\)",
+        ),
+        (lambda f, x, t: tm.jet(f, x, t, 2), r"tm\.jet\(f, \(x, t\), order\)"),
+    ],
+)
+def test_inputs_given_as_separate_arguments_show_the_tuple(call, usage):
+    """`tm.laplacian(u, x, t)` for u(x, t): an OptionError with the call to
+    make, not Python's TypeError about positional arguments."""
+
+    def u(x, t):
+        return torch.sin(x).sum(-1, keepdim=True) * t
+
+    x, t = torch.rand(4, 2, dtype=torch.float64), torch.rand(4, 1, dtype=torch.float64)
+    with pytest.raises(OptionError, match=f"f's inputs are one argument.*{usage}"):
+        call(u, x, t)
+    lap = tm.laplacian(u, (x, t), wrt=0)  # the call the message shows works
+    assert lap(x, t).shape == (4, 1)
