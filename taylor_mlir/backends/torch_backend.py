@@ -50,6 +50,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 
 from taylor_mlir.backends import fused_ops
+from taylor_mlir.backends.cpu_heap import settle_cpu_heap
 from taylor_mlir.dialects.elementwise import MATH_FUNCTIONS
 from taylor_mlir.errors import CallError, InvalidIRError, UnsupportedOperatorError
 from taylor_mlir.frontend.aten_linalg import INVERSE
@@ -731,6 +732,7 @@ class TorchExecutable:
         self.func_name = func_name
         self.specs = argument_specs(find_function(module, func_name))
         self.device = torch.device(device) if device is not None else None
+        settle_cpu_heap()  # eager calls reuse freed heap instead of faulting it in
         self.graph_module = to_fx(module, func_name)
         self._eager = fused_ops.eager_module(self.graph_module)
         self._run = self._eager
