@@ -524,10 +524,16 @@ class CompiledOperator(_CompiledProgram):
             raise CallError(
                 f"coefficients must be a torch.Tensor, got {type(C).__name__}"
             )
+        S = self.datum_shape
+        C = _flat_matrices(C, S)
         if C.shape not in ((D, D), (x.shape[0], D, D)):
+            one, per_datum = f"({D}, {D})", f"({x.shape[0]}, {D}, {D})"
+            if len(S) > 1:  # or indexed like the data
+                one += f" or {S * 2},"
+                per_datum = f"{per_datum} or {(x.shape[0], *S, *S)}"
             raise CallError(
-                f"coefficients have shape {tuple(C.shape)}; expected ({D}, {D}) or one "
-                f"matrix per datum ({x.shape[0]}, {D}, {D})"
+                f"coefficients have shape {tuple(C.shape)}; expected {one} or one "
+                f"matrix per datum {per_datum}"
             )
         if not C.is_floating_point():
             raise CallError(f"coefficients must be float, got {C.dtype}")
@@ -899,6 +905,10 @@ def weighted_laplacian(
     between the estimator and the exact operator as for `laplacian` (the
     exact one costs a direction per column of C's factor: its rank)."""
     _reject_unknown(unknown, weighted_laplacian)
+    structure = _example(x)
+    datum_shape = tuple(structure.leaves[_wrt_leaf(structure, wrt)].shape[1:])
+    coefficients = _flat_coefficients(coefficients, datum_shape, "coefficients")
+    factor = _flat_coefficients(factor, datum_shape, "factor")
     return _exact_or_randomized(
         "weighted_laplacian",
         f,
@@ -1155,6 +1165,48 @@ def _reject_unknown(unknown: Mapping[str, Any], function: Callable) -> None:
             f"{function.__name__}() got unknown option(s) "
             f"{', '.join(sorted(unknown))}; its options are {', '.join(known)}"
         )
+
+
+def _flat_matrices(value: Any, datum_shape: tuple[int, ...]) -> Any:
+    """Matrices indexed like the data, (*S, *S) or one per datum (N, *S, *S),
+    as matrices over the flattened datum ((D, D), (N, D, D)): a view, so a
+    tensor read by reference stays one. Anything else is returned as it is."""
+    if len(datum_shape) < 2 or not isinstance(value, torch.Tensor | np.ndarray):
+        return value
+    shape = tuple(value.shape)
+    batch_dims = len(shape) - 2 * len(datum_shape)
+    if batch_dims not in (0, 1) or shape[batch_dims:] != datum_shape * 2:
+        return value
+    size = math.prod(datum_shape)
+    return value.reshape(*shape[:batch_dims], size, size)
+
+
+def _flat_coefficients(value: Any, datum_shape: tuple[int, ...], what: str) -> Any:
+    """Compile-time coefficients indexed like the data (C of shape (*S, *S)
+    or (N, *S, *S), a factor of (*S, R), for data of shape (N, *S)) over the
+    flattened datum (`_flat_matrices`; a factor (D, R)). Other shapes the
+    operator's own check can name pass on; one with more dimensions than any
+    shape that works is refused here, with those shapes."""
+    if len(datum_shape) < 2 or not isinstance(value, torch.Tensor | np.ndarray):
+        return value
+    size, shape = math.prod(datum_shape), tuple(value.shape)
+    entries = ", ".join(map(str, datum_shape))
+    if what == "coefficients":
+        value, most, wanted = (
+            _flat_matrices(value, datum_shape),
+            3,
+            f"{datum_shape * 2} or ({size}, {size}), or one per datum",
+        )
+    elif shape[:-1] == datum_shape:
+        return value.reshape(size, shape[-1])
+    else:
+        most, wanted = 2, f"({entries}, R) or ({size}, R)"
+    if len(value.shape) > most:
+        raise OptionError(
+            f"{what} of shape {shape} do not fit data of shape (N, {entries}): "
+            f"pass {wanted}"
+        )
+    return value
 
 
 def _coefficient_matrix(value, what: str) -> np.ndarray | torch.Tensor | None:
