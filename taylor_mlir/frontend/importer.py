@@ -45,7 +45,12 @@ from taylor_mlir.frontend.captures import (
     path_reader,
     refuse_untracked,
 )
-from taylor_mlir.frontend.export import SUPPORTED_DTYPES, check_example_args, export
+from taylor_mlir.frontend.export import (
+    STOP_GRADIENT,
+    SUPPORTED_DTYPES,
+    check_example_args,
+    export,
+)
 from taylor_mlir.frontend.lowering import LoweringContext, op_name, unsupported
 from taylor_mlir.frontend.rows import RowAnalysis, RowsMix
 from taylor_mlir.frontend.sizes import (
@@ -123,6 +128,17 @@ CREATIONS = {
     torch.ops.aten.full.default,
     torch.ops.aten.full_like.default,
     torch.ops.aten.scalar_tensor.default,
+}
+
+# ops that copy a value: of a constant of the other float dtype (cast at
+# import), a copy in that dtype is the cast constant (`torch.tensor(3.0)` in f
+# arrives as a lifted constant and its copy)
+_COPIES = {
+    torch.ops.aten.clone.default,
+    torch.ops.aten.lift_fresh_copy.default,
+    torch.ops.aten.alias.default,
+    torch.ops.aten.detach.default,
+    STOP_GRADIENT,
 }
 
 # float creations evaluated at import (`GraphImporter._is_constant`)
@@ -330,7 +346,7 @@ class GraphImporter:
                 state = StateArgument(
                     name,
                     read,
-                    value.dtype,
+                    self._stored(spec).dtype,  # what a call reads, before the cast
                     tuple(value.shape),
                     name == spec.target and spec.kind is InputKind.CONSTANT_TENSOR,
                 )
@@ -372,13 +388,16 @@ class GraphImporter:
             return value
         return None
 
-    def _argument_value(self, spec: InputSpec) -> torch.Tensor:
+    def _stored(self, spec: InputSpec) -> torch.Tensor:
+        """A parameter's, buffer's or constant's tensor as the export holds it."""
         state, constants = self.exported.state_dict, self.exported.constants
+        return state.get(spec.target, constants.get(spec.target))
+
+    def _argument_value(self, spec: InputSpec) -> torch.Tensor:
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
-            value = state.get(spec.target, constants.get(spec.target))
-            return self._parameter(spec.target, value)
+            return self._parameter(spec.target, self._stored(spec))
         if spec.kind is InputKind.CONSTANT_TENSOR:
-            return self._constant(spec.target, constants[spec.target])
+            return self._constant(spec.target, self._stored(spec))
         raise ExportError(f"unsupported graph input {spec.arg.name} ({spec.kind.name})")
 
     def _parameter(self, name: str, value: torch.Tensor) -> torch.Tensor:
@@ -444,7 +463,9 @@ class GraphImporter:
             if value.dtype in (self.dtype, torch.bool):
                 continue
             if value.dtype in SUPPORTED_DTYPES and (
-                node.target in CREATIONS or _casts_a_boolean(node)
+                node.target in CREATIONS
+                or node.target in _COPIES
+                or _casts_a_boolean(node)
             ):
                 continue
             fix = (
