@@ -406,3 +406,50 @@ def test_what_f_writes_to_stderr_still_shows(capfd):
 
     import_torch(noisy, batch())
     assert "f traced" in capfd.readouterr().err
+
+
+_SELF_NET = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+
+
+def _gradient_by_autograd(z):
+    z = z if z.requires_grad else z.requires_grad_(True)
+    (g,) = torch.autograd.grad(_SELF_NET(z).sum(), z, create_graph=True)
+    return (g**2).sum(-1, keepdim=True)
+
+
+def _gradient_by_func_grad(z):
+    one = torch.func.grad(lambda zi: _SELF_NET(zi[None]).sum())
+    return torch.func.vmap(one)(z).pow(2).sum(-1, keepdim=True)
+
+
+def _gradient_by_jacrev(z):
+    return (
+        torch.func.jacrev(lambda y: _SELF_NET(y).sum())(z).pow(2).sum(-1, keepdim=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "f, says",
+    [
+        (_gradient_by_autograd, r"torch\.autograd\.grad, which torch\.export cannot"),
+        (_gradient_by_func_grad, r"takes a derivative of itself with a torch\.func"),
+        (_gradient_by_jacrev, r"takes a derivative of itself with a torch\.func"),
+    ],
+)
+def test_a_derivative_f_takes_of_itself_is_named(f, says):
+    """torch.export cannot trace a derivative inside f: the message says so
+    and what to give taylor-mlir instead (not torch's internals)."""
+    x = torch.rand(4, 3, dtype=torch.float64)
+    with pytest.raises(ExportError, match=says) as error:
+        tm.laplacian(f, x)
+    assert 'returns=("value", "gradient"' in str(error.value)
+
+
+def test_a_vmap_alone_is_traced():
+    def f(z):
+        return torch.func.vmap(lambda zi: _SELF_NET(zi[None])[0])(z)
+
+    x = torch.rand(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(
+        tm.laplacian(f, x)(x), reference_laplacian(_SELF_NET, x), rtol=1e-12, atol=1e-12
+    )

@@ -15,6 +15,7 @@ import io
 import logging
 import re
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
@@ -195,6 +196,15 @@ _BATCH_DEPENDENT = (
     "independently: no fixed number of rows in a reshape (use x.shape[0] or -1 "
     "there), no branch or loop on x.shape[0]"
 )
+_DIFFERENTIATES_ITSELF = (
+    "takes a derivative of itself with a torch.func transform (grad, jacrev, "
+    "jvp, ...), which torch.export cannot trace there. Give taylor-mlir the "
+    "function before that derivative: it computes the derivatives "
+    '(returns=("value", "gradient", ...), an operator of a compiled operator, '
+    "tm.linear_operator for mixed terms)"
+)
+# where torch.func's derivative transforms run (grad, jacrev, jvp, vjp, hessian)
+_DERIVATIVE_TRANSFORMS = "torch/_functorch/eager_transforms.py"
 _BATCH_FIXES = (  # torch's suggested fix for the batch Dim, as what f assumes
     (re.compile(r"^\s*batch = (\d+)\s*$", re.M), "it assumes exactly {} rows"),
     (re.compile(r"Dim\('batch', min=(\d+), max=(\d+)\)"), "it assumes {} to {} rows"),
@@ -211,6 +221,8 @@ def _export_error(error: Exception, name: str) -> ExportError:
     text = str(error).strip()
     if isinstance(error, GuardOnDataDependentSymNode):
         problem = _DATA_DEPENDENT
+    elif _passes_through_a_transform(error):
+        problem = _DIFFERENTIATES_ITSELF
     elif (assumption := _batch_assumption(text)) is not None:
         problem = _BATCH_DEPENDENT.format(assumption)
     else:
@@ -226,6 +238,15 @@ def _export_error(error: Exception, name: str) -> ExportError:
         + (f"\n  from your code: {where}" if where else "")
         + f"\n  torch says: {first_line}"
     )
+
+
+def _passes_through_a_transform(error: Exception) -> bool:
+    """Whether the failure happened inside a torch.func derivative transform
+    that f applies (a vmap alone exports)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if any(frame.filename.endswith(_DERIVATIVE_TRANSFORMS) for frame in frames):
+        return True
+    return "functorch tensor" in str(error)  # Dynamo met one (jacrev's)
 
 
 def _batch_assumption(text: str) -> str | None:
@@ -314,8 +335,11 @@ def export_marking_stop_gradients(
         if "fake tensor in the exported program constant" not in str(error):
             raise
         raise ExportError(
-            "f reads a tensor torch.export cannot trace, such as `tensor.data`: "
-            "use `tensor.detach()` instead"
+            "f reads a tensor torch.export cannot trace, such as `tensor.data` (use "
+            "`tensor.detach()` instead), or takes a derivative of itself with "
+            "torch.autograd.grad, which torch.export cannot trace: give taylor-mlir "
+            "the function before that derivative, it computes the derivatives "
+            '(returns=("value", "gradient", ...), an operator of a compiled operator)'
         ) from error
     # torch.export flattens nested grad-mode regions into a sequence of regions
     # of the top-level graph, so a region's own graph has no region inside.
