@@ -470,6 +470,8 @@ class CompiledOperator(_CompiledProgram):
                 f"{self.spec.name} requested is exact"
             )
         self.returns = _check_returns(returns, self.spec)
+        if "gradient" in self.returns and gradient_group(self.spec) is None:
+            self.spec = specs.with_unit_jets(self.spec)
         self._compile(
             build_operator(
                 self.imported.module,
@@ -735,10 +737,11 @@ def _check_returns(returns: str | Sequence[str], spec: OperatorSpec) -> tuple[st
             "or a tuple, e.g. ('value', 'gradient', 'operator'))"
         )
     items = tuple(names[r] for r in items)
-    if "gradient" in items and gradient_group(spec) is None:
+    if "gradient" in items and spec.is_random and gradient_group(spec) is None:
         raise OptionError(
-            f"returns='gradient' needs jets along the unit vectors (the exact "
-            f"Laplacian); the {spec.name} operator asked for has none"
+            f"returns='gradient' needs jets along the unit vectors; the randomized "
+            f"{spec.name} asked for has none: use the exact operator (its program "
+            "adds them where its own directions are not the unit vectors)"
         )
     return items
 
@@ -831,8 +834,9 @@ def compile(  # noqa: A001 (the public name of the design)
     Several inputs: pass `x` as a tuple (`f(t, x)`) and `wrt=` the index of the
     one differentiated; the others pass through (still differentiable by
     autograd). `returns=("value", "gradient", "operator")` returns f, its
-    gradient w.r.t. that input and the operator from one jet (the gradient needs
-    unit directions: the exact Laplacian)."""
+    gradient w.r.t. that input and the operator from one jet (the gradient reads
+    jets along the unit vectors: the exact Laplacian's, or first-order ones the
+    program adds, `operators.spec.with_unit_jets`)."""
     return CompiledOperator(
         f,
         x,

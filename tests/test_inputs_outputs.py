@@ -178,8 +178,93 @@ def test_bad_inputs_and_returns(tx):
         op(t, torch.rand(5, 3, dtype=torch.float64))
     net = nn.Sequential(nn.Linear(2, 1)).double()
     with pytest.raises(
-        OptionError, match="returns='gradient' needs jets along the unit"
+        OptionError, match="returns='gradient' needs jets along the unit.*randomized"
     ):
-        tm.biharmonic(net, x, returns=("gradient",))
+        tm.compile(
+            net, x, "laplacian", randomization=("rademacher", 2), returns=("gradient",)
+        )
     with pytest.raises(OptionError, match="choose from"):
         tm.laplacian(net, x, returns=("hessian",))
+
+
+def _mixed(z):
+    """u(t, x, y) with every mixed derivative nonzero."""
+    return torch.sin(z[:, :1] * z[:, 1:2]) * torch.cosh(z[:, 2:]) + z.prod(
+        -1, keepdim=True
+    )
+
+
+def _per_datum_hessian(f, z):
+    return torch.func.vmap(torch.func.hessian(lambda zi: f(zi[None])[0, 0]))(z)
+
+
+@pytest.mark.parametrize(
+    "build, operator",
+    [
+        (
+            lambda z: tm.weighted_laplacian(
+                _mixed, z, coefficients=torch.diag(torch.tensor([0.0, 1.0, 2.0]).double()),
+                returns=("value", "gradient", "operator"),
+            ),
+            lambda H: H[:, 1, 1] + 2 * H[:, 2, 2],
+        ),
+        (  # Burgers-like: u_t - nu u_xx, with u and grad u for the u u_x term
+            lambda z: tm.linear_operator(
+                _mixed, z, terms={(0,): 1.0, (1, 1): -0.01},
+                returns=("value", "gradient", "operator"),
+            ),
+            None,
+        ),
+        (
+            lambda z: tm.linear_operator(
+                _mixed, z, terms={(0, 1): 1.0}, returns=("value", "gradient", "operator")
+            ),
+            lambda H: H[:, 0, 1],
+        ),
+    ],
+)  # fmt: skip
+def test_the_gradient_of_operators_without_unit_directions(build, operator):
+    """Their own directions are not the unit vectors: the program adds
+    first-order jets along them, weighted 0, whose coefficients are the
+    gradient."""
+    z = torch.rand(5, 3, dtype=torch.float64)
+    u, grad, value = build(z)(z)
+    want_grad = ref.derivative_tensor(_mixed, z, 1)  # (N, 1, D)
+    close(u, _mixed(z))
+    close(grad, want_grad)
+    H = _per_datum_hessian(_mixed, z)
+    if operator is None:  # u_t - 0.01 u_xx
+        close(value, (want_grad[:, 0, 0] - 0.01 * H[:, 1, 1])[:, None])
+    else:
+        close(value, operator(H)[:, None])
+
+
+def test_the_biharmonic_returns_the_gradient_too():
+    net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+    x = torch.rand(4, 2, dtype=torch.float64)
+    op = tm.biharmonic(net, x, returns=("value", "gradient", "operator"))
+    u, grad, bih = op(x)
+    close(u, net(x))
+    close(grad, ref.derivative_tensor(net, x, 1))
+    close(bih, ref.biharmonic(net, x))
+    assert (
+        op.stats().strategy.chosen == "interpolated"
+    )  # nested returns the operator only
+
+
+def test_parameter_gradients_through_an_added_gradient():
+    """A residual u u_x - nu u_xx from a weighted Laplacian's program: the
+    parameter gradient matches autograd through torch.func's derivatives."""
+    net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+    z = torch.rand(6, 2, dtype=torch.float64)
+    C = torch.diag(torch.tensor([0.0, 1.0], dtype=torch.float64))
+    u, grad, uxx = tm.weighted_laplacian(
+        net, z, coefficients=C, returns=("value", "gradient", "operator")
+    )(z)
+    ours = (u * grad[..., 1] - 0.1 * uxx).pow(2).sum()
+    d1 = ref.derivative_tensor(net, z, 1)
+    H = _per_datum_hessian(net, z)
+    theirs = (net(z) * d1[..., 1] - 0.1 * H[:, 1, 1][:, None]).pow(2).sum()
+    (got,) = torch.autograd.grad(ours, [net[0].weight])
+    (want,) = torch.autograd.grad(theirs, [net[0].weight])
+    close(got, want)

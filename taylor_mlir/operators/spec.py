@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -133,6 +133,17 @@ class OperatorSpec:
     @property
     def is_random(self) -> bool:
         return any(g.is_random for g in self.groups)
+
+
+def with_unit_jets(spec: OperatorSpec) -> OperatorSpec:
+    """spec with first-order jets along the unit vectors, weighted 0 (they add
+    nothing to the operator): their coefficients are the gradient, for
+    `returns="gradient"` of an operator whose own directions are not the unit
+    vectors (a weighted Laplacian, a linear operator), at D first-order
+    vectors more."""
+    D = spec.input_size
+    unit = DirectionGroup(order=1, weights=(0.0,) * D, directions=np.eye(D))
+    return replace(spec, groups=(*spec.groups, unit))
 
 
 # ------------------------------------------------------------------ helpers
