@@ -1196,21 +1196,29 @@ def _flat_coefficients(value: Any, datum_shape: tuple[int, ...], what: str) -> A
     size, shape = math.prod(datum_shape), tuple(value.shape)
     entries = ", ".join(map(str, datum_shape))
     if what == "coefficients":
-        value, most, wanted = (
-            _flat_matrices(value, datum_shape),
-            3,
-            f"{datum_shape * 2} or ({size}, {size}), or one per datum",
-        )
-    elif shape[:-1] == datum_shape:
-        return value.reshape(size, shape[-1])
+        flat, most = _flat_matrices(value, datum_shape), 3
+        wanted = f"{datum_shape * 2} or ({size}, {size}), or one per datum"
     else:
-        most, wanted = 2, f"({entries}, R) or ({size}, R)"
-    if len(value.shape) > most:
+        fits = shape[:-1] == datum_shape
+        flat, most = (value.reshape(size, shape[-1]) if fits else value), 2
+        wanted = f"({entries}, R) or ({size}, R)"
+    if (
+        flat is not value
+        and isinstance(value, torch.Tensor)
+        and not value.is_contiguous()
+    ):
+        raise OptionError(  # the flat matrix would be a copy, blind to later updates
+            f"{what} of shape {shape} are not contiguous, and the operator reads "
+            "them by reference (a flattened copy would miss every later update): "
+            f"pass a contiguous tensor ({what}.contiguous(), and update that one) "
+            f"or the flattened one, ({size}, ...)"
+        )
+    if len(flat.shape) > most:
         raise OptionError(
             f"{what} of shape {shape} do not fit data of shape (N, {entries}): "
             f"pass {wanted}"
         )
-    return value
+    return flat
 
 
 def _coefficient_matrix(value, what: str) -> np.ndarray | torch.Tensor | None:

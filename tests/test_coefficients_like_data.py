@@ -99,3 +99,16 @@ def test_shapes_that_fit_neither_are_refused_with_both(x, C):
 def test_a_weighted_laplacian_of_data_shaped_coefficients_pickles(x, C):
     op = tm.weighted_laplacian(f, x, coefficients=C.reshape(*S, *S))
     _close(pickle.loads(pickle.dumps(op))(x), _weighted(x, C))
+
+
+def test_a_constant_read_by_reference_follows_updates(x, C):
+    """The flattened coefficients are a view of the user's tensor: an update
+    in place is seen (a copy would silently keep the old values)."""
+    shaped = C.reshape(*S, *S).clone().requires_grad_(True)
+    op = tm.weighted_laplacian(f, x, coefficients=shaped)
+    with torch.no_grad():
+        shaped.mul_(2.0)  # an optimizer's step
+    _close(op(x), _weighted(x, 2.0 * C))
+    with pytest.raises(OptionError, match="not contiguous.*by reference"):
+        strided = torch.randn(3, 2, 3, 2, dtype=torch.float64).permute(1, 0, 3, 2)
+        tm.weighted_laplacian(f, x, coefficients=strided)  # (2, 3, 2, 3), strided
