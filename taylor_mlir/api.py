@@ -18,11 +18,9 @@ randomized operators, directions drawn for this call.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,6 +42,7 @@ from taylor_mlir.operators.build import build_jet, build_operator, gradient_grou
 from taylor_mlir.operators.sampling import sample_directions
 from taylor_mlir.operators.spec import OperatorSpec
 from taylor_mlir.pipeline import LEVELS, batch_class, compile_levels, retuned_for
+from taylor_mlir.rebuild import PicklesAsItsBuild, entry_point
 from taylor_mlir.stats import ProgramStats, level_stats, peak_bytes_per_datum
 from taylor_mlir.strategy import (
     BIHARMONIC_STRATEGIES,
@@ -157,91 +156,7 @@ def _check_imported(
     return imported
 
 
-# ------------------------------------------------------------------ pickling
-# A compiled program holds xDSL IR and backend executables, which do not
-# pickle. It pickles as the call that built it: the entry point, f, the
-# example's shapes and dtypes (not its values) and the options; unpickling
-# compiles again (a seeded generator's state travels with it).
-
-
-@dataclass(frozen=True)
-class _ExampleLeaf:
-    """An example tensor without its values (what compiling reads of it)."""
-
-    shape: tuple[int, ...]
-    dtype: torch.dtype
-    device: str
-
-    def materialize(self) -> torch.Tensor:
-        values = torch.rand(
-            self.shape, dtype=self.dtype, generator=torch.Generator().manual_seed(0)
-        )
-        return values.to(self.device)
-
-
-def _entry_point(entry: Callable) -> Callable:
-    """A public entry point: several inputs of f given as separate arguments
-    are an OptionError that shows the tuple to pass, and what it returns is
-    marked with the call that built it (outer calls overwrite inner ones) for
-    `_PicklesAsItsBuild`. A program built from `imported=` has no such call:
-    that import does not pickle."""
-    parameters = inspect.signature(entry).parameters
-    positional = [
-        p.name for p in parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD
-    ]
-    usage = ", ".join(
-        ["f", "(x, t)", *positional[2:]] + ["wrt=0"] * ("wrt" in parameters)
-    )
-
-    @functools.wraps(entry)
-    def build(f: Callable, x: Any, *args: Any, **options: Any):
-        if 2 + len(args) > len(positional):
-            raise OptionError(
-                f"{entry.__name__}() takes {', '.join(positional)} positionally, got "
-                f"{2 + len(args)} arguments: f's inputs are one argument, a tuple for "
-                f"several (for f(x, t): tm.{entry.__name__}({usage}))"
-            )
-        program = entry(f, x, *args, **options)
-        example = pytree.tree_map_only(
-            torch.Tensor,
-            lambda t: _ExampleLeaf(tuple(t.shape), t.dtype, str(t.device)),
-            x,
-        )
-        built_by = (entry.__name__, f, example, args, options)
-        program._built_by = None if options.get("imported") is not None else built_by
-        return program
-
-    return build
-
-
-def _rebuild(entry: str, f: Callable, example: Any, args: tuple, options: dict) -> Any:
-    """The program `entry(f, x, *args, **options)` compiled again (unpickling)."""
-    x = pytree.tree_map_only(_ExampleLeaf, _ExampleLeaf.materialize, example)
-    return globals()[entry](f, x, *args, **options)
-
-
-class _PicklesAsItsBuild:
-    """Pickles (and copies) as the entry-point call that built it."""
-
-    _built_by: tuple | None = None
-
-    def __reduce__(self):
-        if self._built_by is None:
-            raise OptionError(
-                f"this {type(self).__name__} cannot be pickled or copied: it was "
-                "built with imported= or by its class, and it pickles as the call "
-                "that built it; build it with tm.compile, tm.laplacian, "
-                "tm.weighted_laplacian, tm.biharmonic, tm.linear_operator or tm.jet "
-                "from f (without imported=)"
-            )
-        entry, f, example, args, options = self._built_by
-        generator = getattr(self, "generator", None)
-        if generator is not None:  # the stream goes on where it is, not at seed=
-            options = dict(options, seed=None, generator=generator)
-        return _rebuild, (entry, f, example, args, options)
-
-
-class _CompiledProgram(_PicklesAsItsBuild):
+class _CompiledProgram(PicklesAsItsBuild):
     """Import, build, lower and load one function of the primal; shared by
     operators and jets."""
 
@@ -808,7 +723,7 @@ def _resolve_operator(
 # ------------------------------------------------------------------ helpers
 
 
-@_entry_point
+@entry_point
 def compile(  # noqa: A001 (the public name of the design)
     f: Callable,
     x: torch.Tensor,
@@ -852,7 +767,7 @@ def compile(  # noqa: A001 (the public name of the design)
     )
 
 
-@_entry_point
+@entry_point
 def laplacian(
     f: Callable,
     x: torch.Tensor,
@@ -887,7 +802,7 @@ def laplacian(
     )
 
 
-@_entry_point
+@entry_point
 def weighted_laplacian(
     f: Callable,
     x: torch.Tensor,
@@ -969,7 +884,7 @@ def _exact_or_randomized(
     return program
 
 
-@_entry_point
+@entry_point
 def biharmonic(
     f: Callable,
     x: torch.Tensor,
@@ -1031,7 +946,7 @@ def biharmonic(
     return program
 
 
-@_entry_point
+@entry_point
 def linear_operator(
     f: Callable,
     x: torch.Tensor,
@@ -1084,7 +999,7 @@ def linear_operator(
     return CompiledCombination(parts, fixed)
 
 
-class CompiledCombination(_PicklesAsItsBuild):
+class CompiledCombination(PicklesAsItsBuild):
     """`fixed(x) + sum_i c_i * op_i(x)`: a linear operator whose coefficients
     `c_i` are tensors, read at every call and differentiable. Each `op_i` is
     the compiled operator of one term (one import of f serves all)."""
@@ -1137,7 +1052,7 @@ class CompiledCombination(_PicklesAsItsBuild):
         return [op.stats() for op in self.operators()]
 
 
-@_entry_point
+@entry_point
 def jet(
     f: Callable,
     x: torch.Tensor | Sequence[torch.Tensor],

@@ -16,11 +16,12 @@ import torch
 
 from taylor_mlir.backends import Executable, build_executable, check_backend
 from taylor_mlir.errors import CallError, DtypeError
+from taylor_mlir.rebuild import PicklesAsItsBuild, entry_point
 
 LEVELS = ("import", "linalg")
 
 
-class CompiledFunction:
+class CompiledFunction(PicklesAsItsBuild):
     """`f` compiled for one backend; `self(x)` returns what `f(x)` returns."""
 
     def __init__(self, f, program, backend: str, executable: Executable):
@@ -57,6 +58,7 @@ class CompiledFunction:
         raise ValueError(f"unknown level {level!r}; choose one of {LEVELS}")
 
 
+@entry_point
 def compile_function(
     f: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,

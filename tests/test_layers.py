@@ -45,6 +45,7 @@ LAYERS = (
             "taylor_mlir.api",
             "taylor_mlir.strategy",
             "taylor_mlir.compile_function",
+            "taylor_mlir.rebuild",
             "taylor_mlir.benchmarking",
             "taylor_mlir.models",
             "taylor_mlir.user_function",

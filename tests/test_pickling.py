@@ -145,3 +145,11 @@ def test_a_lambda_f_fails_as_pickle_says(x):
     lap = tm.laplacian(lambda z: torch.sin(z).sum(-1, keepdim=True), x)
     with pytest.raises((pickle.PicklingError, AttributeError), match="lambda"):
         pickle.dumps(lap)
+
+
+def test_a_compiled_function_pickles(x):
+    net = _net()
+    compiled = tm.compile_function(net, x)
+    net2, compiled2 = pickle.loads(pickle.dumps((net, compiled)))
+    assert compiled2.f is net2
+    torch.testing.assert_close(compiled2(x), net(x), rtol=0, atol=1e-15)
