@@ -735,7 +735,7 @@ def test_fuse_bias_matmuls():
     torch.testing.assert_close(fused, plain, rtol=1e-15, atol=1e-15)
 
 
-def test_fuse_negated_products():
+def test_fuse_multiply_adds_of_a_negated_product_and_a_number():
     """tanh's `1 - t^2` as emitted, `(t * -1) * t + 1`: one addcmul, at least
     as accurate as the product rounded first (checked against the exact value
     of f32 t, computed in f64)."""
@@ -744,9 +744,7 @@ def test_fuse_negated_products():
         return aten.add.Scalar(aten.mul.Tensor(aten.mul.Scalar(t, -1.0), t), 1.0)
 
     t = torch.rand(64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    before, after, plain, fused = _rewritten(
-        derivative, fused_ops.fuse_negated_products, t
-    )
+    before, after, plain, fused = _rewritten(derivative, fused_ops.fuse_multiply_adds, t)
     assert before == [aten.mul.Scalar, aten.mul.Tensor, aten.add.Scalar]
     assert after == [aten.new_full.default, aten.addcmul.default]
     assert fused.dtype == t.dtype and fused.shape == t.shape
@@ -754,6 +752,35 @@ def test_fuse_negated_products():
     error = (fused.double() - exact).abs()
     # a fused multiply-add rounds once; else addcmul rounds as the plain graph
     assert bool((error <= (plain.double() - exact).abs()).all())
+
+
+def test_fuse_multiply_adds_folds_a_factor_of_either_operand():
+    """`a (k b) + 3` and `c + (k a) b`: the number k as `value`, whichever
+    factor it scales."""
+
+    def scaled_second(a, b):
+        return aten.add.Scalar(aten.mul.Tensor(a, aten.mul.Scalar(b, 2.5)), 3)
+
+    def scaled_first(a, b, c):
+        return aten.add.Tensor(c, aten.mul.Tensor(aten.mul.Scalar(a, -0.5), b))
+
+    for update, tensors in ((scaled_second, 2), (scaled_first, 3)):
+        before, after, plain, fused = _rewritten(
+            update, fused_ops.fuse_multiply_adds, *_tensors(*[(4, 3)] * tensors)
+        )
+        assert aten.mul.Scalar in before
+        assert after[-1] is aten.addcmul.default and aten.mul.Scalar not in after
+        torch.testing.assert_close(fused, plain, rtol=1e-15, atol=1e-15)
+
+
+def test_fuse_multiply_adds_keeps_a_sum_with_alpha():
+    def update(a, b, c):
+        return aten.add.Tensor(c, aten.mul.Tensor(a, b), alpha=2.0)
+
+    before, after, _, _ = _rewritten(
+        update, fused_ops.fuse_multiply_adds, *_tensors((4, 3), (4, 3), (4, 3))
+    )
+    assert after == before
 
 
 def test_eager_laplacian_of_a_tanh_mlp_uses_the_peepholes():

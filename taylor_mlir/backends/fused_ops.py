@@ -33,9 +33,8 @@ needs.
 
 Peepholes (plain ATen ops, any derivative): `factor_scaled_sums` writes a
 collapsed second-order update `s'' total + s' q` as `s' (q + k t total)`,
-`fuse_multiply_adds` a product and a sum as `addcmul`, `fuse_bias_matmuls` a
-matmul and its bias as `addmm`, `fuse_negated_products` `(a * -1) b + c` as
-`c - a b`: fewer passes over a layer's tensors, which on small networks are
+`fuse_multiply_adds` a product and a sum as `addcmul` (tanh's `1 - t^2` too,
+rounded once), `fuse_bias_matmuls` a matmul and its bias as `addmm`: fewer passes over a layer's tensors, which on small networks are
 the time.
 
 When no derivative can read their inputs (no grad needed, no forward-mode
@@ -436,7 +435,6 @@ def eager_module(traced: torch.fx.GraphModule) -> torch.fx.GraphModule:
     factor_scaled_sums(graph)
     fuse_multiply_adds(graph)
     fuse_bias_matmuls(graph)
-    fuse_negated_products(graph)
     read_sizes_as_methods(graph)  # last: the fusions match emitted size reads
     graph.eliminate_dead_code()
     graph.lint()
@@ -668,34 +666,60 @@ def _scaled_sum_terms(scaled, plain):
 
 
 def fuse_multiply_adds(graph: torch.fx.Graph) -> None:
-    """`add(mul(a, b), c)` -> `addcmul(c, a, b)`, `mul(a, k)` of a scalar k
-    folded in as `value=k`, when the product is read only by the sum."""
+    """`add(mul(a, b), c)` -> `addcmul(c, a, b)` when only the sum reads the
+    product; a scalar factor `mul(a, k)` of either operand folds in as
+    `value=k`, and a number c becomes a 0-dim tensor of a's dtype and device.
+
+    So tanh's `1 - t^2`, emitted as `(t * -1) * t + 1`, is one kernel,
+    `addcmul(1, t, t, value=-1)`. Where ATen's addcmul kernel fuses the
+    multiply-add (torch 2.13's on AVX-512 does), it is rounded once: `1 - t^2`
+    of f32 t within 0.5 ulp, against up to 1000 ulps near |t| = 1 with `t t`
+    rounded first, which a saturated layer's s' then carried. The time is that
+    of the product and the sum (tanh PINN, D = 2, 4 layers of 64, N = 4096:
+    1.00x per call and per training step)."""
     for add in list(graph.nodes):
-        if add.target is not aten.add.Tensor or len(add.args) != 2 or add.kwargs:
+        match = _multiply_add(add)
+        if match is None:
             continue
-        for product, c in (add.args[::-1], add.args):
-            if not (
-                _single_use_call(product, aten.mul.Tensor)
-                and isinstance(c, torch.fx.Node)
-                and all(isinstance(v, torch.fx.Node) for v in product.args)
-            ):
-                continue
-            a, b = product.args
-            value = 1.0
+        c, a, b, value, product, scaling = match
+        with graph.inserting_before(add):
+            if not isinstance(c, torch.fx.Node):
+                c = graph.call_function(aten.new_full.default, (a, [], float(c)))
+            fused = graph.call_function(
+                aten.addcmul.default,
+                (c, a, b),
+                {"value": value} if value != 1.0 else {},
+            )
+        add.replace_all_uses_with(fused)
+        graph.erase_node(add)
+        _erase_unused(graph, product, *scaling)
+
+
+def _multiply_add(add: torch.fx.Node):
+    """`(c, a, b, k, product, scalings)` where `add` is `c + k a b` as
+    `add(mul(a', b'), c)` (either order of a tensor c) with `a'` or `b'`
+    possibly `mul(., k)` of a number k; None otherwise."""
+    if (
+        add.op != "call_function"
+        or add.target not in (aten.add.Tensor, aten.add.Scalar)
+        or len(add.args) != 2
+        or add.kwargs
+    ):
+        return None
+    for product, c in (add.args[::-1], add.args):
+        if not (
+            isinstance(c, torch.fx.Node | float | int)
+            and _single_use_call(product, aten.mul.Tensor)
+            and all(isinstance(v, torch.fx.Node) for v in product.args)
+        ):
+            continue
+        for a, b in (product.args, product.args[::-1]):
             if _single_use_call(a, aten.mul.Scalar) and isinstance(
                 a.args[0], torch.fx.Node
             ):
-                a, value = a.args
-            with graph.inserting_before(add):
-                fused = graph.call_function(
-                    aten.addcmul.default,
-                    (c, a, b),
-                    {"value": value} if value != 1.0 else {},
-                )
-            add.replace_all_uses_with(fused)
-            graph.erase_node(add)
-            _erase_unused(graph, product)
-            break
+                return c, a.args[0], b, float(a.args[1]), product, (a,)
+        return c, *product.args, 1.0, product, ()
+    return None
 
 
 def fuse_bias_matmuls(graph: torch.fx.Graph) -> None:
@@ -719,44 +743,6 @@ def fuse_bias_matmuls(graph: torch.fx.Graph) -> None:
             graph.erase_node(add)
             _erase_unused(graph, product, bias)
             break
-
-
-def fuse_negated_products(graph: torch.fx.Graph) -> None:
-    """`add(mul(mul(a, -1), b), c)` (c a number) -> `addcmul(c, a, b, value=-1)`
-    (c a 0-dim tensor of a's dtype and device): `c - a b`, as a polynomial
-    with leading coefficient -1 is emitted (tanh's `1 - t^2`), in one kernel.
-    Where ATen's addcmul kernel fuses the multiply-add (torch 2.13's on
-    AVX-512 does), it is rounded once: `1 - t^2` of f32 t within 0.5 ulp,
-    against up to 1000 ulps near |t| = 1 with `t t` rounded first
-    (`rsub(mul(t, t), 1)`, the rewrite before), which a saturated layer's s'
-    then carried. The time is that of `rsub(mul(t, t), 1)` (tanh PINN, D = 2,
-    4 layers of 64, N = 4096: 1.00x per call and per training step)."""
-    for add in list(graph.nodes):
-        if add.target is not aten.add.Scalar or not isinstance(
-            add.args[1], float | int
-        ):
-            continue
-        product = add.args[0]
-        if not _single_use_call(product, aten.mul.Tensor):
-            continue
-        for negated, b in (product.args, product.args[::-1]):
-            if (
-                _single_use_call(negated, aten.mul.Scalar)
-                and negated.args[1] == -1.0
-                and isinstance(b, torch.fx.Node)
-            ):
-                a = negated.args[0]
-                with graph.inserting_before(add):
-                    c = graph.call_function(
-                        aten.new_full.default, (a, [], float(add.args[1]))
-                    )
-                    fused = graph.call_function(
-                        aten.addcmul.default, (c, a, b), {"value": -1.0}
-                    )
-                add.replace_all_uses_with(fused)
-                graph.erase_node(add)
-                _erase_unused(graph, product, negated)
-                break
 
 
 def _single_use_call(node: object, target) -> bool:
