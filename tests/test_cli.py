@@ -688,37 +688,6 @@ def test_taylor_opt_parse_error_and_unknown_pass_without_traceback(tmp_path):
 # ------------------------------------------------------------ module layout
 
 
-def test_taylor_opt_does_not_import_torch():
-    """The MLIR tool needs only the dialects and passes: `import taylor_mlir`
-    resolves the torch-facing API at first use, so each of the lit suite's
-    taylor-opt runs starts in about 0.5 s instead of 3-5 s."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, taylor_mlir, taylor_mlir.tools.taylor_opt; "
-            "print('torch' in sys.modules)",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import taylor_mlir as tm; from taylor_mlir import OperatorSpec, errors; "
-            "print(tm.laplacian.__module__, OperatorSpec.__module__, errors.__name__, "
-            "'compile_function' in dir(tm))",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.stdout.split() == [
-        "taylor_mlir.api", "taylor_mlir.operators.spec", "taylor_mlir.errors", "True"
-    ], done.stderr  # fmt: skip
-
-
 def test_the_cli_imports_the_shared_modules_not_the_reverse():
     """The baselines, the timer and the loading of user code live outside
     cli.py; importing them does not import the CLI."""

@@ -15,14 +15,12 @@ tensors and returning a tuple of torch tensors:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+import torch
 from xdsl.dialects.builtin import ModuleOp
 
 from taylor_mlir.errors import BackendError
-
-if TYPE_CHECKING:  # no torch import for the MLIR tools (taylor-opt)
-    import torch
 
 
 class Executable(Protocol):
