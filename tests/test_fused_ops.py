@@ -744,7 +744,9 @@ def test_fuse_multiply_adds_of_a_negated_product_and_a_number():
         return aten.add.Scalar(aten.mul.Tensor(aten.mul.Scalar(t, -1.0), t), 1.0)
 
     t = torch.rand(64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    before, after, plain, fused = _rewritten(derivative, fused_ops.fuse_multiply_adds, t)
+    before, after, plain, fused = _rewritten(
+        derivative, fused_ops.fuse_multiply_adds, t
+    )
     assert before == [aten.mul.Scalar, aten.mul.Tensor, aten.add.Scalar]
     assert after == [aten.new_full.default, aten.addcmul.default]
     assert fused.dtype == t.dtype and fused.shape == t.shape

@@ -34,8 +34,8 @@ needs.
 Peepholes (plain ATen ops, any derivative): `factor_scaled_sums` writes a
 collapsed second-order update `s'' total + s' q` as `s' (q + k t total)`,
 `fuse_multiply_adds` a product and a sum as `addcmul` (tanh's `1 - t^2` too,
-rounded once), `fuse_bias_matmuls` a matmul and its bias as `addmm`: fewer passes over a layer's tensors, which on small networks are
-the time.
+rounded once), `fuse_bias_matmuls` a matmul and its bias as `addmm`: fewer
+passes over a layer's tensors, which on small networks are the time.
 
 When no derivative can read their inputs (no grad needed, no forward-mode
 tangent, no torch.func transform), both are plain ATen calls, with no autograd
